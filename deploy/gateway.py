@@ -1,0 +1,59 @@
+"""One ASGI app that routes by the first path segment to each service's app, with no rewriting
+(what a gateway does in a real deployment), plus the runner's own /healthz and /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from libs.events.runtime import ServiceRuntime
+from libs.events.telemetry import TracingMiddleware
+
+_INDEX = """<!doctype html><html lang="th"><meta charset="utf-8"><title>Sajja สัจจะ</title>
+<body style="font-family:sans-serif;max-width:40em;margin:2em auto">
+<h1>Sajja · สัจจะ</h1><p>แพลตฟอร์มกลุ่มออมทรัพย์เพื่อการผลิต — event-sourced savings-group platform.</p>
+<ul>{links}</ul><p><a href="/readyz">/readyz</a></p></body></html>"""
+
+
+class Gateway:
+    def __init__(self, runtimes: list[ServiceRuntime]) -> None:
+        self.runtimes = runtimes
+        self.routes: dict[str, ASGIApp] = {r.name: TracingMiddleware(r.app) for r in runtimes}
+        self.root = self._root_app()
+
+    def _root_app(self) -> FastAPI:
+        root = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+        @root.get("/healthz")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @root.get("/readyz")
+        async def readyz() -> JSONResponse:
+            reports = await asyncio.gather(*(r.readiness() for r in self.runtimes))
+            ready = all(r["ready"] for r in reports)
+            body: dict[str, Any] = {"ready": ready, "services": {r["service"]: r for r in reports}}
+            return JSONResponse(body, status_code=200 if ready else 503)
+
+        @root.get("/", response_class=HTMLResponse)
+        async def index() -> str:
+            links = "".join(
+                f'<li>{r.name}: <a href="/{r.name}/docs">/{r.name}/docs</a> · '
+                f'<a href="/{r.name}/openapi.json">openapi.json</a></li>'
+                for r in self.runtimes
+            )
+            return _INDEX.format(links=links)
+
+        return root
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            segment = scope["path"].split("/", 2)[1] if scope["path"].count("/") >= 1 else ""
+            app = self.routes.get(segment, self.root)
+            await app(scope, receive, send)
+            return
+        await self.root(scope, receive, send)

@@ -1,0 +1,93 @@
+"""`make run`: embedded PostgreSQL and Tansu (unless SAJJA_DATABASE_URL / SAJJA_KAFKA_BOOTSTRAP_SERVERS
+name external servers), every service with its relays and projectors, one HTTP port.
+
+Ctrl-C (SIGINT) or SIGTERM stops everything it started. Servers left by a run that crashed are found
+through their pid files under .sajja/ and stopped at the next start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from deploy.platform import running_platform
+from libs.events.settings import Settings
+from libs.events.telemetry import setup_logging, setup_tracing
+from libs.infra.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
+
+log = logging.getLogger("sajja.run")
+
+
+@contextmanager
+def infrastructure(settings: Settings) -> Iterator[tuple[str, str]]:
+    """Yields (database URL, bootstrap servers), starting embedded servers for whatever is not set."""
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        database_url = settings.database_url
+        if database_url is None:
+            postgres = EmbeddedPostgres(data_dir / "postgres", free_port(), durable=True)
+            log.info(
+                "starting embedded PostgreSQL in %s", postgres.data_dir if hasattr(postgres, "data_dir") else data_dir
+            )
+            postgres.start()
+            stack.callback(postgres.stop)
+            database_url = postgres.dsn
+        bootstrap = settings.kafka_bootstrap_servers
+        if bootstrap is None:
+            # A new cluster id each start: the broker keeps nothing, and relays/projectors notice and
+            # republish / re-read from the start.
+            kafka = EmbeddedKafka(free_port(), data_dir / "kafka", cluster_id=f"sajja-{uuid.uuid4().hex[:12]}")
+            kafka.start()
+            stack.callback(kafka.stop)
+            bootstrap = kafka.bootstrap_servers
+        yield database_url, bootstrap
+
+
+class _Server(uvicorn.Server):
+    # The runner owns the signals, so it can stop the services and servers after uvicorn stops.
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve(settings: Settings) -> None:
+    loop = asyncio.get_running_loop()
+    with infrastructure(settings) as (database_url, bootstrap):
+        async with running_platform(settings, database_url, bootstrap) as running:
+            config = uvicorn.Config(
+                running.gateway,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                lifespan="off",
+                access_log=False,
+            )
+            server = _Server(config)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+            print(
+                f"Sajja is running: http://{settings.host}:{settings.port}/  "
+                f"(database {database_url.split('@')[-1]}, broker {bootstrap}). Ctrl-C stops it.",
+                flush=True,
+            )
+            await server.serve()
+            print("Stopping services …", flush=True)
+    print("Stopped: services, broker and database are down.", flush=True)
+
+
+def main() -> None:
+    settings = Settings()
+    setup_logging(settings.log_level)
+    setup_tracing("sajja-local")
+    asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    main()

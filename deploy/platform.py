@@ -1,0 +1,48 @@
+"""Start every service (or some) in one process against a database and a broker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from deploy.gateway import Gateway
+from libs.events.runtime import Platform, ServiceRuntime
+from libs.events.settings import Settings
+from services.catalog import SERVICES, create_topics, migrate_all
+
+
+@dataclass
+class RunningPlatform:
+    platform: Platform
+    runtimes: dict[str, ServiceRuntime]
+    gateway: Gateway
+
+
+async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(database_url, min_size=2, max_size=size, command_timeout=60)
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def running_platform(
+    settings: Settings, database_url: str, bootstrap_servers: str, services: list[str] | None = None
+) -> AsyncIterator[RunningPlatform]:
+    pool = await create_pool(database_url, settings.database_pool_size)
+    runtimes: dict[str, ServiceRuntime] = {}
+    try:
+        await migrate_all(pool)
+        await create_topics(settings, bootstrap_servers)
+        platform = Platform(settings, pool, bootstrap_servers)
+        for name in services or list(SERVICES):
+            runtimes[name] = SERVICES[name].build(platform)
+        for runtime in runtimes.values():
+            await runtime.start()
+        yield RunningPlatform(platform, runtimes, Gateway(list(runtimes.values())))
+    finally:
+        for runtime in runtimes.values():
+            await runtime.stop()
+        await pool.close()

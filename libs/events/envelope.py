@@ -1,0 +1,119 @@
+"""The event envelope — contract (DESIGN §3). One envelope per Kafka record, key = stream_id."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+
+
+class Actor(BaseModel):
+    """Who caused an event."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    kind: Literal["user", "partner", "system"]
+    id: str
+
+
+SYSTEM_ACTOR = Actor(kind="system", id="sajja")
+
+
+class Area(BaseModel):
+    """Where an event belongs (DOPA codes)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    province_code: str
+    district_code: str
+
+
+class EventPayload(BaseModel):
+    """Base of every event's own fields. Consumers ignore fields they do not know (forward compatible)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event a command decided on, before the store gives it a version and position."""
+
+    payload: EventPayload
+    actor: Actor = SYSTEM_ACTOR
+    area: Area | None = None
+    occurred_at: datetime | None = None
+    correlation_id: uuid.UUID | None = None
+    causation_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """An event as the store holds it and Kafka carries it."""
+
+    event_id: uuid.UUID
+    event_type: str
+    schema_version: int
+    stream_id: str
+    stream_version: int
+    position: int
+    occurred_at: datetime
+    recorded_at: datetime
+    actor: Actor
+    correlation_id: uuid.UUID | None
+    causation_id: uuid.UUID | None
+    area: Area | None
+    payload: dict[str, Any]
+    traceparent: str | None = field(default=None, compare=False)
+    tracestate: str | None = field(default=None, compare=False)
+
+    def to_json(self) -> bytes:
+        body = {
+            "event_id": str(self.event_id),
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "stream_id": self.stream_id,
+            "stream_version": self.stream_version,
+            "position": self.position,
+            "occurred_at": self.occurred_at.astimezone(BANGKOK).isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+            "actor": self.actor.model_dump(),
+            "correlation_id": str(self.correlation_id) if self.correlation_id else None,
+            "causation_id": str(self.causation_id) if self.causation_id else None,
+            "area": self.area.model_dump() if self.area else None,
+            "payload": self.payload,
+        }
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=_json_default).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, traceparent: str | None = None, tracestate: str | None = None) -> RecordedEvent:
+        body = json.loads(data)
+        return cls(
+            event_id=uuid.UUID(body["event_id"]),
+            event_type=body["event_type"],
+            schema_version=int(body["schema_version"]),
+            stream_id=body["stream_id"],
+            stream_version=int(body["stream_version"]),
+            position=int(body["position"]),
+            occurred_at=datetime.fromisoformat(body["occurred_at"]),
+            recorded_at=datetime.fromisoformat(body["recorded_at"]),
+            actor=Actor.model_validate(body["actor"]),
+            correlation_id=uuid.UUID(body["correlation_id"]) if body.get("correlation_id") else None,
+            causation_id=uuid.UUID(body["causation_id"]) if body.get("causation_id") else None,
+            area=Area.model_validate(body["area"]) if body.get("area") else None,
+            payload=body["payload"],
+            traceparent=traceparent,
+            tracestate=tracestate,
+        )
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__} in an event")

@@ -1,0 +1,184 @@
+"""HTTP machinery every service shares: RFC 9457 problem+json errors and idempotent commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from libs.events.errors import ConcurrencyConflict, IdempotencyKeyReused
+
+log = logging.getLogger("sajja.http")
+
+PROBLEM = "application/problem+json"
+
+
+class Problem(Exception):
+    """An error answered as problem+json. `type_` is a short slug under urn:sajja:problem:."""
+
+    def __init__(self, status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type_ = type_
+        self.extra = extra
+
+
+def problem_response(
+    status: int, title: str, detail: str, type_: str = "about:blank", instance: str | None = None, **extra: Any
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": type_ if type_ == "about:blank" else f"urn:sajja:problem:{type_}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        message = str(err.get("msg", "invalid"))
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if ctx_error is not None:
+            message = str(ctx_error)
+        if err.get("type") == "extra_forbidden":
+            message = "unknown field"
+        errors.append({"field": ".".join(loc) or "body", "message": message})
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        return problem_response(
+            422,
+            "Invalid request",
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            "validation",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc.status, exc.title, exc.detail, exc.type_, request.url.path, **exc.extra)
+
+    @app.exception_handler(ConcurrencyConflict)
+    async def _conflict(request: Request, exc: ConcurrencyConflict) -> JSONResponse:
+        return problem_response(
+            409,
+            "Concurrent change",
+            "The record changed while this request ran; retry it.",
+            "concurrency",
+            request.url.path,
+        )
+
+    @app.exception_handler(IdempotencyKeyReused)
+    async def _key_reused(request: Request, exc: IdempotencyKeyReused) -> JSONResponse:
+        return problem_response(422, "Idempotency-Key reused", str(exc), "idempotency-key-reused", request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        return problem_response(
+            exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), instance=request.url.path
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never leak stack traces or internal names; the log has them, with the trace id.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "Internal error", "The request failed; it has been logged.", "internal")
+
+
+def idempotency_key(request: Request) -> str:
+    """Every POST carries an Idempotency-Key: a retry must never post money twice."""
+    key = request.headers.get("idempotency-key")
+    if not key or not (1 <= len(key) <= 200):
+        raise Problem(
+            400,
+            "Idempotency-Key required",
+            "Send an Idempotency-Key header (1–200 characters, e.g. a UUID) with every POST; "
+            "retries with the same key and body return the first response.",
+            "idempotency-key-required",
+        )
+    return key
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+    def response(self) -> JSONResponse:
+        headers = {"Idempotent-Replayed": "true"} if self.replayed else {}
+        return JSONResponse(self.body, status_code=self.status_code, headers=headers)
+
+
+CommandFn = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
+
+
+class IdempotentCommands:
+    """Runs a command and stores its response under its key, in one transaction."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self.pool = pool
+        s = f'"{schema}"'
+        self._lookup = (
+            f"select fingerprint, status_code, response::text as response from {s}.idempotency_keys where key = $1"
+        )
+        self._save = (
+            f"insert into {s}.idempotency_keys (key, fingerprint, status_code, response) values ($1, $2, $3, $4::jsonb)"
+        )
+
+    async def execute(self, key: str, request_fingerprint: str, command: CommandFn) -> CommandResult:
+        """The stored response for `key`, or the command's; a conflict from a concurrent writer is
+        retried once, since the command re-reads and re-decides."""
+        for attempt in range(3):
+            try:
+                return await self._once(key, request_fingerprint, command)
+            except (ConcurrencyConflict, asyncpg.UniqueViolationError):
+                if attempt == 2:
+                    raise ConcurrencyConflict("(request)", -1) from None
+        raise AssertionError("unreachable")
+
+    async def _once(self, key: str, request_fingerprint: str, command: CommandFn) -> CommandResult:
+        async with self.pool.acquire() as conn:
+            prior = await conn.fetchrow(self._lookup, key)
+            if prior is not None:
+                return self._replay(prior, request_fingerprint)
+            async with conn.transaction():
+                status, body = await command(conn)
+                await conn.execute(self._save, key, request_fingerprint, status, json.dumps(body))
+            return CommandResult(status, body)
+
+    @staticmethod
+    def _replay(prior: asyncpg.Record, request_fingerprint: str) -> CommandResult:
+        if prior["fingerprint"] != request_fingerprint:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was already used with a different request; use a new key for a new request."
+            )
+        return CommandResult(prior["status_code"], json.loads(prior["response"]), replayed=True)

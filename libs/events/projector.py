@@ -1,0 +1,283 @@
+"""Projector: Kafka → PostgreSQL read models with an exactly-once effect (DESIGN §5).
+
+Each batch from `getmany` is applied and its progress recorded in one PostgreSQL transaction:
+partition offsets (to seek from on start) and, per source stream, the last version applied. An event
+at or below its stream's applied version is a duplicate (redelivery, a republished topic) and is
+skipped; an event beyond the next version means one is missing: the partition is re-read from the
+beginning once, and if the hole is still there the partition stops and readiness says why.
+Offsets are kept per broker cluster id, so a broker that came back empty is read from its start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
+from opentelemetry import context, propagate, trace
+
+from libs.events.envelope import RecordedEvent
+from libs.events.kafka import broker_cluster_id, header_value
+
+log = logging.getLogger("sajja.projector")
+tracer = trace.get_tracer("sajja.events.projector")
+
+
+class Projection(Protocol):
+    """A read model. `apply` gets only events not applied before, in stream order, inside the
+    transaction that also records progress."""
+
+    name: str
+    topics: Sequence[str]
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None: ...
+
+
+@dataclass
+class ProjectorStatus:
+    running: bool = False
+    assigned: list[str] = field(default_factory=list)
+    applied: int = 0
+    duplicates: int = 0
+    last_applied_at: float | None = None
+    # Seconds between an event's commit in its store and its application here.
+    delay_seconds: float | None = None
+    stalled: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+BatchHook = Callable[[list[RecordedEvent]], Awaitable[None]]
+
+
+class Projector:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        projection: Projection,
+        consumer_factory: Callable[[str], AIOKafkaConsumer],
+        bootstrap_servers: str,
+        *,
+        max_batch: int = 5000,
+        after_commit: BatchHook | None = None,
+    ) -> None:
+        self.pool = pool
+        self.schema = schema
+        self.projection = projection
+        self.consumer_factory = consumer_factory
+        self.bootstrap_servers = bootstrap_servers
+        self.max_batch = max_batch
+        # Test seam: runs after the database commit and before the Kafka offset commit.
+        self.after_commit = after_commit
+        self.status = ProjectorStatus()
+        self.cluster_id: str | None = None
+        # Partitions re-read from the start after a gap, with the offset where the gap was seen.
+        self._rewound: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        s = f'"{schema}"'
+        self._versions_sql = (
+            f"select stream_id, stream_version from {s}.projector_streams"
+            " where projector = $1 and stream_id = any($2::text[]) for update"
+        )
+        self._save_streams_sql = f"""
+            insert into {s}.projector_streams (projector, stream_id, stream_version, position)
+            select $1, * from unnest($2::text[], $3::int[], $4::bigint[])
+            on conflict (projector, stream_id) do update
+                set stream_version = excluded.stream_version, position = excluded.position"""
+        self._save_offsets_sql = f"""
+            insert into {s}.projector_offsets (projector, topic, partition, next_offset, cluster_id)
+            select $1, * from unnest($2::text[], $3::int[], $4::bigint[], $5::text[])
+            on conflict (projector, topic, partition) do update
+                set next_offset = excluded.next_offset, cluster_id = excluded.cluster_id"""
+
+    @property
+    def group_id(self) -> str:
+        return f"sajja.{self.schema}.{self.projection.name}"
+
+    async def run(self) -> None:
+        self.status.running = True
+        try:
+            self.cluster_id = await broker_cluster_id(self.bootstrap_servers)
+            consumer = self.consumer_factory(self.group_id)
+            self._consumer = consumer
+            await consumer.start()
+            try:
+                consumer.subscribe(list(self.projection.topics), listener=_SeekFromStore(self))
+                while True:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
+                    if batch:
+                        await self.apply_batch(consumer, batch)
+            finally:
+                await consumer.stop()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.status.error = f"{type(exc).__name__}: {exc}"
+            log.exception("projector %s stopped", self.projection.name)
+            raise
+        finally:
+            self.status.running = False
+
+    async def stored_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                f'select topic, partition, next_offset from "{self.schema}".projector_offsets'
+                " where projector = $1 and cluster_id = $2",
+                self.projection.name,
+                self.cluster_id,
+            )
+        wanted = set(partitions)
+        found = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        return {tp: off for tp, off in found.items() if tp in wanted}
+
+    async def apply_batch(
+        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        decoded = {
+            tp: [
+                RecordedEvent.from_json(
+                    r.value or b"",
+                    header_value(r.headers, "traceparent"),  # type: ignore[arg-type]
+                    header_value(r.headers, "tracestate"),  # type: ignore[arg-type]
+                )
+                for r in records
+            ]
+            for tp, records in batch.items()
+        }
+        streams = sorted({e.stream_id for events in decoded.values() for e in events})
+        fresh: list[RecordedEvent] = []
+        next_offsets: dict[TopicPartition, int] = {}
+        gaps: dict[TopicPartition, tuple[int, str]] = {}
+        changed: dict[str, RecordedEvent] = {}
+        async with self.pool.acquire() as conn, conn.transaction():
+            versions = {
+                r["stream_id"]: r["stream_version"]
+                for r in await conn.fetch(self._versions_sql, self.projection.name, streams)
+            }
+            for tp, events in decoded.items():
+                records = batch[tp]
+                next_offsets[tp] = records[0].offset
+                for record, event in zip(records, events, strict=True):
+                    applied = versions.get(event.stream_id, 0)
+                    if event.stream_version <= applied:
+                        self.status.duplicates += 1
+                    elif event.stream_version == applied + 1:
+                        versions[event.stream_id] = event.stream_version
+                        changed[event.stream_id] = event
+                        fresh.append(event)
+                    else:
+                        gaps[tp] = (
+                            record.offset,
+                            f"missing event: stream {event.stream_id} is at version {applied},"
+                            f" offset {record.offset} holds version {event.stream_version}",
+                        )
+                        break
+                    next_offsets[tp] = record.offset + 1
+            with self._span(fresh):
+                if fresh:
+                    await self.projection.apply(conn, fresh)
+            if changed:
+                await conn.execute(
+                    self._save_streams_sql,
+                    self.projection.name,
+                    list(changed),
+                    [e.stream_version for e in changed.values()],
+                    [e.position for e in changed.values()],
+                )
+            await conn.execute(
+                self._save_offsets_sql,
+                self.projection.name,
+                [tp.topic for tp in next_offsets],
+                [tp.partition for tp in next_offsets],
+                list(next_offsets.values()),
+                [self.cluster_id] * len(next_offsets),
+            )
+        self._account(fresh)
+        if self.after_commit is not None:
+            await self.after_commit(fresh)
+        for tp in next_offsets:
+            if tp in gaps:
+                self._handle_gap(consumer, tp, *gaps[tp])
+            elif tp in self._rewound and next_offsets[tp] > self._rewound[tp]:
+                del self._rewound[tp]  # read past where the hole was: it was filled
+        # Kafka's committed offsets are only informative (lag tooling); the store's offsets rule.
+        try:
+            await consumer.commit({tp: off for tp, off in next_offsets.items() if tp not in gaps})
+        except Exception as exc:  # a rebalance in progress; the database already holds the truth
+            log.debug("offset commit skipped: %s", exc)
+
+    def _handle_gap(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, reason: str) -> None:
+        if tp not in self._rewound:
+            # A republished topic can put events below the offset we resumed from: read it all again.
+            log.warning("projector %s %s: %s; re-reading from the start", self.projection.name, tp, reason)
+            self._rewound[tp] = offset
+            consumer.seek_to_beginning(tp)
+            return
+        log.error("projector %s %s stalled: %s", self.projection.name, tp, reason)
+        self.status.stalled[f"{tp.topic}[{tp.partition}]"] = reason
+        consumer.pause(tp)
+
+    def _account(self, fresh: list[RecordedEvent]) -> None:
+        if not fresh:
+            return
+        now = time.time()
+        self.status.applied += len(fresh)
+        self.status.last_applied_at = now
+        self.status.delay_seconds = max(0.0, now - fresh[-1].recorded_at.timestamp())
+
+    def _span(self, events: list[RecordedEvent]) -> trace.Span:
+        # The span joins the trace of the request that caused the first event of the batch.
+        parent = None
+        if events and events[0].traceparent:
+            parent = propagate.extract({"traceparent": events[0].traceparent, "tracestate": events[0].tracestate or ""})
+        return tracer.start_as_current_span(  # type: ignore[return-value]
+            f"projector.apply {self.projection.name}",
+            context=parent or context.get_current(),
+            attributes={"sajja.events": len(events)},
+        )
+
+
+class _SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, seek each partition to the offset stored with the read model."""
+
+    def __init__(self, projector: Projector) -> None:
+        self.projector = projector
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        projector = self.projector
+        consumer = projector._consumer
+        assert consumer is not None
+        projector.cluster_id = await broker_cluster_id(projector.bootstrap_servers)
+        stored = await projector.stored_offsets(assigned)
+        for tp in assigned:
+            if tp in stored:
+                consumer.seek(tp, stored[tp])
+            else:
+                consumer.seek_to_beginning(tp)
+        projector.status.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
+
+
+async def wait_until_applied(
+    pool: asyncpg.Pool, schema: str, projector: str, stream_id: str, position: int, timeout: float
+) -> bool:
+    """Read-your-writes: wait (bounded) until `projector` has applied `stream_id` up to `position`."""
+    deadline = time.monotonic() + timeout
+    sql = f'select position from "{schema}".projector_streams where projector = $1 and stream_id = $2'
+    delay = 0.005
+    while True:
+        applied = await pool.fetchval(sql, projector, stream_id)
+        if applied is not None and applied >= position:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)

@@ -1,0 +1,205 @@
+"""Relay: publishes appended events to Kafka in stream order, at least once, never skipping one.
+
+Reads in (transaction id, position) order, only below the oldest running transaction (the gap cure of
+DESIGN §4), sends a batch, waits for the broker's acknowledgement, then moves its checkpoint. A crash
+between the two republishes the batch: duplicates, never gaps. Consumers absorb duplicates by stream
+version. One relay per service holds a PostgreSQL advisory lock; others wait as hot standbys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+
+from libs.events.envelope import RecordedEvent
+from libs.events.kafka import broker_cluster_id, event_headers
+from libs.events.store import EventStore, RelayCursor
+
+log = logging.getLogger("sajja.relay")
+tracer = trace.get_tracer("sajja.events.relay")
+
+PublishHook = Callable[[list[RecordedEvent]], Awaitable[None]]
+
+
+@dataclass
+class RelayStatus:
+    running: bool = False
+    leader: bool = False
+    published: int = 0
+    last_published_at: float | None = None
+    cluster_id: str | None = None
+    error: str | None = None
+    cursor: RelayCursor = field(default_factory=RelayCursor)
+
+
+class Relay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        store: EventStore,
+        bootstrap_servers: str,
+        topic: str,
+        producer_factory: Callable[[], AIOKafkaProducer],
+        *,
+        batch_size: int = 2000,
+        idle_check_seconds: float = 1.0,
+        after_send: PublishHook | None = None,
+    ) -> None:
+        self.pool = pool
+        self.store = store
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.producer_factory = producer_factory
+        self.batch_size = batch_size
+        self.idle_check_seconds = idle_check_seconds
+        # Test seam: runs after the broker acknowledged a batch and before the checkpoint moves.
+        self.after_send = after_send
+        self.status = RelayStatus()
+        self._wake = asyncio.Event()
+        self._lock_id = int.from_bytes(
+            hashlib.sha256(f"relay:{store.schema}:{topic}".encode()).digest()[:8], "big", signed=True
+        )
+
+    async def run(self) -> None:
+        """Publish until cancelled. Waits for leadership, then for NOTIFY (or a periodic check)."""
+        self.status.running = True
+        try:
+            async with self.pool.acquire() as lock_conn:
+                while not await lock_conn.fetchval("select pg_try_advisory_lock($1)", self._lock_id):
+                    await asyncio.sleep(1.0)
+                self.status.leader = True
+                await lock_conn.add_listener(self.store.notify_channel, self._on_notify)
+                producer = self.producer_factory()
+                await producer.start()
+                try:
+                    await self._loop(producer)
+                finally:
+                    await producer.stop()
+                    await lock_conn.remove_listener(self.store.notify_channel, self._on_notify)
+                    await lock_conn.execute("select pg_advisory_unlock($1)", self._lock_id)
+        finally:
+            self.status.running = False
+            self.status.leader = False
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _loop(self, producer: AIOKafkaProducer) -> None:
+        last_cluster_check = 0.0
+        while True:
+            try:
+                if time.monotonic() - last_cluster_check > 5.0:
+                    await self._follow_cluster()
+                    last_cluster_check = time.monotonic()
+                while await self.publish_batch(producer):
+                    pass
+                self.status.error = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep relaying: the broker or database may come back
+                self.status.error = f"{type(exc).__name__}: {exc}"
+                log.warning("relay %s: %s", self.topic, self.status.error)
+                last_cluster_check = 0.0
+                await asyncio.sleep(0.5)
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_check_seconds)
+            except TimeoutError:
+                pass
+
+    async def _follow_cluster(self) -> None:
+        """A broker with another cluster id has none of our events: republish everything to it."""
+        cluster_id = await broker_cluster_id(self.bootstrap_servers)
+        self.status.cluster_id = cluster_id
+        async with self.pool.acquire() as conn:
+            stored = await conn.fetchval(
+                f'select cluster_id from "{self.store.schema}".relay_checkpoint where topic = $1', self.topic
+            )
+            if stored != cluster_id:
+                log.info("relay %s: broker cluster %s is new; republishing from the start", self.topic, cluster_id)
+                await self._save_checkpoint(conn, RelayCursor(), cluster_id, reset=True)
+
+    async def publish_batch(self, producer: AIOKafkaProducer) -> int:
+        """Publish the next batch; returns how many events it published (0: nothing safe to publish)."""
+        async with self.pool.acquire() as conn:
+            cursor = await self.load_checkpoint(conn)
+            events, after = await self.store.read_for_relay(conn, cursor, self.batch_size)
+        if not events:
+            return 0
+        with tracer.start_as_current_span("relay.publish", attributes={"sajja.events": len(events)}):
+            futures = [
+                await producer.send(self.topic, value=e.to_json(), key=e.stream_id.encode(), headers=event_headers(e))
+                for e in events
+            ]
+            await asyncio.gather(*futures)
+        if self.after_send is not None:
+            await self.after_send(events)
+        async with self.pool.acquire() as conn:
+            await self._save_checkpoint(conn, after, self.status.cluster_id, published=len(events))
+        self.status.cursor = after
+        self.status.published += len(events)
+        self.status.last_published_at = time.time()
+        return len(events)
+
+    async def load_checkpoint(self, conn: asyncpg.Connection) -> RelayCursor:
+        row = await conn.fetchrow(
+            f'select xact_id::text as xact_id, position from "{self.store.schema}".relay_checkpoint where topic = $1',
+            self.topic,
+        )
+        return RelayCursor(int(row["xact_id"]), row["position"]) if row else RelayCursor()
+
+    async def _save_checkpoint(
+        self,
+        conn: asyncpg.Connection,
+        cursor: RelayCursor,
+        cluster_id: str | None,
+        *,
+        published: int = 0,
+        reset: bool = False,
+    ) -> None:
+        await conn.execute(
+            f"""insert into "{self.store.schema}".relay_checkpoint (topic, xact_id, position, published, cluster_id)
+                values ($1, $2::text::xid8, $3, $4, $5)
+                on conflict (topic) do update set
+                    xact_id = excluded.xact_id, position = excluded.position, cluster_id = excluded.cluster_id,
+                    published = case when $6 then 0 else relay_checkpoint.published + excluded.published end,
+                    updated_at = now()""",
+            self.topic,
+            str(cursor.xact_id),
+            cursor.position,
+            published,
+            cluster_id,
+            reset,
+        )
+
+    async def pending(self) -> int:
+        """Events appended but not yet published (the relay's lag)."""
+        async with self.pool.acquire() as conn:
+            cursor = await self.load_checkpoint(conn)
+            return int(
+                await conn.fetchval(
+                    f'select count(*) from "{self.store.schema}".events'
+                    " where (xact_id, position) > ($1::text::xid8, $2)",
+                    str(cursor.xact_id),
+                    cursor.position,
+                )
+            )
+
+
+async def reset_checkpoint(conn: asyncpg.Connection, schema: str, topic: str) -> None:
+    """`sajja relay republish`: the next relay pass publishes every event again from the start."""
+    await conn.execute(
+        f"update \"{schema}\".relay_checkpoint set xact_id = '0'::xid8, position = 0, published = 0,"
+        " updated_at = now() where topic = $1",
+        topic,
+    )
+    await conn.execute(f"select pg_notify('{schema}_events', '')")

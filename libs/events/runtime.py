@@ -1,0 +1,138 @@
+"""What a service needs at run time, and the background work (relays, projectors) it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from libs.events.kafka import make_consumer, make_producer
+from libs.events.projector import Projection, Projector
+from libs.events.relay import Relay
+from libs.events.settings import Settings
+from libs.events.store import EventStore
+
+log = logging.getLogger("sajja.runtime")
+
+
+@dataclass
+class Platform:
+    """The shared handles one process holds: settings, the database pool, the broker address."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    bootstrap_servers: str
+
+    def relay(self, store: EventStore, topic: str, **kwargs: Any) -> Relay:
+        return Relay(
+            self.pool,
+            store,
+            self.bootstrap_servers,
+            topic,
+            lambda: make_producer(self.settings, self.bootstrap_servers),
+            **kwargs,
+        )
+
+    def projector(self, schema: str, projection: Projection, **kwargs: Any) -> Projector:
+        return Projector(
+            self.pool,
+            schema,
+            projection,
+            lambda group: make_consumer(self.settings, self.bootstrap_servers, group),
+            self.bootstrap_servers,
+            **kwargs,
+        )
+
+
+@dataclass
+class ServiceRuntime:
+    """One service: its HTTP app and its background workers."""
+
+    name: str
+    app: FastAPI
+    platform: Platform
+    relays: list[Relay] = field(default_factory=list)
+    projectors: list[Projector] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        for worker in [*self.relays, *self.projectors]:
+            self._tasks.append(asyncio.create_task(self._supervise(worker), name=f"{self.name}:{worker}"))
+
+    async def _supervise(self, worker: Relay | Projector) -> None:
+        """Restart a worker that died (broker gone, database restarted) after a short pause."""
+        while True:
+            try:
+                await worker.run()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s worker failed; restarting in 1 s", self.name)
+            await asyncio.sleep(1.0)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        ready = True
+        try:
+            await self.platform.pool.fetchval("select 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {type(exc).__name__}"
+            ready = False
+        for relay in self.relays:
+            st = relay.status
+            entry: dict[str, Any] = {"running": st.running, "leader": st.leader, "published": st.published}
+            try:
+                entry["pending_events"] = await relay.pending()
+            except Exception as exc:
+                entry["pending_events"] = f"error: {type(exc).__name__}"
+            if st.error:
+                entry["error"] = st.error
+            ready &= st.running and st.error is None
+            checks[f"relay:{relay.topic}"] = entry
+        for projector in self.projectors:
+            ps = projector.status
+            checks[f"projector:{projector.projection.name}"] = {
+                "running": ps.running,
+                "applied": ps.applied,
+                "duplicates_skipped": ps.duplicates,
+                "partitions": len(ps.assigned),
+                "delay_seconds": None if ps.delay_seconds is None else round(ps.delay_seconds, 3),
+                "idle_seconds": None if ps.last_applied_at is None else round(time.time() - ps.last_applied_at, 1),
+                **({"stalled": ps.stalled} if ps.stalled else {}),
+                **({"error": ps.error} if ps.error else {}),
+            }
+            ready &= ps.running and not ps.stalled
+        return {"service": self.name, "ready": ready, "checks": checks}
+
+
+def add_health_routes(app: FastAPI, runtime_ref: dict[str, ServiceRuntime], prefix: str) -> None:
+    """/healthz (alive) and /readyz (database, relays, projectors) — at the root when the service runs
+    alone, and under its prefix so the local runner can reach each service's own."""
+
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    async def readyz() -> JSONResponse:
+        report = await runtime_ref["runtime"].readiness()
+        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+
+    for path in ("/healthz", f"/{prefix}/healthz"):
+        app.add_api_route(path, healthz, methods=["GET"], include_in_schema=False)
+    for path in ("/readyz", f"/{prefix}/readyz"):
+        app.add_api_route(path, readyz, methods=["GET"], include_in_schema=False)

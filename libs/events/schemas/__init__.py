@@ -1,0 +1,6 @@
+"""The published language: one pydantic model per event type and version.
+
+Importing this package registers every event type in `libs.events.registry.REGISTRY`.
+"""
+
+from libs.events.schemas import ledger  # noqa: F401

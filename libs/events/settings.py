@@ -1,0 +1,36 @@
+"""Settings from SAJJA_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAJJA_", extra="ignore")
+
+    # External servers; when unset the local runner starts embedded ones.
+    database_url: str | None = None
+    kafka_bootstrap_servers: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".sajja")
+
+    # Topics are "<prefix>.<service>.v1"; tests sharing one broker give each test its own prefix.
+    topic_prefix: str = Field(default="sajja", pattern=r"^[a-z][a-z0-9_-]*$")
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    # Joining a consumer group takes session_timeout/2 on Tansu; tests shorten it.
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+
+    # How long a read with ?after=… waits for its projection before answering 504.
+    read_wait_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Key for the national-ID hash carried in events. Set a secret one in every real deployment.
+    national_id_hash_key: str = "sajja-development-key-not-secret"
+
+    database_pool_size: int = Field(default=20, ge=2)
+    log_level: str = "INFO"

@@ -1,0 +1,204 @@
+"""PostgreSQL event store: append with an expected version, read a stream, read in relay order."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from opentelemetry import propagate, trace
+
+from libs.events.envelope import Actor, Area, NewEvent, RecordedEvent
+from libs.events.errors import ConcurrencyConflict
+from libs.events.ids import new_id
+from libs.events.registry import REGISTRY, EventRegistry
+
+tracer = trace.get_tracer("sajja.events.store")
+
+_COLUMNS = (
+    "stream_id, stream_version, position, event_id, event_type, schema_version, occurred_at,"
+    " recorded_at, actor, correlation_id, causation_id, area, payload, traceparent, tracestate"
+)
+
+
+class StoreMisuse(RuntimeError):
+    """Append was not the first write of its transaction (it would break the relay's ordering)."""
+
+
+@dataclass(frozen=True)
+class RelayCursor:
+    """Where the relay has read to: events are read in (transaction id, position) order."""
+
+    xact_id: int = 0
+    position: int = 0
+
+
+class EventStore:
+    """One service's event store, in that service's schema."""
+
+    def __init__(self, schema: str, registry: EventRegistry = REGISTRY) -> None:
+        self.schema = schema
+        self.registry = registry
+        self.notify_channel = f"{schema}_events"
+        s = f'"{schema}"'
+        # One statement: the guard proves the stream is at the expected version and that this is the
+        # transaction's first write, so its transaction id is assigned after it read the stream. That
+        # keeps (transaction id, position) order equal to stream order for the relay.
+        self._append_sql = f"""
+            with guard as (
+                select pg_current_xact_id_if_assigned() is null as fresh,
+                       (select coalesce(max(stream_version), 0) from {s}.events where stream_id = $1) as current
+            )
+            insert into {s}.events (stream_id, stream_version, event_id, event_type, schema_version,
+                                    occurred_at, actor, correlation_id, causation_id, area, payload,
+                                    traceparent, tracestate)
+            select $1, e.stream_version, e.event_id, e.event_type, e.schema_version, e.occurred_at,
+                   e.actor::jsonb, e.correlation_id, e.causation_id, e.area::jsonb, e.payload::jsonb, $3, $4
+            from unnest($5::int[], $6::uuid[], $7::text[], $8::int[], $9::timestamptz[], $10::text[],
+                        $11::uuid[], $12::uuid[], $13::text[], $14::text[])
+                 as e(stream_version, event_id, event_type, schema_version, occurred_at, actor,
+                      correlation_id, causation_id, area, payload),
+                 guard
+            where guard.fresh and guard.current = $2
+            order by e.stream_version
+            returning position, recorded_at
+        """
+        self._diagnose_sql = (
+            f"select pg_current_xact_id_if_assigned() is null as fresh,"
+            f" (select coalesce(max(stream_version), 0) from {s}.events where stream_id = $1) as current"
+        )
+        self._read_stream_sql = (
+            f"select {_COLUMNS} from {s}.events where stream_id = $1 and stream_version > $2 order by stream_version"
+        )
+        self._read_after_sql = f"""
+            select {_COLUMNS}, xact_id::text as xact_id from {s}.events
+            where (xact_id, position) > ($1::text::xid8, $2)
+              and xact_id < pg_snapshot_xmin(pg_current_snapshot())
+            order by xact_id, position
+            limit $3
+        """
+        self._read_positions_sql = f"select {_COLUMNS} from {s}.events where position > $1 order by position limit $2"
+
+    async def append(
+        self,
+        conn: asyncpg.Connection,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+    ) -> list[RecordedEvent]:
+        """Append `events` to `stream_id`, which must be at `expected_version`. Call inside a transaction,
+        before any other write in it. Raises ConcurrencyConflict when the stream has moved on."""
+        if not events:
+            return []
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        now = datetime.now().astimezone()
+        rows: list[tuple[Any, ...]] = []
+        for offset, event in enumerate(events, start=1):
+            event_type, schema_version = self.registry.name_of(event.payload)
+            rows.append(
+                (
+                    expected_version + offset,
+                    new_id(),
+                    event_type,
+                    schema_version,
+                    event.occurred_at or now,
+                    event.actor.model_dump_json(),
+                    event.correlation_id,
+                    event.causation_id,
+                    event.area.model_dump_json() if event.area else None,
+                    event.payload.model_dump_json(),
+                )
+            )
+        columns = list(zip(*rows, strict=True))
+        with tracer.start_as_current_span("event_store.append", attributes={"sajja.stream_id": stream_id}):
+            try:
+                written = await conn.fetch(
+                    self._append_sql,
+                    stream_id,
+                    expected_version,
+                    carrier.get("traceparent"),
+                    carrier.get("tracestate"),
+                    *[list(c) for c in columns],
+                )
+            except asyncpg.UniqueViolationError:
+                raise ConcurrencyConflict(stream_id, expected_version) from None
+            if not written:
+                state = await conn.fetchrow(self._diagnose_sql, stream_id)
+                assert state is not None
+                if not state["fresh"]:
+                    raise StoreMisuse("append must be the first write in its transaction")
+                raise ConcurrencyConflict(stream_id, expected_version, state["current"])
+        return [
+            RecordedEvent(
+                event_id=row[1],
+                event_type=row[2],
+                schema_version=row[3],
+                stream_id=stream_id,
+                stream_version=row[0],
+                position=w["position"],
+                occurred_at=row[4],
+                recorded_at=w["recorded_at"],
+                actor=event.actor,
+                correlation_id=event.correlation_id,
+                causation_id=event.causation_id,
+                area=event.area,
+                payload=json.loads(row[9]),
+                traceparent=carrier.get("traceparent"),
+                tracestate=carrier.get("tracestate"),
+            )
+            for row, w, event in zip(rows, written, events, strict=True)
+        ]
+
+    async def read_stream(
+        self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, after_version: int = 0
+    ) -> list[RecordedEvent]:
+        return [_from_row(r) for r in await conn.fetch(self._read_stream_sql, stream_id, after_version)]
+
+    async def read_all_after(
+        self, conn: asyncpg.Connection | asyncpg.Pool, position: int, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        """Committed events after a global position, in position order (for inspection and replays of a
+        quiet store; the relay uses read_for_relay, which is safe under concurrent appends)."""
+        return [_from_row(r) for r in await conn.fetch(self._read_positions_sql, position, limit)]
+
+    async def read_for_relay(
+        self, conn: asyncpg.Connection, cursor: RelayCursor, limit: int
+    ) -> tuple[list[RecordedEvent], RelayCursor]:
+        """Events after `cursor` whose transactions are older than every running one, so none can
+        still appear behind them (the gap pitfall). Returns the events and the cursor after them."""
+        rows = await conn.fetch(self._read_after_sql, str(cursor.xact_id), cursor.position, limit)
+        if not rows:
+            return [], cursor
+        last = rows[-1]
+        return [_from_row(r) for r in rows], RelayCursor(int(last["xact_id"]), last["position"])
+
+
+def _from_row(row: asyncpg.Record) -> RecordedEvent:
+    area = row["area"]
+    return RecordedEvent(
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        schema_version=row["schema_version"],
+        stream_id=row["stream_id"],
+        stream_version=row["stream_version"],
+        position=row["position"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        actor=Actor.model_validate_json(row["actor"]),
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        area=Area.model_validate_json(area) if area else None,
+        payload=json.loads(row["payload"]),
+        traceparent=row["traceparent"],
+        tracestate=row["tracestate"],
+    )
+
+
+def stream_uuid(stream_id: str) -> uuid.UUID:
+    """The entity id inside a 'kind-<uuid>' stream id."""
+    return uuid.UUID(stream_id.split("-", 1)[1])

@@ -1,0 +1,99 @@
+"""The `sajja` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import asyncpg
+import typer
+
+from libs.events.settings import Settings
+
+app = typer.Typer(help="Sajja (สัจจะ): savings groups, lending and pawn lending — event-sourced.", no_args_is_help=True)
+relay_app = typer.Typer(help="The outbox relays (event store → Kafka).", no_args_is_help=True)
+app.add_typer(relay_app, name="relay")
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "libs" / "events" / "schemas" / "json"
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        typer.echo("Set SAJJA_DATABASE_URL (the embedded database runs only inside `make run`).", err=True)
+        raise typer.Exit(2)
+    return settings.database_url
+
+
+@app.command()
+def run() -> None:
+    """Start everything (embedded servers unless SAJJA_DATABASE_URL / SAJJA_KAFKA_BOOTSTRAP_SERVERS are set)."""
+    from deploy.local_runner import main
+
+    main()
+
+
+@app.command()
+def schemas(check: bool = typer.Option(False, help="Fail if the committed schemas differ from the models.")) -> None:
+    """Write the JSON Schema of every event type and version under libs/events/schemas/json/."""
+    from libs.events import schemas as _  # noqa: F401
+    from libs.events.registry import REGISTRY, dump_schema
+
+    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+    wanted = {name: dump_schema(schema) for name, schema in REGISTRY.json_schemas().items()}
+    stale = [n for n, text in wanted.items() if not (SCHEMA_DIR / n).exists() or (SCHEMA_DIR / n).read_text() != text]
+    if check:
+        if stale:
+            typer.echo(f"out of date: {', '.join(stale)} — run `make schemas`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{len(wanted)} schemas up to date")
+        return
+    for name in stale:
+        (SCHEMA_DIR / name).write_text(wanted[name])
+    typer.echo(f"{len(wanted)} schemas, {len(stale)} written to {SCHEMA_DIR}")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every service's schema migrations to SAJJA_DATABASE_URL."""
+    from services.catalog import migrate_all
+
+    settings = Settings()
+
+    async def go() -> list[str]:
+        pool = await asyncpg.create_pool(_database_url(settings), min_size=1, max_size=2)
+        try:
+            return await migrate_all(pool)
+        finally:
+            await pool.close()
+
+    applied = asyncio.run(go())
+    typer.echo(f"applied {len(applied)} migrations" + (": " + ", ".join(applied) if applied else ""))
+
+
+@relay_app.command("republish")
+def republish(service: str = typer.Argument(..., help="ledger, lending or campaign")) -> None:
+    """Publish every event of SERVICE again from the start (after a broker lost its data). Consumers
+    skip what they already applied."""
+    from libs.events.kafka import topic_for
+    from libs.events.relay import reset_checkpoint
+    from services.catalog import SERVICES
+
+    if service not in SERVICES or not SERVICES[service].publishes:
+        typer.echo(f"unknown publishing service {service!r}; choose from ledger, lending, campaign", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+
+    async def go() -> int:
+        conn = await asyncpg.connect(_database_url(settings))
+        try:
+            await reset_checkpoint(conn, service, topic_for(service, settings.topic_prefix))
+            return int(await conn.fetchval(f'select count(*) from "{service}".events'))
+        finally:
+            await conn.close()
+
+    count = asyncio.run(go())
+    typer.echo(f"{service}: the running relay will republish {count} events from the start")
+
+
+if __name__ == "__main__":
+    app()

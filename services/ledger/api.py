@@ -1,0 +1,153 @@
+"""Ledger HTTP API under /ledger/v1 (DESIGN §6): requests ↔ commands, problem+json errors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.envelope import Actor
+from libs.events.http import Problem, fingerprint, idempotency_key
+from libs.events.money import PositiveAmount, format_baht
+from libs.events.schemas.ledger import SavingsAccount
+from services.ledger import domain
+from services.ledger.handlers import LedgerHandlers, NotFound
+
+
+class StrictRequest(BaseModel):
+    # Partners' typos must fail loudly, not be dropped silently.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RegisterGroupRequest(StrictRequest):
+    name: str = Field(min_length=1, max_length=200)
+    province_code: str = Field(pattern=r"^\d{2}$", description="DOPA province code (2 digits)")
+    district_code: str = Field(pattern=r"^\d{4}$", description="DOPA district code (4 digits)")
+    subdistrict_code: str | None = Field(default=None, pattern=r"^\d{6}$")
+    village: str | None = Field(default=None, max_length=200)
+    founded_on: date
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "กลุ่มออมทรัพย์เพื่อการผลิตบ้านหนองบัว",
+                    "province_code": "27",
+                    "district_code": "2701",
+                    "subdistrict_code": "270101",
+                    "village": "บ้านหนองบัว หมู่ 3",
+                    "founded_on": "1998-05-01",
+                }
+            ]
+        }
+    )
+
+
+class EnrollMemberRequest(StrictRequest):
+    national_id: str = Field(min_length=13, max_length=17, description="13-digit Thai national ID")
+    full_name: str = Field(min_length=1, max_length=200)
+    joined_on: date
+    monthly_commitment: PositiveAmount
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{9,15}$")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "national_id": "1101700207030",
+                    "full_name": "สมศรี ใจดี",
+                    "joined_on": "2023-12-01",
+                    "monthly_commitment": "100.00",
+                    "phone": "0812345678",
+                }
+            ]
+        }
+    )
+
+
+class DepositRequest(StrictRequest):
+    account: SavingsAccount
+    amount: PositiveAmount
+    deposited_on: date
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"account": "special", "amount": "50.00", "deposited_on": "2024-01-05"}]}
+    )
+
+
+def actor_of(request: Request) -> Actor:
+    # Until access control (#7) identifies callers, commands are recorded as an anonymous user.
+    return Actor(kind="user", id="anonymous")
+
+
+def build_router(handlers: LedgerHandlers) -> APIRouter:
+    router = APIRouter(prefix="/ledger/v1", tags=["ledger"])
+    Key = Annotated[str, Depends(idempotency_key)]
+
+    def _fp(request: Request, body: BaseModel) -> str:
+        return fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+
+    @router.post("/groups", status_code=201, summary="Register a savings group")
+    async def register_group(body: RegisterGroupRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.register_group(key, _fp(request, body), actor_of(request), body.model_dump())
+        return result.response()
+
+    @router.post("/groups/{group_id}/members", status_code=201, summary="Enrol a member in a group")
+    async def enroll_member(group_id: uuid.UUID, body: EnrollMemberRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.enroll_member(
+                key,
+                _fp(request, body),
+                actor_of(request),
+                group_id,
+                body.national_id,
+                body.full_name,
+                body.joined_on,
+                body.monthly_commitment,
+                body.phone,
+            )
+        return result.response()
+
+    @router.post("/members/{member_id}/deposits", status_code=201, summary="Deposit into sajja or special savings")
+    async def deposit(member_id: uuid.UUID, body: DepositRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.deposit(
+                key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.deposited_on
+            )
+        return result.response()
+
+    @router.get("/members/{member_id}", summary="A member's state, read from the member's stream")
+    async def get_member(member_id: uuid.UUID) -> dict[str, object]:
+        with _domain_errors():
+            member = await handlers.load_member(handlers.pool, member_id)
+        return {
+            "member_id": str(member.member_id),
+            "group_id": str(member.group_id),
+            "joined_on": member.joined_on.isoformat(),
+            "monthly_commitment": format_baht(member.monthly_commitment_satang),
+            "balances": domain.describe_balance(member),
+            "version": member.version,
+        }
+
+    return router
+
+
+class _domain_errors:  # noqa: N801 - used as a context manager
+    """Map domain refusals to problem+json."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, domain.LedgerRuleBroken):
+            errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
+            title = "Conflict" if exc.status == 409 else "Request refused by ledger rules"
+            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
+            raise Problem(exc.status, title, detail, "ledger-rule", errors=errors) from exc
+        if isinstance(exc, NotFound):
+            raise Problem(404, "Not found", str(exc), "not-found") from exc

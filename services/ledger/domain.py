@@ -1,0 +1,211 @@
+"""Ledger domain: groups, members and their savings. Pure: state from events, commands → events."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from libs.events.envelope import Area, EventPayload
+from libs.events.money import format_baht
+from libs.events.schemas.ledger import GroupRegistered, MemberEnrolled, SavingsAccount, SavingsDeposited
+
+ACCOUNTS: tuple[SavingsAccount, ...] = ("sajja", "special")
+
+
+class LedgerRuleBroken(Exception):
+    """A command the ledger's rules refuse. `field` names the request field at fault, if one is."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+def group_stream(group_id: uuid.UUID) -> str:
+    return f"group-{group_id}"
+
+
+def member_stream(member_id: uuid.UUID) -> str:
+    return f"member-{member_id}"
+
+
+# --- Thai national ID -------------------------------------------------------------------------
+
+
+def national_id_check_digit(first_twelve: str) -> int:
+    """The 13th digit: 11 − (Σ dᵢ·(13−i) mod 11), mod 10."""
+    total = sum(int(d) * (13 - i) for i, d in enumerate(first_twelve))
+    return (11 - total % 11) % 10
+
+
+def validate_national_id(national_id: str) -> str:
+    digits = national_id.replace("-", "").replace(" ", "")
+    if len(digits) != 13 or not digits.isdigit():
+        raise LedgerRuleBroken("must be 13 digits", "national_id")
+    if national_id_check_digit(digits[:12]) != int(digits[12]):
+        raise LedgerRuleBroken("check digit does not match; please re-check the number", "national_id")
+    return digits
+
+
+def national_id_hash(national_id: str, key: str) -> str:
+    """Keyed hash: catches duplicates without putting the ID in events, and cannot be reversed by
+    hashing all 10¹³ candidate IDs without the key."""
+    return hmac.new(key.encode(), national_id.encode(), hashlib.sha256).hexdigest()
+
+
+# --- Groups -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Group:
+    group_id: uuid.UUID
+    name: str
+    area: Area
+    founded_on: date
+    version: int
+
+
+def register_group(
+    group_id: uuid.UUID,
+    name: str,
+    province_code: str,
+    district_code: str,
+    subdistrict_code: str | None,
+    village: str | None,
+    founded_on: date,
+    today: date,
+) -> GroupRegistered:
+    if not name.strip():
+        raise LedgerRuleBroken("must not be blank", "name")
+    if not district_code.startswith(province_code):
+        raise LedgerRuleBroken(
+            f"district {district_code} is not in province {province_code} (its first two digits must match)",
+            "district_code",
+        )
+    if subdistrict_code is not None and not subdistrict_code.startswith(district_code):
+        raise LedgerRuleBroken(f"subdistrict {subdistrict_code} is not in district {district_code}", "subdistrict_code")
+    if founded_on > today:
+        raise LedgerRuleBroken("must not be in the future", "founded_on")
+    return GroupRegistered(
+        group_id=group_id,
+        name=name.strip(),
+        province_code=province_code,
+        district_code=district_code,
+        subdistrict_code=subdistrict_code,
+        village=village,
+        founded_on=founded_on,
+    )
+
+
+def group_from_events(events: Iterable[tuple[EventPayload, int]]) -> Group | None:
+    group: Group | None = None
+    for payload, version in events:
+        if isinstance(payload, GroupRegistered):
+            group = Group(
+                payload.group_id,
+                payload.name,
+                Area(province_code=payload.province_code, district_code=payload.district_code),
+                payload.founded_on,
+                version,
+            )
+        elif group is not None:
+            group = replace(group, version=version)
+    return group
+
+
+# --- Members ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Member:
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    area: Area
+    joined_on: date
+    monthly_commitment_satang: int
+    version: int
+    balances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACCOUNTS, 0))
+
+    @property
+    def total_satang(self) -> int:
+        return sum(self.balances.values())
+
+
+def enroll_member(
+    group: Group,
+    member_id: uuid.UUID,
+    joined_on: date,
+    monthly_commitment_satang: int,
+    national_id_digest: str,
+    today: date,
+) -> MemberEnrolled:
+    if joined_on < group.founded_on:
+        raise LedgerRuleBroken(f"must not be before the group was founded ({group.founded_on})", "joined_on")
+    if joined_on > today:
+        raise LedgerRuleBroken("must not be in the future", "joined_on")
+    return MemberEnrolled(
+        member_id=member_id,
+        group_id=group.group_id,
+        joined_on=joined_on,
+        monthly_commitment_satang=monthly_commitment_satang,
+        national_id_hash=national_id_digest,
+    )
+
+
+def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | None = None) -> Member | None:
+    member: Member | None = None
+    for payload, version in events:
+        if isinstance(payload, MemberEnrolled):
+            member = Member(
+                payload.member_id,
+                payload.group_id,
+                area or Area(province_code="00", district_code="0000"),
+                payload.joined_on,
+                payload.monthly_commitment_satang,
+                version,
+            )
+        elif member is None:
+            continue
+        elif isinstance(payload, SavingsDeposited):
+            balances = dict(member.balances)
+            balances[payload.account] += payload.amount_satang
+            member = replace(member, balances=balances, version=version)
+        else:
+            member = replace(member, version=version)
+    return member
+
+
+def deposit(
+    member: Member,
+    transaction_id: uuid.UUID,
+    account: SavingsAccount,
+    amount_satang: int,
+    deposited_on: date,
+    today: date,
+) -> SavingsDeposited:
+    if amount_satang <= 0:
+        raise LedgerRuleBroken("must be greater than zero", "amount")
+    if deposited_on < member.joined_on:
+        raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "deposited_on")
+    if deposited_on > today:
+        raise LedgerRuleBroken("must not be in the future", "deposited_on")
+    return SavingsDeposited(
+        transaction_id=transaction_id,
+        member_id=member.member_id,
+        group_id=member.group_id,
+        account=account,
+        amount_satang=amount_satang,
+        deposited_on=deposited_on,
+        balance_after_satang=member.balances[account] + amount_satang,
+    )
+
+
+def describe_balance(member: Member) -> dict[str, str]:
+    return {account: format_baht(member.balances[account]) for account in ACCOUNTS} | {
+        "total": format_baht(member.total_satang)
+    }

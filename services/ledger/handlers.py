@@ -1,0 +1,154 @@
+"""Ledger application layer: load a stream, decide, append — idempotently, in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from libs.events.envelope import BANGKOK, Actor, Area, NewEvent, RecordedEvent
+from libs.events.http import CommandResult, IdempotentCommands
+from libs.events.ids import new_id
+from libs.events.money import format_baht
+from libs.events.registry import REGISTRY
+from libs.events.schemas.ledger import SavingsAccount
+from libs.events.settings import Settings
+from libs.events.store import EventStore
+from services.ledger import domain
+
+SCHEMA = "ledger"
+
+
+class NotFound(Exception):
+    def __init__(self, what: str, ident: uuid.UUID) -> None:
+        super().__init__(f"{what} {ident} does not exist")
+
+
+def today_in_thailand() -> date:
+    return datetime.now(BANGKOK).date()
+
+
+def _parsed(events: list[RecordedEvent]) -> list[tuple[Any, int]]:
+    return [(REGISTRY.parse_event(e), e.stream_version) for e in events]
+
+
+class LedgerHandlers:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.store = EventStore(SCHEMA)
+        self.commands = IdempotentCommands(pool, SCHEMA)
+
+    async def load_group(self, conn: asyncpg.Connection | asyncpg.Pool, group_id: uuid.UUID) -> domain.Group:
+        group = domain.group_from_events(_parsed(await self.store.read_stream(conn, domain.group_stream(group_id))))
+        if group is None:
+            raise NotFound("group", group_id)
+        return group
+
+    async def load_member(self, conn: asyncpg.Connection | asyncpg.Pool, member_id: uuid.UUID) -> domain.Member:
+        events = await self.store.read_stream(conn, domain.member_stream(member_id))
+        member = domain.member_from_events(_parsed(events), events[0].area if events else None)
+        if member is None:
+            raise NotFound("member", member_id)
+        return member
+
+    async def register_group(self, key: str, fingerprint: str, actor: Actor, fields: dict[str, Any]) -> CommandResult:
+        async def command(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+            group_id = new_id()
+            event = domain.register_group(group_id=group_id, today=today_in_thailand(), **fields)
+            area = Area(province_code=event.province_code, district_code=event.district_code)
+            [recorded] = await self.store.append(
+                conn, domain.group_stream(group_id), 0, [NewEvent(event, actor=actor, area=area)]
+            )
+            body = event.model_dump(mode="json") | {"position": {SCHEMA: recorded.position}}
+            return 201, body
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def enroll_member(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        group_id: uuid.UUID,
+        national_id: str,
+        full_name: str,
+        joined_on: date,
+        monthly_commitment_satang: int,
+        phone: str | None,
+    ) -> CommandResult:
+        digits = domain.validate_national_id(national_id)
+        digest = domain.national_id_hash(digits, self.settings.national_id_hash_key)
+
+        async def command(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+            group = await self.load_group(conn, group_id)
+            if await conn.fetchval(
+                "select 1 from ledger.member_register where group_id = $1 and national_id_hash = $2",
+                group_id,
+                digest,
+            ):
+                raise domain.LedgerRuleBroken(
+                    "a member with this national ID is already enrolled in this group", "national_id", 409
+                )
+            member_id = new_id()
+            event = domain.enroll_member(
+                group, member_id, joined_on, monthly_commitment_satang, digest, today_in_thailand()
+            )
+            [recorded] = await self.store.append(
+                conn, domain.member_stream(member_id), 0, [NewEvent(event, actor=actor, area=group.area)]
+            )
+            try:
+                await conn.execute(
+                    "insert into ledger.member_register (member_id, group_id, national_id_hash, national_id,"
+                    " full_name, phone) values ($1, $2, $3, $4, $5, $6)",
+                    member_id,
+                    group_id,
+                    digest,
+                    digits,
+                    full_name,
+                    phone,
+                )
+            except asyncpg.UniqueViolationError:
+                raise domain.LedgerRuleBroken(
+                    "a member with this national ID is already enrolled in this group", "national_id", 409
+                ) from None
+            return 201, {
+                "member_id": str(member_id),
+                "group_id": str(group_id),
+                "joined_on": joined_on.isoformat(),
+                "monthly_commitment": format_baht(monthly_commitment_satang),
+                "position": {SCHEMA: recorded.position},
+            }
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def deposit(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        member_id: uuid.UUID,
+        account: SavingsAccount,
+        amount_satang: int,
+        deposited_on: date,
+    ) -> CommandResult:
+        async def command(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(conn, member_id)
+            transaction_id = new_id()
+            event = domain.deposit(member, transaction_id, account, amount_satang, deposited_on, today_in_thailand())
+            [recorded] = await self.store.append(
+                conn, domain.member_stream(member_id), member.version, [NewEvent(event, actor=actor, area=member.area)]
+            )
+            return 201, {
+                "transaction_id": str(transaction_id),
+                "member_id": str(member_id),
+                "account": account,
+                "amount": format_baht(amount_satang),
+                "deposited_on": deposited_on.isoformat(),
+                "balance": format_baht(event.balance_after_satang),
+                "position": {SCHEMA: recorded.position},
+            }
+
+        return await self.commands.execute(key, fingerprint, command)

@@ -1,0 +1,234 @@
+"""Real embedded PostgreSQL and Tansu servers: start, use, stop, and recover from leftovers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import asyncpg
+import psutil
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from libs.infra.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
+
+pytestmark = pytest.mark.timeout(120)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _postgres_processes(data_dir: Path) -> list[psutil.Process]:
+    """Live postgres processes whose working directory is ``data_dir``."""
+    found = []
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] != "postgres":
+            continue
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE and Path(proc.cwd()) == data_dir.resolve():
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _fetchval(dsn: str, sql: str) -> object:
+    async def run() -> object:
+        conn = await asyncpg.connect(dsn, timeout=10)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _port_refuses(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return False
+    except OSError:
+        return True
+
+
+def test_postgres_starts_serves_tcp_and_stops(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pg"
+    pg = EmbeddedPostgres(data_dir, free_port())
+    with pg:
+        assert pg.dsn == f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        assert _fetchval(pg.dsn, "select 1") == 1
+        assert _fetchval(pg.dsn, "show max_connections") == "200"
+        assert _fetchval(pg.dsn, "show fsync") == "on"
+        assert _fetchval(pg.dsn, "show server_encoding") == "UTF8"
+        if os.geteuid() == 0:
+            assert pg.pid is not None
+            assert psutil.Process(pg.pid).username() == "embedded_postgres"
+    assert _postgres_processes(data_dir) == []
+    pg.stop()  # idempotent
+
+    # Restart on the existing cluster (no initdb) works too.
+    with EmbeddedPostgres(data_dir, free_port()) as again:
+        assert _fetchval(again.dsn, "select 2") == 2
+    assert _postgres_processes(data_dir) == []
+
+
+def test_postgres_start_replaces_a_leftover_server(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pg"
+    forgotten = EmbeddedPostgres(data_dir, free_port(), durable=False)
+    forgotten.start()
+    old_pid = forgotten.pid
+    assert old_pid is not None
+
+    fresh = EmbeddedPostgres(data_dir, free_port(), durable=False)
+    try:
+        fresh.start()
+        assert fresh.pid is not None
+        assert fresh.pid != old_pid
+        assert not _alive(old_pid)
+        assert _port_refuses(forgotten.port)
+        assert _fetchval(fresh.dsn, "select 1") == 1
+        assert {p.pid for p in _postgres_processes(data_dir)} == {
+            fresh.pid,
+            *(c.pid for c in psutil.Process(fresh.pid).children()),
+        }
+    finally:
+        fresh.stop()
+        forgotten.stop()
+    assert _postgres_processes(data_dir) == []
+
+
+def test_postgres_start_recovers_from_a_killed_postmaster(tmp_path: Path) -> None:
+    """SIGKILL leaves a stale postmaster.pid (and briefly orphaned backends) behind."""
+    data_dir = tmp_path / "pg"
+    first = EmbeddedPostgres(data_dir, free_port(), durable=False)
+    first.start()
+    assert first.pid is not None
+    os.kill(first.pid, signal.SIGKILL)
+    assert (data_dir / "postmaster.pid").exists()
+
+    second = EmbeddedPostgres(data_dir, free_port(), durable=False)
+    try:
+        second.start()
+        assert _fetchval(second.dsn, "select 1") == 1
+    finally:
+        second.stop()
+    assert _postgres_processes(data_dir) == []
+
+
+def test_postgres_non_durable_turns_fsync_off(tmp_path: Path) -> None:
+    with EmbeddedPostgres(tmp_path / "pg", free_port(), durable=False) as pg:
+        assert _fetchval(pg.dsn, "show fsync") == "off"
+        assert _fetchval(pg.dsn, "show synchronous_commit") == "off"
+        assert _fetchval(pg.dsn, "show full_page_writes") == "off"
+
+
+async def _round_trip(bootstrap: str) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]:
+    topic = "embedded-infra-test"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        meta = await producer.send_and_wait(
+            topic, b"hello", key=b"k1", headers=[("traceparent", b"00-abc-def-01")]
+        )
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, meta.partition)
+        consumer.assign([tp])
+        consumer.seek(tp, meta.offset)
+        record = await asyncio.wait_for(consumer.getone(), timeout=10)
+    finally:
+        await consumer.stop()
+    return record.key, record.value, list(record.headers)
+
+
+def test_kafka_starts_round_trips_a_message_and_stops() -> None:
+    kafka = EmbeddedKafka(free_port())
+    with kafka:
+        assert kafka.bootstrap_servers == f"127.0.0.1:{kafka.port}"
+        pid = kafka.pid
+        assert pid is not None
+        key, value, headers = asyncio.run(_round_trip(kafka.bootstrap_servers))
+        assert (key, value) == (b"k1", b"hello")
+        assert headers == [("traceparent", b"00-abc-def-01")]
+    assert not _alive(pid)
+    assert _port_refuses(kafka.port)
+    kafka.stop()  # idempotent
+
+
+def test_kafka_start_kills_a_leftover_from_the_pid_file(tmp_path: Path) -> None:
+    port = free_port()
+    forgotten = EmbeddedKafka(port, state_dir=tmp_path)
+    forgotten.start()
+    leftover_pid = forgotten.pid
+    assert leftover_pid is not None
+    assert (tmp_path / "tansu.pid").read_text().strip() == str(leftover_pid)
+
+    # Same port: the leftover must be gone before the new broker can bind it.
+    fresh = EmbeddedKafka(port, state_dir=tmp_path)
+    try:
+        fresh.start()
+        assert fresh.pid is not None
+        assert fresh.pid != leftover_pid
+        assert not _alive(leftover_pid)
+        assert (tmp_path / "tansu.pid").read_text().strip() == str(fresh.pid)
+    finally:
+        fresh.stop()
+        forgotten.stop()
+    assert not (tmp_path / "tansu.pid").exists()
+    assert "listening on" in (tmp_path / "tansu.log").read_text()
+
+
+def test_kafka_start_fails_clearly_when_the_port_is_taken() -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        kafka = EmbeddedKafka(blocker.getsockname()[1])
+        with pytest.raises(RuntimeError, match="Address in use"):
+            kafka.start()
+    assert kafka.pid is None
+
+
+def test_kafka_dies_with_a_sigkilled_parent(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from libs.infra.embedded import EmbeddedKafka, free_port
+        kafka = EmbeddedKafka(free_port(), state_dir={str(tmp_path)!r})
+        kafka.start()
+        print(kafka.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        broker_pid = int(parent.stdout.readline())
+        assert _alive(broker_pid)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while _alive(broker_pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(broker_pid)
