@@ -363,8 +363,9 @@ class _Comparison:
         if len(olds) == 1 and len(news) == 1:
             self._alternative(path, kind, olds[0], news[0])
             return
-        old_by_key = _keyed(self.old_root, olds)
-        new_by_key = _keyed(self.new_root, news)
+        discriminators = list(dict.fromkeys(name for alt in [*olds, *news] if (name := _discriminator(alt))))
+        old_by_key = _keyed(self.old_root, olds, discriminators)
+        new_by_key = _keyed(self.new_root, news, discriminators)
         for key in old_by_key.keys() - new_by_key.keys():
             self.report(path, f"union alternative {key} removed (old data may not be readable)")
         for key in new_by_key.keys() - old_by_key.keys():
@@ -447,11 +448,11 @@ class _Comparison:
         if before == after:
             return
         if before is None:
-            self.report(path, f"pattern {_show(after)} added ({_TIGHTER})")
+            self.report(path, f"pattern '{after}' added ({_TIGHTER})")
         elif after is None:
-            self.report(path, f"pattern {_show(before)} removed ({_LOOSER})")
+            self.report(path, f"pattern '{before}' removed ({_LOOSER})")
         else:
-            self.report(path, f"pattern changed from {_show(before)} to {_show(after)}")
+            self.report(path, f"pattern changed from '{before}' to '{after}' (old or new data may not match the other)")
 
     def _count_bound(self, path: str, keyword: str, before: Any, after: Any, *, lower: bool) -> None:
         if before == after:
@@ -564,25 +565,33 @@ def _additional(schema: Schema) -> Any:
     return extra
 
 
-def _keyed(root: Schema, alternatives: list[_Alternative]) -> dict[str, _Alternative]:
-    """Union alternatives of one JSON type, keyed so that reordering or renaming models does not matter:
-    by discriminator value (pydantic's discriminated unions), else by $defs name or title, else by position."""
+def _discriminator(alt: _Alternative) -> str | None:
+    discriminator = alt.schema.get("discriminator")
+    name = discriminator.get("propertyName") if isinstance(discriminator, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def _keyed(root: Schema, alternatives: list[_Alternative], discriminators: list[str]) -> dict[str, _Alternative]:
+    """Union alternatives of one JSON type, keyed so that reordering or renaming models does not matter: by
+    discriminator value (pydantic's discriminated unions, on either side), else by $defs name or title, else by
+    position."""
     keyed: dict[str, _Alternative] = {}
     for index, alt in enumerate(alternatives):
-        key = _discriminator_key(root, alt) or alt.ref or alt.schema.get("title") or f"{alt.kind}#{index}"
+        key = _discriminator_key(root, alt, discriminators) or alt.ref or alt.schema.get("title")
+        key = key or f"{alt.kind}#{index}"
         if key in keyed:
             key = f"{key}#{index}"
         keyed[key] = alt
     return keyed
 
 
-def _discriminator_key(root: Schema, alt: _Alternative) -> str | None:
-    discriminator = alt.schema.get("discriminator")
-    name = discriminator.get("propertyName") if isinstance(discriminator, Mapping) else None
-    if not isinstance(name, str) or name not in alt.schema.get("properties", {}):
-        return None
-    values = _enum_values(_resolve(root, alt.schema["properties"][name])[0])
-    if values is None or len(values) != 1:
-        return None
-    value = values[0]
-    return f"{name}={value if isinstance(value, str) else _show(value)}"
+def _discriminator_key(root: Schema, alt: _Alternative, discriminators: list[str]) -> str | None:
+    properties = alt.schema.get("properties", {})
+    for name in discriminators:
+        if name not in properties:
+            continue
+        values = _enum_values(_resolve(root, properties[name])[0])
+        if values is not None and len(values) == 1:
+            value = values[0]
+            return f"{name}={value if isinstance(value, str) else _show(value)}"
+    return None

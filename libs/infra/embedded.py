@@ -77,12 +77,34 @@ def _tail(path: Path, max_chars: int = 4000) -> str:
         return ""
 
 
-def _kill_and_reap(procs: list[psutil.Process], timeout: float = 5.0) -> None:
-    """SIGKILL processes and wait until they are gone (children get reaped too)."""
+def _running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie: a zombie holds no ports or files, so it counts as gone."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> bool:
+    """Poll until every process has exited (or is a zombie); True if they all did.
+
+    Not ``psutil.wait_procs``: that waits for the PID to vanish, and an orphan's zombie
+    lingers until init reaps it, which PID 1 of this sandbox does only every ~2 s.
+    """
+    deadline = time.monotonic() + timeout
+    while any(_running(p) for p in procs):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _kill_and_wait(procs: list[psutil.Process], timeout: float = 5.0) -> None:
+    """SIGKILL processes and wait until they have exited."""
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-    psutil.wait_procs(procs, timeout=timeout)
+    _wait_gone(procs, timeout)
 
 
 def _wait_tcp(port: int, deadline: float) -> bool:
@@ -139,6 +161,7 @@ class EmbeddedPostgres:
         self._pg_ctl_start()
         deadline = time.monotonic() + PG_START_TIMEOUT_S
         if not _wait_tcp(self.port, deadline):
+            self.stop("immediate")
             raise RuntimeError(
                 f"PostgreSQL in {self.data_dir} started but 127.0.0.1:{self.port} does not "
                 f"accept connections; server log:\n{_tail(self.log_path)}"
@@ -157,6 +180,8 @@ class EmbeddedPostgres:
             return
         self._run_as = self._system_user()
         self._stop_postmaster(postmaster, mode)
+        with contextlib.suppress(OSError):  # absent, or not empty (another server's socket)
+            self._fallback_socket_dir().rmdir()
 
     def __enter__(self) -> Self:
         self.start()
@@ -218,7 +243,7 @@ class EmbeddedPostgres:
     def _kill_orphans(self) -> None:
         orphans = self._orphans()
         if orphans:
-            _kill_and_reap(orphans)
+            _kill_and_wait(orphans)
 
     # -- steps ------------------------------------------------------------------------
 
@@ -244,12 +269,15 @@ class EmbeddedPostgres:
         ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", read)
         os.chown(self.data_dir, self._run_as.pw_uid, self._run_as.pw_gid)
 
+    def _fallback_socket_dir(self) -> Path:
+        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"sajja-pg-{digest}"
+
     def _socket_dir(self) -> Path:
         """``data_dir`` if the socket path fits in sun_path, else a short dir under /tmp."""
         if len(str(self.data_dir / f".s.PGSQL.{self.port}").encode()) <= UNIX_SOCKET_PATH_MAX:
             return self.data_dir
-        digest = hashlib.sha256(str(self.data_dir).encode()).hexdigest()[:12]
-        short = Path(tempfile.gettempdir()) / f"sajja-pg-{digest}"
+        short = self._fallback_socket_dir()
         short.mkdir(mode=0o700, exist_ok=True)
         if self._run_as is not None:
             os.chown(short, self._run_as.pw_uid, self._run_as.pw_gid)
@@ -323,12 +351,12 @@ class EmbeddedPostgres:
                 timeout=PG_STOP_TIMEOUT_S + 10,
             )
         except (RuntimeError, subprocess.TimeoutExpired):
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.TimeoutExpired):
-                postmaster.send_signal(signal.SIGQUIT)  # immediate shutdown
-                postmaster.wait(timeout=5)
-        if postmaster.is_running() and postmaster.status() != psutil.STATUS_ZOMBIE:
             with contextlib.suppress(psutil.NoSuchProcess):
-                _kill_and_reap([*postmaster.children(recursive=True), postmaster])
+                postmaster.send_signal(signal.SIGQUIT)  # immediate shutdown
+            _wait_gone([postmaster], timeout=5)
+        if _running(postmaster):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                _kill_and_wait([*postmaster.children(recursive=True), postmaster])
         self._kill_orphans()
 
     def _pg_ctl_start(self) -> None:
@@ -452,7 +480,7 @@ class EmbeddedKafka:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_pdeathsig_preexec(),  # noqa: PLW1509 - prctl must run in the child
+            preexec_fn=_pdeathsig_preexec(),  # prctl must run in the child
             start_new_session=True,  # a terminal Ctrl-C must not kill it before the app drains
         )
         if self.pid_file is not None:
@@ -506,11 +534,17 @@ class EmbeddedKafka:
             return None
 
     def _kill_leftover(self) -> None:
-        """Kill the broker a crashed earlier run recorded in the pid file, if still alive."""
+        """Kill the broker a crashed earlier run recorded in the pid file, if still alive.
+
+        The process must be tansu *and* older than the pid file: a PID reused later (say by
+        another test session's broker) must not be killed.
+        """
         pid = self._read_pid_file()
-        if pid is not None and _is_tansu(pid):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                _kill_and_reap([psutil.Process(pid)])
+        if pid is not None and self.pid_file is not None and _is_tansu(pid):
+            with contextlib.suppress(psutil.NoSuchProcess, OSError):
+                proc = psutil.Process(pid)
+                if proc.create_time() <= self.pid_file.stat().st_mtime + 1.0:
+                    _kill_and_wait([proc])
         if self.pid_file is not None:
             self.pid_file.unlink(missing_ok=True)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -43,6 +44,13 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
 
 
 def _fetchval(dsn: str, sql: str) -> object:
@@ -116,15 +124,36 @@ def test_postgres_start_recovers_from_a_killed_postmaster(tmp_path: Path) -> Non
     first = EmbeddedPostgres(data_dir, free_port(), durable=False)
     first.start()
     assert first.pid is not None
-    os.kill(first.pid, signal.SIGKILL)
+    killed = first.pid
+    os.kill(killed, signal.SIGKILL)
+    _wait_until(lambda: not _alive(killed))
     assert (data_dir / "postmaster.pid").exists()
 
     second = EmbeddedPostgres(data_dir, free_port(), durable=False)
     try:
         second.start()
         assert _fetchval(second.dsn, "select 1") == 1
+        pid_file_lines = (data_dir / "postmaster.pid").read_text().splitlines()
     finally:
         second.stop()
+    assert _postgres_processes(data_dir) == []
+
+    # A stale postmaster.pid whose PID now belongs to an unrelated live process of the
+    # server's user: postgres alone would refuse to start ("is another postmaster running?").
+    as_server_user = {"user": "embedded_postgres"} if os.geteuid() == 0 else {}
+    sleeper = subprocess.Popen(["sleep", "60"], **as_server_user)  # type: ignore[call-overload]
+    try:
+        (data_dir / "postmaster.pid").write_text("\n".join([str(sleeper.pid), *pid_file_lines[1:]]) + "\n")
+        third = EmbeddedPostgres(data_dir, free_port(), durable=False)
+        try:
+            third.start()
+            assert _fetchval(third.dsn, "select 1") == 1
+        finally:
+            third.stop()
+        assert sleeper.poll() is None, "an unrelated process must not be killed"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
     assert _postgres_processes(data_dir) == []
 
 
@@ -140,15 +169,11 @@ async def _round_trip(bootstrap: str) -> tuple[bytes | None, bytes | None, list[
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        meta = await producer.send_and_wait(
-            topic, b"hello", key=b"k1", headers=[("traceparent", b"00-abc-def-01")]
-        )
+        meta = await producer.send_and_wait(topic, b"hello", key=b"k1", headers=[("traceparent", b"00-abc-def-01")])
     finally:
         await producer.stop()
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         tp = TopicPartition(topic, meta.partition)
@@ -197,6 +222,23 @@ def test_kafka_start_kills_a_leftover_from_the_pid_file(tmp_path: Path) -> None:
     assert "listening on" in (tmp_path / "tansu.log").read_text()
 
 
+def test_kafka_start_spares_a_tansu_that_merely_reuses_the_recorded_pid(tmp_path: Path) -> None:
+    """A pid file older than the process it names is stale: that PID was reused."""
+    other = EmbeddedKafka(free_port())
+    other.start()
+    try:
+        assert other.pid is not None
+        pid_file = tmp_path / "tansu.pid"
+        pid_file.write_text(f"{other.pid}\n")
+        an_hour_ago = time.time() - 3600
+        os.utime(pid_file, (an_hour_ago, an_hour_ago))
+        with EmbeddedKafka(free_port(), state_dir=tmp_path) as fresh:
+            assert fresh.pid is not None
+            assert _alive(other.pid)
+    finally:
+        other.stop()
+
+
 def test_kafka_start_fails_clearly_when_the_port_is_taken() -> None:
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))
@@ -218,9 +260,7 @@ def test_kafka_dies_with_a_sigkilled_parent(tmp_path: Path) -> None:
         time.sleep(60)
         """
     )
-    parent = subprocess.Popen(
-        [sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
-    )
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout is not None
         broker_pid = int(parent.stdout.readline())
@@ -228,7 +268,4 @@ def test_kafka_dies_with_a_sigkilled_parent(tmp_path: Path) -> None:
     finally:
         parent.kill()
         parent.wait()
-    deadline = time.monotonic() + 5
-    while _alive(broker_pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _alive(broker_pid)
+    _wait_until(lambda: not _alive(broker_pid))
