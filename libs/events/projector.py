@@ -3,8 +3,9 @@
 Each batch from `getmany` is applied and its progress recorded in one PostgreSQL transaction:
 partition offsets (to seek from on start) and, per source stream, the last version applied. An event
 at or below its stream's applied version is a duplicate (redelivery, a republished topic) and is
-skipped; an event beyond the next version means one is missing: the partition is re-read from the
-beginning once, and if the hole is still there the partition stops and readiness says why.
+skipped; an event beyond the next version is held back (not applied) and its stream is reported as
+waiting. The relay republishes everything after its last confirmed batch, so an event that overtook a
+failed one comes again in order; one that never comes shows in readiness, not papered over.
 Offsets are kept per broker cluster id, so a broker that came back empty is read from its start.
 """
 
@@ -48,8 +49,18 @@ class ProjectorStatus:
     last_applied_at: float | None = None
     # Seconds between an event's commit in its store and its application here.
     delay_seconds: float | None = None
-    stalled: dict[str, str] = field(default_factory=dict)
+    # Streams whose next event has not arrived while a later one has: stream → (applied, seen, since).
+    waiting: dict[str, tuple[int, int, float]] = field(default_factory=dict)
     error: str | None = None
+
+    def missing(self, older_than_seconds: float) -> dict[str, str]:
+        """Streams that have waited too long for an event: a hole in the log, not a retry in flight."""
+        now = time.time()
+        return {
+            stream: f"applied version {applied}, then saw version {seen}; versions between never arrived"
+            for stream, (applied, seen, since) in self.waiting.items()
+            if now - since > older_than_seconds
+        }
 
 
 BatchHook = Callable[[list[RecordedEvent]], Awaitable[None]]
@@ -77,8 +88,6 @@ class Projector:
         self.after_commit = after_commit
         self.status = ProjectorStatus()
         self.cluster_id: str | None = None
-        # Partitions re-read from the start after a gap, with the offset where the gap was seen.
-        self._rewound: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
         s = f'"{schema}"'
         self._versions_sql = (
@@ -153,7 +162,6 @@ class Projector:
         streams = sorted({e.stream_id for events in decoded.values() for e in events})
         fresh: list[RecordedEvent] = []
         next_offsets: dict[TopicPartition, int] = {}
-        gaps: dict[TopicPartition, tuple[int, str]] = {}
         changed: dict[str, RecordedEvent] = {}
         async with self.pool.acquire() as conn, conn.transaction():
             versions = {
@@ -172,12 +180,9 @@ class Projector:
                         changed[event.stream_id] = event
                         fresh.append(event)
                     else:
-                        gaps[tp] = (
-                            record.offset,
-                            f"missing event: stream {event.stream_id} is at version {applied},"
-                            f" offset {record.offset} holds version {event.stream_version}",
-                        )
-                        break
+                        waiting = self.status.waiting.get(event.stream_id)
+                        since = waiting[2] if waiting else time.time()
+                        self.status.waiting[event.stream_id] = (applied, event.stream_version, since)
                     next_offsets[tp] = record.offset + 1
             with self._span(fresh):
                 if fresh:
@@ -201,27 +206,15 @@ class Projector:
         self._account(fresh)
         if self.after_commit is not None:
             await self.after_commit(fresh)
-        for tp in next_offsets:
-            if tp in gaps:
-                self._handle_gap(consumer, tp, *gaps[tp])
-            elif tp in self._rewound and next_offsets[tp] > self._rewound[tp]:
-                del self._rewound[tp]  # read past where the hole was: it was filled
+        for stream_id in changed:
+            waiting = self.status.waiting.get(stream_id)
+            if waiting and versions[stream_id] >= waiting[1]:
+                del self.status.waiting[stream_id]
         # Kafka's committed offsets are only informative (lag tooling); the store's offsets rule.
         try:
-            await consumer.commit({tp: off for tp, off in next_offsets.items() if tp not in gaps})
+            await consumer.commit(next_offsets)
         except Exception as exc:  # a rebalance in progress; the database already holds the truth
             log.debug("offset commit skipped: %s", exc)
-
-    def _handle_gap(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, reason: str) -> None:
-        if tp not in self._rewound:
-            # A republished topic can put events below the offset we resumed from: read it all again.
-            log.warning("projector %s %s: %s; re-reading from the start", self.projection.name, tp, reason)
-            self._rewound[tp] = offset
-            consumer.seek_to_beginning(tp)
-            return
-        log.error("projector %s %s stalled: %s", self.projection.name, tp, reason)
-        self.status.stalled[f"{tp.topic}[{tp.partition}]"] = reason
-        consumer.pause(tp)
 
     def _account(self, fresh: list[RecordedEvent]) -> None:
         if not fresh:
@@ -262,7 +255,7 @@ class _SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
             if tp in stored:
                 consumer.seek(tp, stored[tp])
             else:
-                consumer.seek_to_beginning(tp)
+                await consumer.seek_to_beginning(tp)
         projector.status.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
 
 

@@ -12,20 +12,24 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 from opentelemetry import trace
 
 from libs.events.envelope import RecordedEvent
-from libs.events.kafka import broker_cluster_id, event_headers
+from libs.events.kafka import broker_cluster_id, ensure_topics, event_headers
 from libs.events.store import EventStore, RelayCursor
 
 log = logging.getLogger("sajja.relay")
 tracer = trace.get_tracer("sajja.events.relay")
 
+# The partitioner producer.send() would use, so keys land where any Kafka client expects them.
+_PARTITIONER = DefaultPartitioner()
 PublishHook = Callable[[list[RecordedEvent]], Awaitable[None]]
 
 
@@ -50,6 +54,7 @@ class Relay:
         producer_factory: Callable[[], AIOKafkaProducer],
         *,
         batch_size: int = 2000,
+        topic_partitions: int = 6,
         idle_check_seconds: float = 1.0,
         after_send: PublishHook | None = None,
     ) -> None:
@@ -59,6 +64,7 @@ class Relay:
         self.topic = topic
         self.producer_factory = producer_factory
         self.batch_size = batch_size
+        self.topic_partitions = topic_partitions
         self.idle_check_seconds = idle_check_seconds
         # Test seam: runs after the broker acknowledged a batch and before the checkpoint moves.
         self.after_send = after_send
@@ -126,6 +132,8 @@ class Relay:
             )
             if stored != cluster_id:
                 log.info("relay %s: broker cluster %s is new; republishing from the start", self.topic, cluster_id)
+                # Create the topic as configured rather than let the broker auto-create it its own way.
+                await ensure_topics(self.bootstrap_servers, [self.topic], self.topic_partitions)
                 await self._save_checkpoint(conn, RelayCursor(), cluster_id, reset=True)
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
@@ -136,11 +144,7 @@ class Relay:
         if not events:
             return 0
         with tracer.start_as_current_span("relay.publish", attributes={"sajja.events": len(events)}):
-            futures = [
-                await producer.send(self.topic, value=e.to_json(), key=e.stream_id.encode(), headers=event_headers(e))
-                for e in events
-            ]
-            await asyncio.gather(*futures)
+            await self._send_in_stream_order(producer, events)
         if self.after_send is not None:
             await self.after_send(events)
         async with self.pool.acquire() as conn:
@@ -149,6 +153,35 @@ class Relay:
         self.status.published += len(events)
         self.status.last_published_at = time.time()
         return len(events)
+
+    async def _send_in_stream_order(self, producer: AIOKafkaProducer, events: list[RecordedEvent]) -> None:
+        """One producer batch per partition, sent one after another within the partition. With plain
+        send(), a batch that fails and is retried after back-off can be overtaken by a later one for the
+        same partition, putting a stream's events out of order in the log."""
+        partitions = sorted(await producer.partitions_for(self.topic))
+        by_partition: dict[int, list[RecordedEvent]] = defaultdict(list)
+        for event in events:
+            by_partition[_PARTITIONER(event.stream_id.encode(), partitions, partitions)].append(event)
+
+        async def send_partition(partition: int, group: list[RecordedEvent]) -> None:
+            batch = producer.create_batch()
+            for event in group:
+                record = {
+                    "key": event.stream_id.encode(),
+                    "value": event.to_json(),
+                    "timestamp": None,
+                    "headers": event_headers(event),
+                }
+                if batch.append(**record) is None:  # full: send it, wait, start the next
+                    batch.close()
+                    await (await producer.send_batch(batch, self.topic, partition=partition))
+                    batch = producer.create_batch()
+                    if batch.append(**record) is None:
+                        raise ValueError(f"event {event.event_id} is larger than the producer's batch size")
+            batch.close()
+            await (await producer.send_batch(batch, self.topic, partition=partition))
+
+        await asyncio.gather(*(send_partition(p, group) for p, group in by_partition.items()))
 
     async def load_checkpoint(self, conn: asyncpg.Connection) -> RelayCursor:
         row = await conn.fetchrow(

@@ -37,6 +37,7 @@ class Platform:
             self.bootstrap_servers,
             topic,
             lambda: make_producer(self.settings, self.bootstrap_servers),
+            topic_partitions=self.settings.topic_partitions,
             **kwargs,
         )
 
@@ -114,10 +115,11 @@ class ServiceRuntime:
                 "partitions": len(ps.assigned),
                 "delay_seconds": None if ps.delay_seconds is None else round(ps.delay_seconds, 3),
                 "idle_seconds": None if ps.last_applied_at is None else round(time.time() - ps.last_applied_at, 1),
-                **({"stalled": ps.stalled} if ps.stalled else {}),
+                "streams_waiting": len(ps.waiting),
+                **({"missing_events": missing} if (missing := ps.missing(30.0)) else {}),
                 **({"error": ps.error} if ps.error else {}),
             }
-            ready &= ps.running and not ps.stalled
+            ready &= ps.running and not missing
         return {"service": self.name, "ready": ready, "checks": checks}
 
 

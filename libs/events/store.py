@@ -75,10 +75,10 @@ class EventStore:
             f"select {_COLUMNS} from {s}.events where stream_id = $1 and stream_version > $2 order by stream_version"
         )
         self._read_after_sql = f"""
-            select {_COLUMNS}, xact_id::text as xact_id from {s}.events
+            select {_COLUMNS}, xact_id::text as xact_text from {s}.events
             where (xact_id, position) > ($1::text::xid8, $2)
               and xact_id < pg_snapshot_xmin(pg_current_snapshot())
-            order by xact_id, position
+            order by events.xact_id, events.position
             limit $3
         """
         self._read_positions_sql = f"select {_COLUMNS} from {s}.events where position > $1 order by position limit $2"
@@ -175,7 +175,7 @@ class EventStore:
         if not rows:
             return [], cursor
         last = rows[-1]
-        return [_from_row(r) for r in rows], RelayCursor(int(last["xact_id"]), last["position"])
+        return [_from_row(r) for r in rows], RelayCursor(int(last["xact_text"]), last["position"])
 
 
 def _from_row(row: asyncpg.Record) -> RecordedEvent:

@@ -21,6 +21,7 @@ import stat
 import subprocess
 import tempfile
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -426,8 +427,11 @@ class EmbeddedKafka:
     and log are kept there so a later run can kill a leftover from a crashed one.
     """
 
-    def __init__(self, port: int, state_dir: Path | None = None) -> None:
+    def __init__(self, port: int, state_dir: Path | None = None, *, cluster_id: str | None = None) -> None:
         self.port = port
+        # Memory storage: every start is a new, empty cluster, so it gets a new id unless told one.
+        # Relays and projectors compare cluster ids to notice a broker that lost its data.
+        self.cluster_id = cluster_id or f"sajja-{uuid.uuid4().hex[:12]}"
         self.state_dir = Path(state_dir).expanduser().resolve() if state_dir is not None else None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -476,6 +480,8 @@ class EmbeddedKafka:
                 listener,
                 "--storage-engine",
                 "memory://tansu/",  # explicit: STORAGE_ENGINE env overrides the default
+                "--cluster-id",
+                self.cluster_id,
             ],  # fmt: skip
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -79,6 +79,9 @@ class DepositRequest(StrictRequest):
     )
 
 
+Key = Annotated[str, Depends(idempotency_key)]
+
+
 def actor_of(request: Request) -> Actor:
     # Until access control (#7) identifies callers, commands are recorded as an anonymous user.
     return Actor(kind="user", id="anonymous")
@@ -86,7 +89,6 @@ def actor_of(request: Request) -> Actor:
 
 def build_router(handlers: LedgerHandlers) -> APIRouter:
     router = APIRouter(prefix="/ledger/v1", tags=["ledger"])
-    Key = Annotated[str, Depends(idempotency_key)]
 
     def _fp(request: Request, body: BaseModel) -> str:
         return fingerprint("POST", request.url.path, body.model_dump(mode="json"))

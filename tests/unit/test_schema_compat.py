@@ -123,9 +123,7 @@ def test_titles_descriptions_examples_and_docstrings_are_compatible() -> None:
     class DepositV2(Deposit):
         """A deposit into a member's savings account."""
 
-        amount_satang: int = Field(
-            gt=0, le=10_000_000, title="Amount", description="in satang", examples=[100, 2500]
-        )
+        amount_satang: int = Field(gt=0, le=10_000_000, title="Amount", description="in satang", examples=[100, 2500])
         note: str | None = Field(default=None, description="free text", examples=["cash"])
 
     schema = schema_of(DepositV2)

@@ -1,0 +1,89 @@
+"""The event store on a real PostgreSQL: versions, conflicts, reads."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+
+import asyncpg
+import pytest
+
+from libs.events.envelope import NewEvent
+from libs.events.errors import ConcurrencyConflict
+from libs.events.schemas.ledger import SavingsDeposited
+from libs.events.store import EventStore, StoreMisuse
+
+STORE = EventStore("ledger")
+
+
+def deposit_event(member_id: uuid.UUID, amount: int = 100) -> NewEvent:
+    return NewEvent(
+        SavingsDeposited(
+            transaction_id=uuid.uuid4(),
+            member_id=member_id,
+            group_id=uuid.uuid4(),
+            account="sajja",
+            amount_satang=amount,
+            deposited_on=date(2024, 1, 5),
+            balance_after_satang=amount,
+        )
+    )
+
+
+async def append(pool: asyncpg.Pool, stream: str, expected: int, *events: NewEvent) -> list[int]:
+    async with pool.acquire() as conn, conn.transaction():
+        return [e.stream_version for e in await STORE.append(conn, stream, expected, list(events))]
+
+
+async def test_append_and_read_back(pool: asyncpg.Pool) -> None:
+    member = uuid.uuid4()
+    assert await append(pool, f"member-{member}", 0, deposit_event(member, 100), deposit_event(member, 200)) == [1, 2]
+    assert await append(pool, f"member-{member}", 2, deposit_event(member, 300)) == [3]
+    events = await STORE.read_stream(pool, f"member-{member}")
+    assert [e.stream_version for e in events] == [1, 2, 3]
+    assert [e.payload["amount_satang"] for e in events] == [100, 200, 300]
+    assert events[0].position < events[1].position < events[2].position
+    after = await STORE.read_all_after(pool, events[0].position)
+    assert [e.event_id for e in after] == [events[1].event_id, events[2].event_id]
+
+
+@pytest.mark.parametrize("expected", [0, 1, 3])
+async def test_a_stale_or_future_expected_version_is_a_conflict(pool: asyncpg.Pool, expected: int) -> None:
+    member = uuid.uuid4()
+    await append(pool, f"member-{member}", 0, deposit_event(member), deposit_event(member))
+    with pytest.raises(ConcurrencyConflict):
+        await append(pool, f"member-{member}", expected, deposit_event(member))
+    assert len(await STORE.read_stream(pool, f"member-{member}")) == 2
+
+
+async def test_two_concurrent_writers_to_one_stream_get_exactly_one_conflict(pool: asyncpg.Pool) -> None:
+    member = uuid.uuid4()
+    stream = f"member-{member}"
+    await append(pool, stream, 0, deposit_event(member))
+    both_read = asyncio.Barrier(2)
+
+    async def writer(amount: int) -> str:
+        async with pool.acquire() as conn, conn.transaction():
+            version = len(await STORE.read_stream(conn, stream))
+            await both_read.wait()  # both decided on the same version before either writes
+            try:
+                await STORE.append(conn, stream, version, [deposit_event(member, amount)])
+            except ConcurrencyConflict:
+                return "conflict"
+            await asyncio.sleep(0.05)  # hold the transaction open while the other one tries
+            return "ok"
+
+    outcomes = await asyncio.gather(writer(111), writer(222))
+    assert sorted(outcomes) == ["conflict", "ok"]
+    events = await STORE.read_stream(pool, stream)
+    assert [e.stream_version for e in events] == [1, 2]
+
+
+async def test_append_must_be_the_first_write_of_its_transaction(pool: asyncpg.Pool) -> None:
+    member = uuid.uuid4()
+    async with pool.acquire() as conn:
+        with pytest.raises(StoreMisuse):
+            async with conn.transaction():
+                await conn.execute("insert into ledger.idempotency_keys values ('k', 'f', 200, '{}')")
+                await STORE.append(conn, f"member-{member}", 0, [deposit_event(member)])

@@ -1,0 +1,168 @@
+"""The relay on real PostgreSQL and a real broker: order, no skips under concurrent appends,
+at-least-once on a crash, NOTIFY wake-up, republish."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+
+import asyncpg
+import pytest
+
+from libs.events.envelope import RecordedEvent
+from libs.events.kafka import ensure_topics, make_producer, topic_for
+from libs.events.relay import Relay, reset_checkpoint
+from libs.events.settings import Settings
+from libs.events.store import EventStore
+from tests.conftest import Broker
+from tests.integration.test_event_store import append, deposit_event
+from tests.support.kafka import read_topic
+
+STORE = EventStore("ledger")
+
+
+@pytest.fixture
+async def topic(settings: Settings, broker: Broker) -> str:
+    name = topic_for("ledger", settings.topic_prefix)
+    await ensure_topics(broker.bootstrap_servers, [name], partitions=6)
+    return name
+
+
+def make_relay(pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str, **kw: object) -> Relay:
+    return Relay(
+        pool, STORE, broker.bootstrap_servers, topic, lambda: make_producer(settings, broker.bootstrap_servers), **kw
+    )  # type: ignore[arg-type]
+
+
+async def publish_all(relay: Relay) -> int:
+    producer = relay.producer_factory()
+    await producer.start()
+    try:
+        total = 0
+        while n := await relay.publish_batch(producer):
+            total += n
+        return total
+    finally:
+        await producer.stop()
+
+
+async def test_an_event_committed_late_is_not_skipped(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    """The gap pitfall: A takes the lower position, B commits first. The relay must not publish past A."""
+    relay = make_relay(pool, broker, settings, topic)
+    a_member, b_member = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as slow:
+        tx = slow.transaction()
+        await tx.start()
+        [a] = await STORE.append(slow, f"member-{a_member}", 0, [deposit_event(a_member)])
+        [b_version] = await append(pool, f"member-{b_member}", 0, deposit_event(b_member))  # commits
+        assert b_version == 1
+        published_while_open = await publish_all(relay)
+        await tx.commit()
+    published_after = await publish_all(relay)
+    events = await read_topic(broker.bootstrap_servers, topic, at_least=2)
+    assert published_while_open == 0  # B waited behind the open transaction rather than overtaking it
+    assert published_after == 2
+    assert {e.stream_id for e in events} == {f"member-{a_member}", f"member-{b_member}"}
+    assert a.position < next(e.position for e in events if e.stream_id == f"member-{b_member}")
+
+
+async def test_an_older_transaction_committing_after_a_newer_one_is_not_skipped(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    relay = make_relay(pool, broker, settings, topic)
+    a_member, b_member = uuid.uuid4(), uuid.uuid4()
+    async with pool.acquire() as first, pool.acquire() as second:
+        tx_first, tx_second = first.transaction(), second.transaction()
+        await tx_first.start()
+        await tx_second.start()
+        await STORE.append(first, f"member-{a_member}", 0, [deposit_event(a_member)])  # older transaction id
+        await STORE.append(second, f"member-{b_member}", 0, [deposit_event(b_member)])
+        await tx_second.commit()
+        assert await publish_all(relay) == 0
+        await tx_first.commit()
+    assert await publish_all(relay) == 2
+    events = await read_topic(broker.bootstrap_servers, topic, at_least=2)
+    assert sorted(e.stream_id for e in events) == sorted([f"member-{a_member}", f"member-{b_member}"])
+
+
+async def test_concurrent_appenders_lose_nothing_and_keep_stream_order(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    relay = make_relay(pool, broker, settings, topic, batch_size=50)
+    members = [uuid.uuid4() for _ in range(8)]
+    task = asyncio.create_task(relay.run())
+
+    async def writer(member: uuid.UUID) -> None:
+        for version in range(40):
+            await append(pool, f"member-{member}", version, deposit_event(member, version + 1))
+
+    await asyncio.gather(*(writer(m) for m in members))
+    stored = await pool.fetchval("select count(*) from ledger.events")
+    assert stored == 320
+    events = await read_topic(broker.bootstrap_servers, topic, at_least=320, timeout=30)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    stored_ids = {r["event_id"] for r in await pool.fetch("select event_id from ledger.events")}
+    assert {e.event_id for e in events} == stored_ids
+    by_stream: dict[str, list[int]] = defaultdict(list)
+    for e in events:
+        by_stream[e.stream_id].append(e.stream_version)
+    for versions in by_stream.values():
+        assert versions == sorted(versions), "a stream's events arrived out of order"
+
+
+async def test_a_crash_before_the_checkpoint_republishes_rather_than_skips(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    member = uuid.uuid4()
+    await append(pool, f"member-{member}", 0, deposit_event(member), deposit_event(member))
+
+    async def crash(events: list[RecordedEvent]) -> None:
+        raise RuntimeError("process died after the broker acknowledged the batch")
+
+    crashing = make_relay(pool, broker, settings, topic, after_send=crash)
+    with pytest.raises(RuntimeError):
+        await publish_all(crashing)
+    await append(pool, f"member-{member}", 2, deposit_event(member))
+    survivor = make_relay(pool, broker, settings, topic)
+    assert await publish_all(survivor) == 3  # the two unconfirmed ones again, and the new one
+    events = await read_topic(broker.bootstrap_servers, topic, at_least=5)
+    assert [e.stream_version for e in events] == [1, 2, 1, 2, 3]  # duplicates, in order, none missing
+
+
+async def test_notify_wakes_the_relay_without_waiting_for_a_poll(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    relay = make_relay(pool, broker, settings, topic, idle_check_seconds=120)
+    task = asyncio.create_task(relay.run())
+    try:
+        for _ in range(100):
+            if relay.status.leader and relay.status.cluster_id:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # the relay is now idle, waiting for a notification
+        member = uuid.uuid4()
+        await append(pool, f"member-{member}", 0, deposit_event(member))
+        events = await read_topic(broker.bootstrap_servers, topic, at_least=1, timeout=10)
+        assert [e.stream_id for e in events] == [f"member-{member}"]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_republish_sends_everything_again_from_the_start(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    relay = make_relay(pool, broker, settings, topic)
+    member = uuid.uuid4()
+    await append(pool, f"member-{member}", 0, deposit_event(member), deposit_event(member))
+    assert await publish_all(relay) == 2
+    assert await publish_all(relay) == 0  # resumes from its checkpoint
+    async with pool.acquire() as conn:
+        await reset_checkpoint(conn, "ledger", topic)
+    assert await publish_all(relay) == 2
+    events = await read_topic(broker.bootstrap_servers, topic, at_least=4)
+    assert [e.stream_version for e in events] == [1, 2, 1, 2]
