@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,7 @@ from libs.events.errors import ConcurrencyConflict, IdempotencyKeyReused
 log = logging.getLogger("sajja.http")
 
 PROBLEM = "application/problem+json"
+CONFLICT_RETRIES = 10
 
 
 class Problem(Exception):
@@ -155,14 +158,15 @@ class IdempotentCommands:
         )
 
     async def execute(self, key: str, request_fingerprint: str, command: CommandFn) -> CommandResult:
-        """The stored response for `key`, or the command's; a conflict from a concurrent writer is
-        retried once, since the command re-reads and re-decides."""
-        for attempt in range(3):
+        """The stored response for `key`, or the command's. A conflict with a concurrent writer is
+        retried (the command re-reads and re-decides, so a retry is safe) a few times with jitter."""
+        for attempt in range(CONFLICT_RETRIES):
             try:
                 return await self._once(key, request_fingerprint, command)
             except (ConcurrencyConflict, asyncpg.UniqueViolationError):
-                if attempt == 2:
+                if attempt == CONFLICT_RETRIES - 1:
                     raise ConcurrencyConflict("(request)", -1) from None
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise AssertionError("unreachable")
 
     async def _once(self, key: str, request_fingerprint: str, command: CommandFn) -> CommandResult:

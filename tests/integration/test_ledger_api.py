@@ -1,0 +1,192 @@
+"""The ledger's HTTP contract: idempotent commands, field-level validation, problem+json."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.api import national_id, new_group, new_member, post
+
+
+async def _member(client: httpx.AsyncClient) -> str:
+    group = await new_group(client)
+    return str((await new_member(client, group["group_id"]))["member_id"])
+
+
+def deposit(amount: object = "50.00", **extra: object) -> dict[str, object]:
+    return {"account": "special", "amount": amount, "deposited_on": "2024-01-05"} | extra
+
+
+async def test_same_key_and_body_replays_the_first_response(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    member = await _member(client)
+    key = str(uuid.uuid4())
+    first = await post(client, f"/ledger/v1/members/{member}/deposits", deposit(), key)
+    again = await post(client, f"/ledger/v1/members/{member}/deposits", deposit(), key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers.get("idempotent-replayed") == "true"
+    count = await pool.fetchval("select count(*) from ledger.events where stream_id = $1", f"member-{member}")
+    assert count == 2  # enrolment + one deposit
+
+
+async def test_same_key_with_another_body_is_refused(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    key = str(uuid.uuid4())
+    assert (await post(client, f"/ledger/v1/members/{member}/deposits", deposit("50.00"), key)).status_code == 201
+    refused = await post(client, f"/ledger/v1/members/{member}/deposits", deposit("60.00"), key)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == "urn:sajja:problem:idempotency-key-reused"
+
+
+async def test_a_post_without_idempotency_key_is_refused(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    response = await client.post(f"/ledger/v1/members/{member}/deposits", json=deposit())
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()["detail"]
+
+
+async def test_concurrent_retries_of_one_request_post_once(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    member = await _member(client)
+    key = str(uuid.uuid4())
+    responses = await asyncio.gather(
+        *(post(client, f"/ledger/v1/members/{member}/deposits", deposit("75.00"), key) for _ in range(8))
+    )
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["transaction_id"] for r in responses}) == 1
+    deposits = await pool.fetchval(
+        "select count(*) from ledger.events where stream_id = $1 and event_type = 'ledger.SavingsDeposited'",
+        f"member-{member}",
+    )
+    assert deposits == 1
+
+
+async def test_concurrent_deposits_to_one_member_all_land(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    responses = await asyncio.gather(
+        *(post(client, f"/ledger/v1/members/{member}/deposits", deposit("10.00")) for _ in range(10))
+    )
+    assert [r.status_code for r in responses] == [201] * 10
+    assert {r.json()["balance"] for r in responses} == {f"{10 * i}.00" for i in range(1, 11)}
+    last = max(r.json()["position"]["ledger"] for r in responses)
+    balance = await client.get(f"/reporting/v1/members/{member}/balances", params={"after": f"ledger:{last}"})
+    assert balance.json()["special"] == "100.00"
+
+
+@pytest.mark.parametrize(
+    ("amount", "message"),
+    [
+        ("0", "greater than zero"),
+        ("0.00", "greater than zero"),
+        ("-5.00", "decimal string"),
+        ("abc", "decimal string"),
+        ("12.345", "at most two places"),
+        (12.5, "not a JSON number"),
+        ("10000000.01", "must not exceed"),
+        ("1e5", "decimal string"),
+    ],
+)
+async def test_bad_amounts_get_a_field_level_error(client: httpx.AsyncClient, amount: object, message: str) -> None:
+    member = await _member(client)
+    response = await post(client, f"/ledger/v1/members/{member}/deposits", deposit(amount))
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["amount"]
+    assert message in errors[0]["message"]
+
+
+async def test_unknown_fields_and_accounts_are_refused(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    response = await post(client, f"/ledger/v1/members/{member}/deposits", deposit(accout_note="typo"))
+    assert response.status_code == 422
+    assert {"field": "accout_note", "message": "unknown field"} in response.json()["errors"]
+    response = await post(client, f"/ledger/v1/members/{member}/deposits", deposit(account="checking"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "account"
+
+
+async def test_deposit_to_unknown_member_is_404(client: httpx.AsyncClient) -> None:
+    response = await post(client, f"/ledger/v1/members/{uuid.uuid4()}/deposits", deposit())
+    assert response.status_code == 404
+    assert response.json()["type"] == "urn:sajja:problem:not-found"
+
+
+async def test_member_enrolment_rules(client: httpx.AsyncClient) -> None:
+    group = await new_group(client)
+    gid = group["group_id"]
+    await new_member(client, gid, seed=4242)
+    duplicate = await post(
+        client,
+        f"/ledger/v1/groups/{gid}/members",
+        {"national_id": national_id(4242), "full_name": "ซ้ำ", "joined_on": "2024-01-01", "monthly_commitment": "50.00"},
+    )
+    assert duplicate.status_code == 409
+    bad_digit = national_id(4343)[:12] + str((int(national_id(4343)[12]) + 1) % 10)
+    typo = await post(
+        client,
+        f"/ledger/v1/groups/{gid}/members",
+        {"national_id": bad_digit, "full_name": "พิมพ์ผิด", "joined_on": "2024-01-01", "monthly_commitment": "50.00"},
+    )
+    assert typo.status_code == 422
+    assert typo.json()["errors"][0]["field"] == "national_id"
+    early = await post(
+        client,
+        f"/ledger/v1/groups/{gid}/members",
+        {
+            "national_id": national_id(4444),
+            "full_name": "ก่อนตั้งกลุ่ม",
+            "joined_on": "1990-01-01",
+            "monthly_commitment": "50.00",
+        },
+    )
+    assert early.status_code == 422
+    assert early.json()["errors"][0]["field"] == "joined_on"
+
+
+async def test_group_area_codes_are_checked(client: httpx.AsyncClient) -> None:
+    response = await post(
+        client,
+        "/ledger/v1/groups",
+        {"name": "กลุ่ม", "province_code": "27", "district_code": "1001", "founded_on": "2000-01-01"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "district_code"
+    response = await post(
+        client,
+        "/ledger/v1/groups",
+        {"name": "กลุ่ม", "province_code": "2", "district_code": "2701", "founded_on": "2000-01-01"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "province_code"
+
+
+async def test_personal_data_stays_out_of_events(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    group = await new_group(client)
+    member = await new_member(client, group["group_id"], seed=777, full_name="บุญมี ศรีสุข", phone="0812345678")
+    payloads = [
+        r["payload"]
+        for r in await pool.fetch(
+            "select payload::text as payload from ledger.events where stream_id = $1", f"member-{member['member_id']}"
+        )
+    ]
+    assert payloads
+    for text in payloads:
+        assert national_id(777) not in text and "บุญมี" not in text and "0812345678" not in text
+
+
+async def test_balance_read_waits_for_its_position_then_times_out(client: httpx.AsyncClient, running: object) -> None:
+    from deploy.platform import RunningPlatform
+
+    assert isinstance(running, RunningPlatform)
+    running.platform.settings.read_wait_timeout_seconds = 0.3
+    member = await _member(client)
+    response = await client.get(f"/reporting/v1/members/{member}/balances", params={"after": "ledger:999999999"})
+    assert response.status_code == 504
+    assert "ledger position 999999999" in response.json()["detail"]
+    bad = await client.get(f"/reporting/v1/members/{member}/balances", params={"after": "999"})
+    assert bad.status_code == 422
