@@ -243,7 +243,7 @@ class _SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
         self.projector = projector
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
+        self.projector.status.assigned = []
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         projector = self.projector

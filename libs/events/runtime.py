@@ -119,7 +119,8 @@ class ServiceRuntime:
                 **({"missing_events": missing} if (missing := ps.missing(30.0)) else {}),
                 **({"error": ps.error} if ps.error else {}),
             }
-            ready &= ps.running and not missing
+            # Ready once the consumer group has handed it partitions: before that, reads would lag.
+            ready &= ps.running and bool(ps.assigned) and not missing
         return {"service": self.name, "ready": ready, "checks": checks}
 
 

@@ -24,8 +24,8 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=6, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
     # Joining a consumer group takes session_timeout/2 on Tansu; tests shorten it.
-    kafka_session_timeout_ms: int = 10_000
-    kafka_heartbeat_interval_ms: int = 3_000
+    kafka_session_timeout_ms: int = 6_000
+    kafka_heartbeat_interval_ms: int = 1_000
 
     # How long a read with ?after=… waits for its projection before answering 504.
     read_wait_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
