@@ -64,7 +64,8 @@ class ServiceRuntime:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        for worker in [*self.relays, *self.projectors]:
+        workers: list[Relay | Projector] = [*self.relays, *self.projectors]
+        for worker in workers:
             self._tasks.append(asyncio.create_task(self._supervise(worker), name=f"{self.name}:{worker}"))
 
     async def _supervise(self, worker: Relay | Projector) -> None:

@@ -203,7 +203,7 @@ async def test_broker_restarting_empty_is_refilled_and_nothing_counts_twice(
 
     await eventually(lambda: caught_up(ledger), timeout=60, what="recovery after the broker restart")
     assert projector.status.applied - before == 25  # the new deposits, once each
-    assert projector.status.duplicates >= before  # the republished history was recognised
+    assert projector.status.duplicates > 0  # the republished history was recognised, not applied again
     assert not projector.status.waiting
 
 
