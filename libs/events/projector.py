@@ -22,6 +22,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from opentelemetry import context, propagate, trace
+from opentelemetry.trace import NonRecordingSpan
 
 from libs.events.envelope import RecordedEvent
 from libs.events.kafka import broker_cluster_id, header_value
@@ -225,13 +226,22 @@ class Projector:
         self.status.delay_seconds = max(0.0, now - fresh[-1].recorded_at.timestamp())
 
     def _span(self, events: list[RecordedEvent]) -> trace.Span:
-        # The span joins the trace of the request that caused the first event of the batch.
-        parent = None
-        if events and events[0].traceparent:
-            parent = propagate.extract({"traceparent": events[0].traceparent, "tracestate": events[0].tracestate or ""})
+        """One span per batch, linked to the trace of every request whose events it applies (the
+        OpenTelemetry convention for batch consumers); parented to it when the batch has one trace."""
+        contexts = []
+        for event in events:
+            if event.traceparent:
+                ctx = trace.get_current_span(
+                    propagate.extract({"traceparent": event.traceparent, "tracestate": event.tracestate or ""})
+                ).get_span_context()
+                if ctx.is_valid:
+                    contexts.append(ctx)
+        distinct = {c.trace_id: c for c in contexts}
+        parent = trace.set_span_in_context(NonRecordingSpan(contexts[0])) if len(distinct) == 1 else None
         return tracer.start_as_current_span(  # type: ignore[return-value]
             f"projector.apply {self.projection.name}",
             context=parent or context.get_current(),
+            links=[trace.Link(c) for c in list(distinct.values())[:128]],
             attributes={"sajja.events": len(events)},
         )
 
