@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from libs.infra.embedded import free_port
+from tests.conftest import Broker
 from tests.support.api import national_id
 
 pytestmark = pytest.mark.slow
@@ -36,15 +37,16 @@ def _servers_under(data_dir: Path) -> list[psutil.Process]:
 
 
 class Runner:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **env: str) -> None:
         self.data_dir = data_dir
+        self.env = env
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data_dir.parent / f"runner-{self.port}.log"
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SAJJA_")}
-        env |= {"SAJJA_DATA_DIR": str(self.data_dir), "SAJJA_PORT": str(self.port)}
+        env |= {"SAJJA_DATA_DIR": str(self.data_dir), "SAJJA_PORT": str(self.port)} | self.env
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sajja_cli.main", "run"],
             env=env,
@@ -146,3 +148,17 @@ def test_sigterm_stops_and_a_crashed_run_is_cleaned_up_by_the_next_start(data_di
     second.start()  # finds and stops the leftovers, then starts afresh on the same data
     assert second.stop(signal.SIGTERM) == 0, second.log.read_text()[-3000:]
     assert _servers_under(data_dir) == []
+
+
+def test_external_servers_replace_the_embedded_ones(data_dir: Path, database_url: str, broker: Broker) -> None:
+    runner = Runner(data_dir, SAJJA_DATABASE_URL=database_url, SAJJA_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers)
+    runner.start()
+    try:
+        assert _servers_under(data_dir) == []  # nothing embedded was started
+        group = _post(
+            f"{runner.url}/ledger/v1/groups",
+            {"name": "กลุ่มภายนอก", "province_code": "10", "district_code": "1001", "founded_on": "2020-01-01"},
+        )
+        assert group.status_code == 201, group.text
+    finally:
+        assert runner.stop() == 0
