@@ -10,6 +10,7 @@ no guard). Both: 32 asyncio clients, each on its own pooled connection, until N 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from datetime import date, datetime
@@ -106,7 +107,7 @@ async def run(admin_dsn: str, pids: dict[str, list[int]], events: int, duration:
     url = await fresh_database(admin_dsn, "bench_append")
     pool = await asyncpg.create_pool(url, min_size=CLIENTS, max_size=POOL_SIZE)
     assert pool is not None
-    groups = {"bench process": [__import__("os").getpid()], **pids}
+    groups = {"bench process": [os.getpid()], **pids}
     try:
         await pool.execute("create schema bench_raw; create table bench_raw.events (like ledger.events including all)")
         per_client = events // CLIENTS

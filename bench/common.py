@@ -15,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from libs.events.settings import Settings
 
 console = Console()
+if not console.is_terminal:  # `make bench | tee`: keep the table on one line per row
+    console = Console(width=150)
 CLIENTS = 32
 POOL_SIZE = 40
 
@@ -75,7 +77,10 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 class CpuMeter:
-    """CPU used by the processes of a phase, in cores (1.0 = one core busy for the whole phase)."""
+    """CPU used by the processes of a phase, in cores (1.0 = one core busy for the whole phase).
+
+    Each group is a list of process ids, counted with their descendants (PostgreSQL's backends), except
+    the bench process itself: the broker and server subprocesses are its children but not its work."""
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
         self.groups = groups
@@ -89,7 +94,7 @@ class CpuMeter:
             for pid in roots:
                 try:
                     root = psutil.Process(pid)
-                    procs = [root, *root.children(recursive=True)]
+                    procs = [root] if pid == os.getpid() else [root, *root.children(recursive=True)]
                 except psutil.NoSuchProcess:
                     continue
                 for proc in procs:

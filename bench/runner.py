@@ -17,6 +17,7 @@ from bench import append, http_load, stream
 from bench.common import Comparison, console, cpu_count
 from bench.infra import Infra
 from bench.report import notes, table, write
+from libs.events.telemetry import setup_tracing
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,6 +85,8 @@ async def run_all(infra: Infra, args: argparse.Namespace) -> tuple[dict[str, Any
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # As `make run` does: an SDK tracer provider, so the store's, relay's and projector's spans are real.
+    setup_tracing("sajja-bench")
     started = time.monotonic()
     infra = Infra()
     try:

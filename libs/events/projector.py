@@ -12,6 +12,7 @@ Offsets are kept per broker cluster id, so a broker that came back empty is read
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -116,15 +117,16 @@ class Projector:
             self.cluster_id = await broker_cluster_id(self.bootstrap_servers)
             consumer = self.consumer_factory(self.group_id)
             self._consumer = consumer
-            await consumer.start()
             try:
+                await consumer.start()
                 consumer.subscribe(list(self.projection.topics), listener=_SeekFromStore(self))
                 while True:
                     batch = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
                     if batch:
                         await self.apply_batch(consumer, batch)
             finally:
-                await consumer.stop()
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(consumer.stop())
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -9,6 +9,7 @@ version. One relay per service holds a PostgreSQL advisory lock; others wait as 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -84,16 +85,22 @@ class Relay:
                 self.status.leader = True
                 await lock_conn.add_listener(self.store.notify_channel, self._on_notify)
                 producer = self.producer_factory()
-                await producer.start()
                 try:
+                    await producer.start()
                     await self._loop(producer)
                 finally:
-                    await producer.stop()
-                    await lock_conn.remove_listener(self.store.notify_channel, self._on_notify)
-                    await lock_conn.execute("select pg_advisory_unlock($1)", self._lock_id)
+                    # Shielded: a cancelled relay must still close its producer and free the lock.
+                    await asyncio.shield(self._release(producer, lock_conn))
         finally:
             self.status.running = False
             self.status.leader = False
+
+    async def _release(self, producer: AIOKafkaProducer, lock_conn: asyncpg.Connection) -> None:
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        with contextlib.suppress(Exception):
+            await lock_conn.remove_listener(self.store.notify_channel, self._on_notify)
+            await lock_conn.execute("select pg_advisory_unlock($1)", self._lock_id)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
+from libs.events.http import install_problem_handlers
 from libs.events.kafka import make_consumer, make_producer
 from libs.events.projector import Projection, Projector
 from libs.events.relay import Relay
@@ -76,15 +77,20 @@ class ServiceRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # A library may turn our cancellation into its own error: never restart after a cancel.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from None
                 log.exception("%s worker failed; restarting in 1 s", self.name)
             await asyncio.sleep(1.0)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 15.0) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+            for task in pending:
+                log.error("%s: worker %s did not stop within %.0f s", self.name, task.get_name(), timeout)
         self._tasks.clear()
 
     async def readiness(self) -> dict[str, Any]:
@@ -125,7 +131,33 @@ class ServiceRuntime:
         return {"service": self.name, "ready": ready, "checks": checks}
 
 
-def add_health_routes(app: FastAPI, runtime_ref: dict[str, ServiceRuntime], prefix: str) -> None:
+def service_runtime(
+    name: str,
+    platform: Platform,
+    description: str,
+    *,
+    routers: Sequence[APIRouter] = (),
+    relays: Sequence[Relay] = (),
+    projectors: Sequence[Projector] = (),
+) -> ServiceRuntime:
+    """A service's app (OpenAPI under /<name>/, problem+json errors, health routes) and workers."""
+    app = FastAPI(
+        title=f"Sajja {name}",
+        version="1",
+        description=description,
+        openapi_url=f"/{name}/openapi.json",
+        docs_url=f"/{name}/docs",
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors))
+    add_health_routes(app, runtime, name)
+    return runtime
+
+
+def add_health_routes(app: FastAPI, runtime: ServiceRuntime, prefix: str) -> None:
     """/healthz (alive) and /readyz (database, relays, projectors) — at the root when the service runs
     alone, and under its prefix so the local runner can reach each service's own."""
 
@@ -133,7 +165,7 @@ def add_health_routes(app: FastAPI, runtime_ref: dict[str, ServiceRuntime], pref
         return {"status": "ok"}
 
     async def readyz() -> JSONResponse:
-        report = await runtime_ref["runtime"].readiness()
+        report = await runtime.readiness()
         return JSONResponse(report, status_code=200 if report["ready"] else 503)
 
     for path in ("/healthz", f"/{prefix}/healthz"):

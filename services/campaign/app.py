@@ -4,24 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
-from libs.events.http import install_problem_handlers
-from libs.events.runtime import Platform, ServiceRuntime, add_health_routes
+from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 
 NAME = "campaign"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def build(platform: Platform) -> ServiceRuntime:
-    app = FastAPI(
-        title="Sajja campaign",
-        version="1",
-        openapi_url=f"/{NAME}/openapi.json",
-        docs_url=f"/{NAME}/docs",
-        redoc_url=None,
-    )
-    install_problem_handlers(app)
-    runtime = ServiceRuntime(NAME, app, platform)
-    add_health_routes(app, {"runtime": runtime}, NAME)
-    return runtime
+    return service_runtime(NAME, platform, "Savings campaigns: counters, district reports, nominations.")

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-
-from libs.events.http import install_problem_handlers
 from libs.events.kafka import topic_for
-from libs.events.runtime import Platform, ServiceRuntime, add_health_routes
+from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.reporting.api import SCHEMA, build_router
 from services.reporting.projections import MemberBalances
 
@@ -18,16 +15,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def build(platform: Platform) -> ServiceRuntime:
     balances = MemberBalances(topic_for("ledger", platform.settings.topic_prefix), SCHEMA)
-    app = FastAPI(
-        title="Sajja reporting",
-        version="1",
-        description="Read models: balances, statistics, referral feeds.",
-        openapi_url=f"/{NAME}/openapi.json",
-        docs_url=f"/{NAME}/docs",
-        redoc_url=None,
+    return service_runtime(
+        NAME,
+        platform,
+        "Read models: balances, statistics, referral feeds.",
+        routers=[build_router(platform, balances)],
+        projectors=[platform.projector(SCHEMA, balances)],
     )
-    install_problem_handlers(app)
-    app.include_router(build_router(platform, balances))
-    runtime = ServiceRuntime(NAME, app, platform, projectors=[platform.projector(SCHEMA, balances)])
-    add_health_routes(app, {"runtime": runtime}, NAME)
-    return runtime
