@@ -34,7 +34,7 @@ async def running_platform(
     pool = await create_pool(database_url, settings.database_pool_size)
     runtimes: dict[str, ServiceRuntime] = {}
     try:
-        await migrate_all(pool)
+        await migrate_all(pool, services)
         await create_topics(settings, bootstrap_servers)
         platform = Platform(settings, pool, bootstrap_servers)
         for name in services or list(SERVICES):

@@ -33,6 +33,14 @@ def run() -> None:
 
 
 @app.command()
+def serve(service: str = typer.Argument(..., help="ledger, lending, campaign or reporting")) -> None:
+    """Run ONE service against external servers (SAJJA_DATABASE_URL, SAJJA_KAFKA_BOOTSTRAP_SERVERS): one container."""
+    from deploy.serve_one import main
+
+    main(service)
+
+
+@app.command()
 def schemas(check: bool = typer.Option(False, help="Fail if the committed schemas differ from the models.")) -> None:
     """Write the JSON Schema of every event type and version under libs/events/schemas/json/."""
     from libs.events import schemas as _  # noqa: F401
