@@ -134,6 +134,14 @@ class Side:
     cpu_cores: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def cpu_ms_per_op(self) -> float | None:
+        """CPU milliseconds per event or request, over every measured process but the load client."""
+        if not self.count or not self.cpu_cores:
+            return None
+        cores = sum(v for k, v in self.cpu_cores.items() if "client" not in k)
+        return round(cores * self.seconds * 1000 / self.count, 3)
+
 
 @dataclass
 class Comparison:
@@ -151,8 +159,8 @@ class Comparison:
     def as_json(self) -> dict[str, Any]:
         return {
             "title": self.title,
-            "ours": asdict(self.ours),
-            "baseline": asdict(self.baseline),
+            "ours": asdict(self.ours) | {"cpu_ms_per_op": self.ours.cpu_ms_per_op},
+            "baseline": asdict(self.baseline) | {"cpu_ms_per_op": self.baseline.cpu_ms_per_op},
             "ratio": round(self.ratio, 4),
             "target": self.target,
             "notes": self.notes,

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import platform
+import signal
 import sys
 import time
 from importlib.metadata import version
@@ -73,7 +74,7 @@ async def run_all(infra: Infra, args: argparse.Namespace) -> tuple[dict[str, Any
         results += await stream.run(infra.dsn, infra.bootstrap_servers, infra.pids(), args.members, args.deposits)
     if "http" in wanted:
         console.print("[bold]4. HTTP deposits[/]")
-        results.append(
+        results.extend(
             await http_load.run(
                 infra.dsn, infra.bootstrap_servers, infra.pids(), infra.root,
                 args.http_members, args.http_warmup, args.http_seconds,
@@ -82,8 +83,13 @@ async def run_all(infra: Infra, args: argparse.Namespace) -> tuple[dict[str, Any
     return machine, results
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the finally blocks stop every server this run started
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     logging.basicConfig(level=logging.WARNING)
     # As `make run` does: an SDK tracer provider, so the store's, relay's and projector's spans are real.
     setup_tracing("sajja-bench")
