@@ -111,7 +111,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "Internal error", "The request failed; it has been logged.", "internal")
 
 
-def idempotency_key(request: Request) -> str:
+async def idempotency_key(request: Request) -> str:
+    # async: a plain def dependency would run in FastAPI's thread pool on every POST.
     """Every POST carries an Idempotency-Key: a retry must never post money twice."""
     key = request.headers.get("idempotency-key")
     if not key or not (1 <= len(key) <= 200):
@@ -147,8 +148,10 @@ CommandFn = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]
 class IdempotentCommands:
     """Runs a command and stores its response under its key, in one transaction."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, schema: str, after_commit: Callable[[], None] | None = None) -> None:
         self.pool = pool
+        # Called after a command's transaction commits (e.g. to wake the relay).
+        self.after_commit = after_commit
         s = f'"{schema}"'
         self._lookup = (
             f"select fingerprint, status_code, response::text as response from {s}.idempotency_keys where key = $1"
@@ -177,7 +180,9 @@ class IdempotentCommands:
             async with conn.transaction():
                 status, body = await command(conn)
                 await conn.execute(self._save, key, request_fingerprint, status, json.dumps(body))
-            return CommandResult(status, body)
+        if self.after_commit is not None:
+            self.after_commit()
+        return CommandResult(status, body)
 
     @staticmethod
     def _replay(prior: asyncpg.Record, request_fingerprint: str) -> CommandResult:

@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from libs.events.envelope import RecordedEvent
 from libs.events.settings import Settings
+from libs.events.store import OutboundEvent
 
 log = logging.getLogger("sajja.kafka")
 
@@ -26,7 +27,7 @@ def topic_for(service: str, prefix: str = "sajja") -> str:
     return f"{prefix}.{service}.v1"
 
 
-def event_headers(event: RecordedEvent) -> Headers:
+def event_headers(event: RecordedEvent | OutboundEvent) -> Headers:
     headers: Headers = [
         ("event_type", event.event_type.encode()),
         ("schema_version", str(event.schema_version).encode()),

@@ -22,16 +22,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from opentelemetry import trace
 
-from libs.events.envelope import RecordedEvent
 from libs.events.kafka import broker_cluster_id, ensure_topics, event_headers
-from libs.events.store import EventStore, RelayCursor
+from libs.events.store import EventStore, OutboundEvent, RelayCursor
 
 log = logging.getLogger("sajja.relay")
 tracer = trace.get_tracer("sajja.events.relay")
 
 # The partitioner producer.send() would use, so keys land where any Kafka client expects them.
 _PARTITIONER = DefaultPartitioner()
-PublishHook = Callable[[list[RecordedEvent]], Awaitable[None]]
+PublishHook = Callable[[list[OutboundEvent]], Awaitable[None]]
 
 
 @dataclass
@@ -70,6 +69,8 @@ class Relay:
         # Test seam: runs after the broker acknowledged a batch and before the checkpoint moves.
         self.after_send = after_send
         self.status = RelayStatus()
+        self._partitions: list[int] = []
+        self._partition_of: dict[str, int] = {}
         self._wake = asyncio.Event()
         self._lock_id = int.from_bytes(
             hashlib.sha256(f"relay:{store.schema}:{topic}".encode()).digest()[:8], "big", signed=True
@@ -161,21 +162,29 @@ class Relay:
         self.status.last_published_at = time.time()
         return len(events)
 
-    async def _send_in_stream_order(self, producer: AIOKafkaProducer, events: list[RecordedEvent]) -> None:
+    async def _send_in_stream_order(self, producer: AIOKafkaProducer, events: list[OutboundEvent]) -> None:
         """One producer batch per partition, sent one after another within the partition. With plain
         send(), a batch that fails and is retried after back-off can be overtaken by a later one for the
         same partition, putting a stream's events out of order in the log."""
         partitions = sorted(await producer.partitions_for(self.topic))
-        by_partition: dict[int, list[RecordedEvent]] = defaultdict(list)
+        if partitions != self._partitions:
+            self._partitions, self._partition_of = partitions, {}
+        elif len(self._partition_of) > 200_000:
+            self._partition_of.clear()
+        by_partition: dict[int, list[OutboundEvent]] = defaultdict(list)
         for event in events:
-            by_partition[_PARTITIONER(event.stream_id.encode(), partitions, partitions)].append(event)
+            partition = self._partition_of.get(event.stream_id)
+            if partition is None:  # murmur2 is pure Python in aiokafka: remember it per stream
+                partition = _PARTITIONER(event.stream_id.encode(), partitions, partitions)
+                self._partition_of[event.stream_id] = partition
+            by_partition[partition].append(event)
 
-        async def send_partition(partition: int, group: list[RecordedEvent]) -> None:
+        async def send_partition(partition: int, group: list[OutboundEvent]) -> None:
             batch = producer.create_batch()
             for event in group:
                 record = {
                     "key": event.stream_id.encode(),
-                    "value": event.to_json(),
+                    "value": event.envelope,
                     "timestamp": None,
                     "headers": event_headers(event),
                 }

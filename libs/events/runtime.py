@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from fastapi import APIRouter, FastAPI
@@ -21,6 +21,12 @@ from libs.events.settings import Settings
 from libs.events.store import EventStore
 
 log = logging.getLogger("sajja.runtime")
+
+
+class Worker(Protocol):
+    """Background work a service runs for as long as it lives."""
+
+    async def run(self) -> None: ...
 
 
 @dataclass
@@ -62,14 +68,15 @@ class ServiceRuntime:
     platform: Platform
     relays: list[Relay] = field(default_factory=list)
     projectors: list[Projector] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
-        workers: list[Relay | Projector] = [*self.relays, *self.projectors]
+        workers: list[Worker] = [*self.relays, *self.projectors, *self.workers]
         for worker in workers:
             self._tasks.append(asyncio.create_task(self._supervise(worker), name=f"{self.name}:{worker}"))
 
-    async def _supervise(self, worker: Relay | Projector) -> None:
+    async def _supervise(self, worker: Worker) -> None:
         """Restart a worker that died (broker gone, database restarted) after a short pause."""
         while True:
             try:
@@ -139,6 +146,7 @@ def service_runtime(
     routers: Sequence[APIRouter] = (),
     relays: Sequence[Relay] = (),
     projectors: Sequence[Projector] = (),
+    workers: Sequence[Worker] = (),
 ) -> ServiceRuntime:
     """A service's app (OpenAPI under /<name>/, problem+json errors, health routes) and workers."""
     app = FastAPI(
@@ -148,11 +156,13 @@ def service_runtime(
         openapi_url=f"/{name}/openapi.json",
         docs_url=f"/{name}/docs",
         redoc_url=None,
+        # Our TracingMiddleware makes the server span; FastAPI's own spans would double the cost.
+        telemetry={"tracing": False},
     )
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
-    runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors))
+    runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors), list(workers))
     add_health_routes(app, runtime, name)
     return runtime
 

@@ -74,8 +74,20 @@ class EventStore:
         self._read_stream_sql = (
             f"select {_COLUMNS} from {s}.events where stream_id = $1 and stream_version > $2 order by stream_version"
         )
+        # The envelope JSON (DESIGN §3) is built by PostgreSQL: the relay forwards bytes, never decodes.
         self._read_after_sql = f"""
-            select {_COLUMNS}, xact_id::text as xact_text from {s}.events
+            select stream_id, event_id, event_type, schema_version, position, traceparent, tracestate,
+                   xact_id::text as xact_text,
+                   json_build_object(
+                       'event_id', event_id, 'event_type', event_type, 'schema_version', schema_version,
+                       'stream_id', stream_id, 'stream_version', stream_version, 'position', position,
+                       'occurred_at', to_char(occurred_at at time zone 'Asia/Bangkok',
+                                              'YYYY-MM-DD"T"HH24:MI:SS.US"+07:00"'),
+                       'recorded_at', to_char(recorded_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+                       'actor', actor, 'correlation_id', correlation_id, 'causation_id', causation_id,
+                       'area', area, 'payload', payload
+                   )::text as envelope
+            from {s}.events
             where (xact_id, position) > ($1::text::xid8, $2)
               and xact_id < pg_snapshot_xmin(pg_current_snapshot())
             order by events.xact_id, events.position
@@ -98,7 +110,9 @@ class EventStore:
         propagate.inject(carrier)
         now = datetime.now().astimezone()
         rows: list[tuple[Any, ...]] = []
+        payloads: list[dict[str, Any]] = []
         for offset, event in enumerate(events, start=1):
+            payloads.append(event.payload.model_dump(mode="json"))
             event_type, schema_version = self.registry.name_of(event.payload)
             rows.append(
                 (
@@ -111,7 +125,7 @@ class EventStore:
                     event.correlation_id,
                     event.causation_id,
                     event.area.model_dump_json() if event.area else None,
-                    event.payload.model_dump_json(),
+                    json.dumps(payloads[-1], ensure_ascii=False, separators=(",", ":")),
                 )
             )
         columns = list(zip(*rows, strict=True))
@@ -147,11 +161,11 @@ class EventStore:
                 correlation_id=event.correlation_id,
                 causation_id=event.causation_id,
                 area=event.area,
-                payload=json.loads(row[9]),
+                payload=payload,
                 traceparent=carrier.get("traceparent"),
                 tracestate=carrier.get("tracestate"),
             )
-            for row, w, event in zip(rows, written, events, strict=True)
+            for row, w, event, payload in zip(rows, written, events, payloads, strict=True)
         ]
 
     async def read_stream(
@@ -168,14 +182,41 @@ class EventStore:
 
     async def read_for_relay(
         self, conn: asyncpg.Connection, cursor: RelayCursor, limit: int
-    ) -> tuple[list[RecordedEvent], RelayCursor]:
+    ) -> tuple[list[OutboundEvent], RelayCursor]:
         """Events after `cursor` whose transactions are older than every running one, so none can
         still appear behind them (the gap pitfall). Returns the events and the cursor after them."""
         rows = await conn.fetch(self._read_after_sql, str(cursor.xact_id), cursor.position, limit)
         if not rows:
             return [], cursor
         last = rows[-1]
-        return [_from_row(r) for r in rows], RelayCursor(int(last["xact_text"]), last["position"])
+        events = [
+            OutboundEvent(
+                r["event_id"],
+                r["stream_id"],
+                r["event_type"],
+                r["schema_version"],
+                r["position"],
+                r["envelope"].encode(),
+                r["traceparent"],
+                r["tracestate"],
+            )
+            for r in rows
+        ]
+        return events, RelayCursor(int(last["xact_text"]), last["position"])
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    """An event on its way to Kafka: the envelope as the store rendered it, and what the record needs."""
+
+    event_id: uuid.UUID
+    stream_id: str
+    event_type: str
+    schema_version: int
+    position: int
+    envelope: bytes
+    traceparent: str | None
+    tracestate: str | None
 
 
 def _from_row(row: asyncpg.Record) -> RecordedEvent:

@@ -21,4 +21,5 @@ def build(platform: Platform) -> ServiceRuntime:
         "Savings groups, members and their savings: the book of record.",
         routers=[build_router(handlers)],
         relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
+        workers=[handlers.commit_signal],
     )

@@ -16,6 +16,7 @@ from libs.events.registry import REGISTRY
 from libs.events.schemas.ledger import SavingsAccount
 from libs.events.settings import Settings
 from libs.events.store import EventStore
+from libs.events.wakeup import CommitSignal
 from services.ledger import domain
 
 SCHEMA = "ledger"
@@ -39,7 +40,8 @@ class LedgerHandlers:
         self.pool = pool
         self.settings = settings
         self.store = EventStore(SCHEMA)
-        self.commands = IdempotentCommands(pool, SCHEMA)
+        self.commit_signal = CommitSignal(pool, self.store.notify_channel)
+        self.commands = IdempotentCommands(pool, SCHEMA, after_commit=self.commit_signal.poke)
 
     async def load_group(self, conn: asyncpg.Connection | asyncpg.Pool, group_id: uuid.UUID) -> domain.Group:
         group = domain.group_from_events(_parsed(await self.store.read_stream(conn, domain.group_stream(group_id))))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -41,8 +40,8 @@ class MemberBalances:
                 on conflict (member_id) do update set
                     sajja_satang = {self.table}.sajja_satang + excluded.sajja_satang,
                     special_satang = {self.table}.special_satang + excluded.special_satang""",
-            [uuid.UUID(m) for m in members],
-            [uuid.UUID(groups[m]) for m in members],
+            members,  # asyncpg takes UUIDs as text
+            [groups[m] for m in members],
             [sajja.get(m, 0) for m in members],
             [special.get(m, 0) for m in members],
         )

@@ -10,11 +10,11 @@ from collections import defaultdict
 import asyncpg
 import pytest
 
-from libs.events.envelope import RecordedEvent
 from libs.events.kafka import ensure_topics, make_producer, topic_for
 from libs.events.relay import Relay, reset_checkpoint
 from libs.events.settings import Settings
-from libs.events.store import EventStore
+from libs.events.store import EventStore, OutboundEvent
+from libs.events.wakeup import CommitSignal
 from tests.conftest import Broker
 from tests.integration.test_event_store import append, deposit_event
 from tests.support.kafka import read_topic
@@ -120,7 +120,7 @@ async def test_a_crash_before_the_checkpoint_republishes_rather_than_skips(
     member = uuid.uuid4()
     await append(pool, f"member-{member}", 0, deposit_event(member), deposit_event(member))
 
-    async def crash(events: list[RecordedEvent]) -> None:
+    async def crash(events: list[OutboundEvent]) -> None:
         raise RuntimeError("process died after the broker acknowledged the batch")
 
     crashing = make_relay(pool, broker, settings, topic, after_send=crash)
@@ -137,7 +137,9 @@ async def test_notify_wakes_the_relay_without_waiting_for_a_poll(
     pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
 ) -> None:
     relay = make_relay(pool, broker, settings, topic, idle_check_seconds=120)
+    signal = CommitSignal(pool, STORE.notify_channel)
     task = asyncio.create_task(relay.run())
+    signal_task = asyncio.create_task(signal.run())
     try:
         for _ in range(100):
             if relay.status.leader and relay.status.cluster_id:
@@ -146,11 +148,13 @@ async def test_notify_wakes_the_relay_without_waiting_for_a_poll(
         await asyncio.sleep(0.2)  # the relay is now idle, waiting for a notification
         member = uuid.uuid4()
         await append(pool, f"member-{member}", 0, deposit_event(member))
+        signal.poke()  # what a command does after its commit
         events = await read_topic(broker.bootstrap_servers, topic, at_least=1, timeout=10)
         assert [e.stream_id for e in events] == [f"member-{member}"]
     finally:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        signal_task.cancel()
+        await asyncio.gather(task, signal_task, return_exceptions=True)
 
 
 async def test_republish_sends_everything_again_from_the_start(

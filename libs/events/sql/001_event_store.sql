@@ -23,14 +23,9 @@ create table events (
 );
 create index events_relay_order on events (xact_id, position);
 
--- Wakes the relay: one notification per inserting statement.
-create function notify_events_appended() returns trigger language plpgsql as $$
-begin
-    perform pg_notify(tg_table_schema || '_events', '');
-    return null;
-end $$;
-create trigger events_appended after insert on events
-    for each statement execute function notify_events_appended();
+-- No NOTIFY trigger here: a transaction that notifies holds PostgreSQL's notification lock from
+-- pre-commit through its WAL flush, which serialises every commit in the database. Commands send one
+-- NOTIFY after they commit instead (libs/events/wakeup.py).
 
 create table relay_checkpoint (
     topic       text        primary key,
