@@ -1,7 +1,9 @@
 """Figure 1: single-event appends through EventStore vs plain INSERTs of the same rows.
 
-Ours: each command opens a transaction on a pooled connection and appends one SavingsDeposited to a
-member stream at its expected version (what LedgerHandlers.deposit does, minus loading the member).
+Ours: each command appends one SavingsDeposited to a member stream at its expected version with
+EventStore.append on a pooled connection, as one autocommit statement (atomic on its own: the store's
+guard, version check and insert are a single statement). A command with more writes wraps them in a
+transaction, which adds BEGIN and COMMIT round trips (measured 0.42–0.43× of raw on this machine).
 Baseline: the same rows (same columns, same JSON texts) INSERTed one by one in autocommit into a copy of
 the events table (`like ledger.events including all`: same indexes, identity and defaults, no trigger,
 no guard). Both: 32 asyncio clients, each on its own pooled connection, until N events or the time is up.
@@ -121,10 +123,10 @@ async def run(admin_dsn: str, pids: dict[str, list[int]], events: int, duration:
 
         async def append(item: tuple[str, int, NewEvent]) -> None:
             stream, expected, event = item
-            async with pool.acquire() as conn, conn.transaction():
+            async with pool.acquire() as conn:
                 await store.append(conn, stream, expected, [event])
 
-        ours = await _drive("EventStore.append, 1 event / transaction", work, duration, append, groups)
+        ours = await _drive("EventStore.append, 1 event / statement", work, duration, append, groups)
 
         # Baseline: the same rows, serialised up front exactly as the store serialises them.
         actor_json, area_json = ACTOR.model_dump_json(), AREA.model_dump_json()

@@ -102,8 +102,9 @@ class EventStore:
         expected_version: int,
         events: Sequence[NewEvent],
     ) -> list[RecordedEvent]:
-        """Append `events` to `stream_id`, which must be at `expected_version`. Call inside a transaction,
-        before any other write in it. Raises ConcurrencyConflict when the stream has moved on."""
+        """Append `events` to `stream_id`, which must be at `expected_version`: one atomic statement, alone
+        (autocommit) or inside a transaction as its first write. Raises ConcurrencyConflict when the
+        stream has moved on."""
         if not events:
             return []
         carrier: dict[str, str] = {}

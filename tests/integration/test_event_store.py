@@ -87,3 +87,14 @@ async def test_append_must_be_the_first_write_of_its_transaction(pool: asyncpg.P
             async with conn.transaction():
                 await conn.execute("insert into ledger.idempotency_keys values ('k', 'f', 200, '{}')")
                 await STORE.append(conn, f"member-{member}", 0, [deposit_event(member)])
+
+
+async def test_append_alone_is_one_atomic_statement(pool: asyncpg.Pool) -> None:
+    member = uuid.uuid4()
+    async with pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+        written = await STORE.append(conn, f"member-{member}", 0, [deposit_event(member), deposit_event(member)])
+        assert [e.stream_version for e in written] == [1, 2]
+        with pytest.raises(ConcurrencyConflict):
+            await STORE.append(conn, f"member-{member}", 1, [deposit_event(member)])
+    assert len(await STORE.read_stream(pool, f"member-{member}")) == 2
