@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from deploy.platform import running_platform
+from libs.events.runtime import run_until_complete
 from libs.events.settings import Settings
 from libs.events.telemetry import setup_logging, setup_tracing
 from libs.infra.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
@@ -86,7 +87,7 @@ def main() -> None:
     settings = Settings()
     setup_logging(settings.log_level)
     setup_tracing("sajja-local")
-    asyncio.run(serve(settings))
+    run_until_complete(serve(settings))
 
 
 if __name__ == "__main__":

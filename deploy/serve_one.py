@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
+from libs.events.runtime import run_until_complete
 from libs.events.settings import Settings
 
 log = logging.getLogger("sajja.serve")
@@ -133,7 +134,7 @@ def main(service: str) -> None:
     if settings.national_id_hash_key == _DEVELOPMENT_KEY:
         log.warning("SAJJA_NATIONAL_ID_HASH_KEY is the development key: set a secret one in every real deployment")
     try:
-        asyncio.run(serve(service, settings, database_url, bootstrap))
+        run_until_complete(serve(service, settings, database_url, bootstrap))
     except Exception:
         # Exit non-zero so the orchestrator restarts the container (e.g. the database not up yet).
         log.exception("%s stopped on an error", service)

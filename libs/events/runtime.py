@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +21,17 @@ from libs.events.settings import Settings
 from libs.events.store import EventStore
 
 log = logging.getLogger("sajja.runtime")
+
+
+def run_until_complete(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service process's main coroutine on uvloop (asyncpg and uvicorn are markedly faster on
+    it), or on the standard loop where uvloop is not available."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 class Worker(Protocol):
