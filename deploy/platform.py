@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +14,8 @@ from deploy.gateway import Gateway
 from libs.events.runtime import Platform, ServiceRuntime
 from libs.events.settings import Settings
 from services.catalog import SERVICES, create_topics, migrate_all
+
+log = logging.getLogger("sajja.platform")
 
 
 @dataclass
@@ -45,4 +49,8 @@ async def running_platform(
     finally:
         for runtime in runtimes.values():
             await runtime.stop()
-        await pool.close()
+        try:
+            await asyncio.wait_for(pool.close(), timeout=10)
+        except TimeoutError:
+            log.error("database pool did not close within 10 s; terminating its connections")
+            pool.terminate()

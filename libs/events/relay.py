@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from opentelemetry import trace
 
+from libs.events.cancel import raise_if_cancelling
 from libs.events.kafka import broker_cluster_id, ensure_topics, event_headers
 from libs.events.store import EventStore, OutboundEvent, RelayCursor
 
@@ -119,6 +120,7 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep relaying: the broker or database may come back
+                raise_if_cancelling()
                 self.status.error = f"{type(exc).__name__}: {exc}"
                 log.warning("relay %s: %s", self.topic, self.status.error)
                 last_cluster_check = 0.0

@@ -13,6 +13,7 @@ import asyncpg
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
+from libs.events.cancel import raise_if_cancelling
 from libs.events.http import install_problem_handlers
 from libs.events.kafka import make_consumer, make_producer
 from libs.events.projector import Projection, Projector
@@ -95,10 +96,7 @@ class ServiceRuntime:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # A library may turn our cancellation into its own error: never restart after a cancel.
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from None
+                raise_if_cancelling()
                 log.exception("%s worker failed; restarting in 1 s", self.name)
             await asyncio.sleep(1.0)
 

@@ -16,6 +16,8 @@ import logging
 
 import asyncpg
 
+from libs.events.cancel import raise_if_cancelling
+
 log = logging.getLogger("sajja.wakeup")
 
 
@@ -35,6 +37,7 @@ class CommitSignal:
             try:
                 await self.pool.execute("select pg_notify($1, '')", self.channel)
             except (asyncpg.PostgresError, OSError) as exc:
+                raise_if_cancelling()
                 log.warning("could not notify %s: %s", self.channel, exc)
                 await asyncio.sleep(0.5)
 
