@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.events.errors import ConcurrencyConflict, IdempotencyKeyReused
+from libs.events.store import ResponseRecord
 
 log = logging.getLogger("sajja.http")
 
@@ -142,11 +143,35 @@ class CommandResult:
         return JSONResponse(self.body, status_code=self.status_code, headers=headers)
 
 
-CommandFn = Callable[[asyncpg.Connection], Awaitable[tuple[int, dict[str, Any]]]]
+@dataclass
+class CommandUnit:
+    """What a command gets: a connection, and the duty to store its response under the request's
+    Idempotency-Key atomically with its writes — either in the append statement itself
+    (`store.append(..., record=unit.response(status, body))`, one round trip) or, for a command that
+    writes more than its events, with `await unit.record(status, body)` inside its own transaction."""
+
+    conn: asyncpg.Connection
+    key: str
+    fingerprint: str
+    _save_sql: str
+    recorded: bool = False
+
+    def response(self, status: int, body: dict[str, Any]) -> ResponseRecord:
+        self.recorded = True
+        return ResponseRecord(self.key, self.fingerprint, status, body)
+
+    async def record(self, status: int, body: dict[str, Any]) -> None:
+        if not self.conn.is_in_transaction():
+            raise RuntimeError("record() belongs inside the command's transaction")
+        await self.conn.execute(self._save_sql, self.key, self.fingerprint, status, json.dumps(body))
+        self.recorded = True
+
+
+CommandFn = Callable[[CommandUnit], Awaitable[tuple[int, dict[str, Any]]]]
 
 
 class IdempotentCommands:
-    """Runs a command and stores its response under its key, in one transaction."""
+    """Runs a command once per Idempotency-Key; a repeated key replays the stored response."""
 
     def __init__(self, pool: asyncpg.Pool, schema: str, after_commit: Callable[[], None] | None = None) -> None:
         self.pool = pool
@@ -177,9 +202,10 @@ class IdempotentCommands:
             prior = await conn.fetchrow(self._lookup, key)
             if prior is not None:
                 return self._replay(prior, request_fingerprint)
-            async with conn.transaction():
-                status, body = await command(conn)
-                await conn.execute(self._save, key, request_fingerprint, status, json.dumps(body))
+            unit = CommandUnit(conn, key, request_fingerprint, self._save)
+            status, body = await command(unit)
+            if not unit.recorded:
+                raise RuntimeError("the command did not store its response under its Idempotency-Key")
         if self.after_commit is not None:
             self.after_commit()
         return CommandResult(status, body)

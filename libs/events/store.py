@@ -30,6 +30,17 @@ class StoreMisuse(RuntimeError):
 
 
 @dataclass(frozen=True)
+class ResponseRecord:
+    """A command's response, stored under its Idempotency-Key by the same statement that appends its
+    events (one round trip, atomic). The store adds {"position": {schema: N}} to the body."""
+
+    key: str
+    fingerprint: str
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RelayCursor:
     """Where the relay has read to: events are read in (transaction id, position) order."""
 
@@ -45,15 +56,11 @@ class EventStore:
         self.registry = registry
         self.notify_channel = f"{schema}_events"
         s = f'"{schema}"'
-        # One statement: the guard proves the stream is at the expected version and that this is the
-        # transaction's first write, so its transaction id is assigned after it read the stream. That
-        # keeps (transaction id, position) order equal to stream order for the relay.
-        self._append_sql = f"""
-            with guard as (
+        guard = f"""guard as (
                 select pg_current_xact_id_if_assigned() is null as fresh,
                        (select coalesce(max(stream_version), 0) from {s}.events where stream_id = $1) as current
-            )
-            insert into {s}.events (stream_id, stream_version, event_id, event_type, schema_version,
+            )"""
+        insert = f"""insert into {s}.events (stream_id, stream_version, event_id, event_type, schema_version,
                                     occurred_at, actor, correlation_id, causation_id, area, payload,
                                     traceparent, tracestate)
             select $1, e.stream_version, e.event_id, e.event_type, e.schema_version, e.occurred_at,
@@ -65,8 +72,21 @@ class EventStore:
                  guard
             where guard.fresh and guard.current = $2
             order by e.stream_version
-            returning position, recorded_at
-        """
+            returning position, recorded_at"""
+        # One statement: the guard proves the stream is at the expected version and that this is the
+        # transaction's first write, so its transaction id is assigned after it read the stream. That
+        # keeps (transaction id, position) order equal to stream order for the relay.
+        self._append_sql = f"with {guard} {insert}"
+        # The same append, also storing the command's response under its idempotency key (nothing is
+        # stored when the guard refuses the append).
+        self._append_recording_sql = f"""with {guard}, ins as ({insert}),
+            idem as (
+                insert into {s}.idempotency_keys (key, fingerprint, status_code, response)
+                select $15, $16, $17,
+                       jsonb_set($18::jsonb, '{{position}}', jsonb_build_object($19::text, max(position)))
+                from ins having count(*) > 0
+            )
+            select position, recorded_at from ins order by position"""
         self._diagnose_sql = (
             f"select pg_current_xact_id_if_assigned() is null as fresh,"
             f" (select coalesce(max(stream_version), 0) from {s}.events where stream_id = $1) as current"
@@ -101,6 +121,8 @@ class EventStore:
         stream_id: str,
         expected_version: int,
         events: Sequence[NewEvent],
+        *,
+        record: ResponseRecord | None = None,
     ) -> list[RecordedEvent]:
         """Append `events` to `stream_id`, which must be at `expected_version`: one atomic statement, alone
         (autocommit) or inside a transaction as its first write. Raises ConcurrencyConflict when the
@@ -131,14 +153,18 @@ class EventStore:
             )
         columns = list(zip(*rows, strict=True))
         with tracer.start_as_current_span("event_store.append", attributes={"sajja.stream_id": stream_id}):
+            extra: list[Any] = []
+            if record is not None:
+                extra = [record.key, record.fingerprint, record.status, json.dumps(record.body), self.schema]
             try:
                 written = await conn.fetch(
-                    self._append_sql,
+                    self._append_recording_sql if record is not None else self._append_sql,
                     stream_id,
                     expected_version,
                     carrier.get("traceparent"),
                     carrier.get("tracestate"),
                     *[list(c) for c in columns],
+                    *extra,
                 )
             except asyncpg.UniqueViolationError:
                 raise ConcurrencyConflict(stream_id, expected_version) from None

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from libs.events.envelope import BANGKOK, Actor, Area, NewEvent, RecordedEvent
-from libs.events.http import CommandResult, IdempotentCommands
+from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
 from libs.events.registry import REGISTRY
@@ -57,15 +57,19 @@ class LedgerHandlers:
         return member
 
     async def register_group(self, key: str, fingerprint: str, actor: Actor, fields: dict[str, Any]) -> CommandResult:
-        async def command(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             group_id = new_id()
             event = domain.register_group(group_id=group_id, today=today_in_thailand(), **fields)
             area = Area(province_code=event.province_code, district_code=event.district_code)
+            body = event.model_dump(mode="json")
             [recorded] = await self.store.append(
-                conn, domain.group_stream(group_id), 0, [NewEvent(event, actor=actor, area=area)]
+                unit.conn,
+                domain.group_stream(group_id),
+                0,
+                [NewEvent(event, actor=actor, area=area)],
+                record=unit.response(201, body),
             )
-            body = event.model_dump(mode="json") | {"position": {SCHEMA: recorded.position}}
-            return 201, body
+            return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)
 
@@ -84,7 +88,8 @@ class LedgerHandlers:
         digits = domain.validate_national_id(national_id)
         digest = domain.national_id_hash(digits, self.settings.national_id_hash_key)
 
-        async def command(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
             group = await self.load_group(conn, group_id)
             if await conn.fetchval(
                 "select 1 from ledger.member_register where group_id = $1 and national_id_hash = $2",
@@ -98,31 +103,35 @@ class LedgerHandlers:
             event = domain.enroll_member(
                 group, member_id, joined_on, monthly_commitment_satang, digest, today_in_thailand()
             )
-            [recorded] = await self.store.append(
-                conn, domain.member_stream(member_id), 0, [NewEvent(event, actor=actor, area=group.area)]
-            )
-            try:
-                await conn.execute(
-                    "insert into ledger.member_register (member_id, group_id, national_id_hash, national_id,"
-                    " full_name, phone) values ($1, $2, $3, $4, $5, $6)",
-                    member_id,
-                    group_id,
-                    digest,
-                    digits,
-                    full_name,
-                    phone,
+            # Events, register row and stored response: one transaction (append first, as the store requires).
+            async with conn.transaction():
+                [recorded] = await self.store.append(
+                    conn, domain.member_stream(member_id), 0, [NewEvent(event, actor=actor, area=group.area)]
                 )
-            except asyncpg.UniqueViolationError:
-                raise domain.LedgerRuleBroken(
-                    "a member with this national ID is already enrolled in this group", "national_id", 409
-                ) from None
-            return 201, {
-                "member_id": str(member_id),
-                "group_id": str(group_id),
-                "joined_on": joined_on.isoformat(),
-                "monthly_commitment": format_baht(monthly_commitment_satang),
-                "position": {SCHEMA: recorded.position},
-            }
+                try:
+                    await conn.execute(
+                        "insert into ledger.member_register (member_id, group_id, national_id_hash, national_id,"
+                        " full_name, phone) values ($1, $2, $3, $4, $5, $6)",
+                        member_id,
+                        group_id,
+                        digest,
+                        digits,
+                        full_name,
+                        phone,
+                    )
+                except asyncpg.UniqueViolationError:
+                    raise domain.LedgerRuleBroken(
+                        "a member with this national ID is already enrolled in this group", "national_id", 409
+                    ) from None
+                body = {
+                    "member_id": str(member_id),
+                    "group_id": str(group_id),
+                    "joined_on": joined_on.isoformat(),
+                    "monthly_commitment": format_baht(monthly_commitment_satang),
+                    "position": {SCHEMA: recorded.position},
+                }
+                await unit.record(201, body)
+            return 201, body
 
         return await self.commands.execute(key, fingerprint, command)
 
@@ -136,21 +145,26 @@ class LedgerHandlers:
         amount_satang: int,
         deposited_on: date,
     ) -> CommandResult:
-        async def command(conn: asyncpg.Connection) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(conn, member_id)
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(unit.conn, member_id)
             transaction_id = new_id()
             event = domain.deposit(member, transaction_id, account, amount_satang, deposited_on, today_in_thailand())
-            [recorded] = await self.store.append(
-                conn, domain.member_stream(member_id), member.version, [NewEvent(event, actor=actor, area=member.area)]
-            )
-            return 201, {
+            body = {
                 "transaction_id": str(transaction_id),
                 "member_id": str(member_id),
                 "account": account,
                 "amount": format_baht(amount_satang),
                 "deposited_on": deposited_on.isoformat(),
                 "balance": format_baht(event.balance_after_satang),
-                "position": {SCHEMA: recorded.position},
             }
+            # The event and the stored response in one statement: one round trip, atomic.
+            [recorded] = await self.store.append(
+                unit.conn,
+                domain.member_stream(member_id),
+                member.version,
+                [NewEvent(event, actor=actor, area=member.area)],
+                record=unit.response(201, body),
+            )
+            return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)

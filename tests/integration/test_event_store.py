@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import date
 
@@ -98,3 +99,19 @@ async def test_append_alone_is_one_atomic_statement(pool: asyncpg.Pool) -> None:
         with pytest.raises(ConcurrencyConflict):
             await STORE.append(conn, f"member-{member}", 1, [deposit_event(member)])
     assert len(await STORE.read_stream(pool, f"member-{member}")) == 2
+
+
+async def test_the_response_is_stored_with_the_events_or_not_at_all(pool: asyncpg.Pool) -> None:
+    from libs.events.store import ResponseRecord
+
+    member = uuid.uuid4()
+    async with pool.acquire() as conn:
+        [event] = await STORE.append(
+            conn, f"member-{member}", 0, [deposit_event(member)], record=ResponseRecord("k1", "f1", 201, {"a": 1})
+        )
+        with pytest.raises(ConcurrencyConflict):
+            await STORE.append(
+                conn, f"member-{member}", 0, [deposit_event(member)], record=ResponseRecord("k2", "f2", 201, {})
+            )
+    rows = await pool.fetch("select key, response::text as r from ledger.idempotency_keys order by key")
+    assert [(r["key"], json.loads(r["r"])) for r in rows] == [("k1", {"a": 1, "position": {"ledger": event.position}})]
