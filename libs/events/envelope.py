@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -91,7 +92,7 @@ class RecordedEvent:
 
     @classmethod
     def from_json(cls, data: bytes, traceparent: str | None = None, tracestate: str | None = None) -> RecordedEvent:
-        body = json.loads(data)
+        body = orjson.loads(data)
         return cls(
             event_id=uuid.UUID(body["event_id"]),
             event_type=body["event_type"],
@@ -102,14 +103,40 @@ class RecordedEvent:
             occurred_at=datetime.fromisoformat(body["occurred_at"]),
             recorded_at=datetime.fromisoformat(body["recorded_at"]),
             # Trusted input (our own envelopes): construct without re-validating, on the hot path.
-            actor=Actor.model_construct(**body["actor"]),
+            actor=_actor(body["actor"]),
             correlation_id=uuid.UUID(body["correlation_id"]) if body.get("correlation_id") else None,
             causation_id=uuid.UUID(body["causation_id"]) if body.get("causation_id") else None,
-            area=Area.model_construct(**body["area"]) if body.get("area") else None,
+            area=_area(body["area"]) if body.get("area") else None,
             payload=body["payload"],
             traceparent=traceparent,
             tracestate=tracestate,
         )
+
+
+# Consumers decode tens of thousands of envelopes a second, and a handful of actors and areas recur in
+# them: share one frozen instance per value instead of building a model per event.
+_ACTORS: dict[tuple[str, str], Actor] = {}
+_AREAS: dict[tuple[str, str], Area] = {}
+
+
+def _actor(raw: dict[str, str]) -> Actor:
+    key = (raw["kind"], raw["id"])
+    actor = _ACTORS.get(key)
+    if actor is None:
+        if len(_ACTORS) > 10_000:
+            _ACTORS.clear()
+        actor = _ACTORS[key] = Actor.model_validate(raw)
+    return actor
+
+
+def _area(raw: dict[str, str]) -> Area:
+    key = (raw["province_code"], raw["district_code"])
+    area = _AREAS.get(key)
+    if area is None:
+        if len(_AREAS) > 10_000:
+            _AREAS.clear()
+        area = _AREAS[key] = Area.model_validate(raw)
+    return area
 
 
 def _json_default(value: Any) -> Any:
