@@ -14,8 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
-
+from deploy.http_server import http_server
 from deploy.platform import running_platform
 from libs.events.runtime import run_until_complete
 from libs.events.settings import Settings
@@ -51,26 +50,11 @@ def infrastructure(settings: Settings) -> Iterator[tuple[str, str]]:
         yield database_url, bootstrap
 
 
-class _Server(uvicorn.Server):
-    # The runner owns the signals, so it can stop the services and servers after uvicorn stops.
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     with infrastructure(settings) as (database_url, bootstrap):
         async with running_platform(settings, database_url, bootstrap) as running:
-            config = uvicorn.Config(
-                running.gateway,
-                host=settings.host,
-                port=settings.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-            )
-            server = _Server(config)
+            server = http_server(running.gateway, settings)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
             print(

@@ -14,11 +14,8 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import uvicorn
-
+from deploy.http_server import OwnSignalsServer, http_server
 from libs.events.runtime import run_until_complete
 from libs.events.settings import Settings
 
@@ -32,13 +29,6 @@ def service_names() -> list[str]:
     from services.catalog import SERVICES
 
     return list(SERVICES)
-
-
-class _Server(uvicorn.Server):
-    # serve() owns the signals, so it can stop the workers and the pool after uvicorn stops.
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _fail(message: str) -> None:
@@ -73,7 +63,7 @@ async def serve(service: str, settings: Settings, database_url: str, bootstrap: 
 
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
-    server: _Server | None = None
+    server: OwnSignalsServer | None = None
     stopping = False
 
     def stop() -> None:
@@ -91,15 +81,7 @@ async def serve(service: str, settings: Settings, database_url: str, bootstrap: 
     try:
         # running_platform migrates the schemas and creates the topics before it builds the runtime.
         async with running_platform(settings, database_url, bootstrap, services=[service]) as running:
-            config = uvicorn.Config(
-                running.gateway,
-                host=settings.host,
-                port=settings.port,
-                log_level="warning",
-                lifespan="off",
-                access_log=False,
-            )
-            server = _Server(config)
+            server = http_server(running.gateway, settings)
             log.info(
                 "serving %s on http://%s:%d (database %s, broker %s)",
                 service,

@@ -1,0 +1,25 @@
+"""The uvicorn server every Sajja process serves with. The process owns SIGINT/SIGTERM, so it can stop
+its services, broker and database after uvicorn has stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from libs.events.settings import Settings
+
+
+class OwnSignalsServer(uvicorn.Server):
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def http_server(app: ASGIApp, settings: Settings) -> OwnSignalsServer:
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", lifespan="off", access_log=False
+    )
+    return OwnSignalsServer(config)
