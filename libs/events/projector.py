@@ -92,9 +92,24 @@ class Projector:
         self.cluster_id: str | None = None
         self._consumer: AIOKafkaConsumer | None = None
         s = f'"{schema}"'
+        # Two consumers can own a partition for a moment during a rebalance. Each batch therefore locks
+        # its partitions' offsets and its streams' versions (rows created first if new, so a new stream
+        # is locked too; always in key order, so two batches cannot deadlock) before deciding anything.
+        self._claim_partitions_sql = f"""
+            insert into {s}.projector_offsets (projector, topic, partition, next_offset, cluster_id)
+            select $1, t, p, 0, $4 from unnest($2::text[], $3::int[]) as x(t, p) order by t, p
+            on conflict (projector, topic, partition) do nothing"""
+        self._lock_partitions_sql = f"""
+            select o.topic, o.partition, o.next_offset, o.cluster_id from {s}.projector_offsets o
+            join unnest($2::text[], $3::int[]) as x(t, p) on o.topic = x.t and o.partition = x.p
+            where o.projector = $1 order by o.topic, o.partition for update of o"""
+        self._claim_streams_sql = f"""
+            insert into {s}.projector_streams (projector, stream_id, stream_version, position)
+            select $1, sid, 0, 0 from unnest($2::text[]) as x(sid) order by sid
+            on conflict (projector, stream_id) do nothing"""
         self._versions_sql = (
             f"select stream_id, stream_version from {s}.projector_streams"
-            " where projector = $1 and stream_id = any($2::text[]) for update"
+            " where projector = $1 and stream_id = any($2::text[]) order by stream_id for update"
         )
         self._save_streams_sql = f"""
             insert into {s}.projector_streams (projector, stream_id, stream_version, position)
@@ -105,7 +120,10 @@ class Projector:
             insert into {s}.projector_offsets (projector, topic, partition, next_offset, cluster_id)
             select $1, * from unnest($2::text[], $3::int[], $4::bigint[], $5::text[])
             on conflict (projector, topic, partition) do update
-                set next_offset = excluded.next_offset, cluster_id = excluded.cluster_id"""
+                set next_offset = case when projector_offsets.cluster_id = excluded.cluster_id
+                                       then greatest(projector_offsets.next_offset, excluded.next_offset)
+                                       else excluded.next_offset end,
+                    cluster_id = excluded.cluster_id"""
 
     @property
     def group_id(self) -> str:
@@ -166,17 +184,27 @@ class Projector:
         fresh: list[RecordedEvent] = []
         next_offsets: dict[TopicPartition, int] = {}
         changed: dict[str, RecordedEvent] = {}
+        partitions = sorted(batch, key=lambda tp: (tp.topic, tp.partition))
+        topics, numbers = [tp.topic for tp in partitions], [tp.partition for tp in partitions]
+        name = self.projection.name
         async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(self._claim_partitions_sql, name, topics, numbers, self.cluster_id)
+            stored = {
+                TopicPartition(r["topic"], r["partition"]): r["next_offset"]
+                for r in await conn.fetch(self._lock_partitions_sql, name, topics, numbers)
+                if r["cluster_id"] == self.cluster_id
+            }
+            await conn.execute(self._claim_streams_sql, name, streams)
             versions = {
-                r["stream_id"]: r["stream_version"]
-                for r in await conn.fetch(self._versions_sql, self.projection.name, streams)
+                r["stream_id"]: r["stream_version"] for r in await conn.fetch(self._versions_sql, name, streams)
             }
             for tp, events in decoded.items():
                 records = batch[tp]
                 next_offsets[tp] = records[0].offset
+                already = stored.get(tp, 0)  # another owner of this partition got this far
                 for record, event in zip(records, events, strict=True):
                     applied = versions.get(event.stream_id, 0)
-                    if event.stream_version <= applied:
+                    if record.offset < already or event.stream_version <= applied:
                         self.status.duplicates += 1
                     elif event.stream_version == applied + 1:
                         versions[event.stream_id] = event.stream_version

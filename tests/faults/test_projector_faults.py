@@ -7,7 +7,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 
 import asyncpg
@@ -16,6 +16,7 @@ import pytest
 from libs.events.envelope import SYSTEM_ACTOR, NewEvent, RecordedEvent
 from libs.events.kafka import ensure_topics, make_consumer, make_producer, topic_for
 from libs.events.projector import Projector
+from libs.events.registry import REGISTRY
 from libs.events.relay import Relay
 from libs.events.schemas.ledger import MemberEnrolled, SavingsDeposited
 from libs.events.settings import Settings
@@ -248,3 +249,90 @@ async def test_a_missing_event_is_detected_not_papered_over(pool: asyncpg.Pool, 
     assert projector.status.waiting[f"member-{member}"][:2] == (1, 3)
     assert projector.status.missing(older_than_seconds=0.0)
     assert (await ledger.balances())[member] == {"sajja": 0, "special": 0}  # not applied out of order
+
+
+class SlowBalances(MemberBalances):
+    """Holds its transaction open after applying, so a second owner of the partition overlaps it."""
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        await super().apply(conn, events)
+        await asyncio.sleep(0.3)
+
+
+async def test_two_owners_of_a_partition_during_a_rebalance_apply_a_new_stream_once(pool: asyncpg.Pool) -> None:
+    from aiokafka import TopicPartition
+    from aiokafka.structs import ConsumerRecord
+
+    member, group = uuid.uuid4(), uuid.uuid4()
+    payloads = [
+        MemberEnrolled(
+            member_id=member,
+            group_id=group,
+            joined_on=date(2023, 12, 1),
+            monthly_commitment_satang=0,
+            national_id_hash="h",
+        ),
+        SavingsDeposited(
+            transaction_id=uuid.uuid4(),
+            member_id=member,
+            group_id=group,
+            account="sajja",
+            amount_satang=100_000,
+            deposited_on=date(2024, 1, 5),
+            balance_after_satang=100_000,
+        ),
+    ]
+    tp = TopicPartition("sajja.ledger.v1", 0)
+    records = []
+    for version, payload in enumerate(payloads, start=1):
+        event_type, _ = REGISTRY.name_of(payload)
+        envelope = RecordedEvent(
+            event_id=uuid.uuid4(),
+            event_type=event_type,
+            schema_version=1,
+            stream_id=f"member-{member}",
+            stream_version=version,
+            position=version,
+            occurred_at=datetime.now(UTC),
+            recorded_at=datetime.now(UTC),
+            actor=SYSTEM_ACTOR,
+            correlation_id=None,
+            causation_id=None,
+            area=None,
+            payload=payload.model_dump(mode="json"),
+        )
+        records.append(
+            ConsumerRecord(
+                tp.topic,
+                tp.partition,
+                version - 1,
+                0,
+                0,
+                None,
+                envelope.to_json(),
+                None,
+                0,
+                len(envelope.to_json()),
+                [],
+            )
+        )
+
+    def owner() -> Projector:
+        projector = Projector(
+            pool,
+            "reporting",
+            SlowBalances("sajja.ledger.v1"),
+            lambda g: None,  # type: ignore[arg-type,return-value]
+            "unused",
+        )
+        projector.cluster_id = "c1"
+        return projector
+
+    first, second = owner(), owner()
+    await asyncio.gather(
+        first.apply_batch(None, {tp: records}),  # type: ignore[arg-type]
+        second.apply_batch(None, {tp: records}),
+    )  # type: ignore[arg-type]
+    row = await pool.fetchrow("select sajja_satang from reporting.member_balances where member_id = $1", member)
+    assert row is not None and row["sajja_satang"] == 100_000  # not 200,000
+    assert first.status.applied + second.status.applied == 2
