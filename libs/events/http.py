@@ -195,6 +195,13 @@ class IdempotentCommands:
                 if attempt == CONFLICT_RETRIES - 1:
                     raise ConcurrencyConflict("(request)", -1) from None
                 await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+            except Exception:
+                # A concurrent twin of this request may have committed first, making this one fail
+                # on its effects (e.g. "already enrolled"): the client must get the first response.
+                prior = await self.pool.fetchrow(self._lookup, key)
+                if prior is None:
+                    raise
+                return self._replay(prior, request_fingerprint)
         raise AssertionError("unreachable")
 
     async def _once(self, key: str, request_fingerprint: str, command: CommandFn) -> CommandResult:

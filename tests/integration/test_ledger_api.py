@@ -190,3 +190,19 @@ async def test_balance_read_waits_for_its_position_then_times_out(client: httpx.
     assert "ledger position 999999999" in response.json()["detail"]
     bad = await client.get(f"/reporting/v1/members/{member}/balances", params={"after": "999"})
     assert bad.status_code == 422
+
+
+async def test_concurrent_retries_of_an_enrolment_all_get_the_first_response(client: httpx.AsyncClient) -> None:
+    group = await new_group(client)
+    body = {
+        "national_id": national_id(5150),
+        "full_name": "ทดสอบ พร้อมกัน",
+        "joined_on": "2024-01-01",
+        "monthly_commitment": "50.00",
+    }
+    key = str(uuid.uuid4())
+    responses = await asyncio.gather(
+        *(post(client, f"/ledger/v1/groups/{group['group_id']}/members", body, key) for _ in range(6))
+    )
+    assert [r.status_code for r in responses] == [201] * 6, [r.text for r in responses]
+    assert len({r.json()["member_id"] for r in responses}) == 1
