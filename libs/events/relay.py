@@ -89,7 +89,7 @@ class Relay:
                 producer = self.producer_factory()
                 try:
                     await producer.start()
-                    await self._loop(producer)
+                    await self._loop(producer, lock_conn)
                 finally:
                     # Shielded: a cancelled relay must still close its producer and free the lock.
                     await asyncio.shield(self._release(producer, lock_conn))
@@ -107,9 +107,13 @@ class Relay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def _loop(self, producer: AIOKafkaProducer) -> None:
+    async def _loop(self, producer: AIOKafkaProducer, lock_conn: asyncpg.Connection) -> None:
         last_cluster_check = 0.0
         while True:
+            if lock_conn.is_closed():
+                # The advisory lock went with its connection: another relay may lead now. Stop, and let
+                # the supervisor start this one again as a candidate.
+                raise ConnectionError("relay lost its leadership connection")
             try:
                 if time.monotonic() - last_cluster_check > 5.0:
                     await self._follow_cluster()
@@ -158,7 +162,7 @@ class Relay:
         if self.after_send is not None:
             await self.after_send(events)
         async with self.pool.acquire() as conn:
-            await self._save_checkpoint(conn, after, self.status.cluster_id, published=len(events))
+            await self._save_checkpoint(conn, after, self.status.cluster_id, published=len(events), moving_from=cursor)
         self.status.cursor = after
         self.status.published += len(events)
         self.status.last_published_at = time.time()
@@ -216,20 +220,28 @@ class Relay:
         *,
         published: int = 0,
         reset: bool = False,
+        moving_from: RelayCursor | None = None,
     ) -> None:
+        """Save the checkpoint. With `moving_from`, only if it is still there: a `sajja relay republish`
+        that reset it while a batch was in flight must win."""
+        expected = moving_from or RelayCursor()
         await conn.execute(
             f"""insert into "{self.store.schema}".relay_checkpoint (topic, xact_id, position, published, cluster_id)
                 values ($1, $2::text::xid8, $3, $4, $5)
                 on conflict (topic) do update set
                     xact_id = excluded.xact_id, position = excluded.position, cluster_id = excluded.cluster_id,
                     published = case when $6 then 0 else relay_checkpoint.published + excluded.published end,
-                    updated_at = now()""",
+                    updated_at = now()
+                where not $7 or (relay_checkpoint.xact_id = $8::text::xid8 and relay_checkpoint.position = $9)""",
             self.topic,
             str(cursor.xact_id),
             cursor.position,
             published,
             cluster_id,
             reset,
+            moving_from is not None,
+            str(expected.xact_id),
+            expected.position,
         )
 
     async def pending(self) -> int:

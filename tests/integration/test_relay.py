@@ -170,3 +170,26 @@ async def test_republish_sends_everything_again_from_the_start(
     assert await publish_all(relay) == 2
     events = await read_topic(broker.bootstrap_servers, topic, at_least=4)
     assert [e.stream_version for e in events] == [1, 2, 1, 2]
+
+
+async def test_republish_requested_while_a_batch_is_in_flight_is_not_lost(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    member = uuid.uuid4()
+    await append(pool, f"member-{member}", 0, deposit_event(member), deposit_event(member))
+    relay = make_relay(pool, broker, settings, topic)
+    assert await publish_all(relay) == 2
+    await append(pool, f"member-{member}", 2, deposit_event(member))
+
+    async def operator_republishes(events: list[OutboundEvent]) -> None:
+        async with pool.acquire() as conn:
+            await reset_checkpoint(conn, "ledger", topic)
+
+    racing = make_relay(pool, broker, settings, topic, after_send=operator_republishes)
+    producer = racing.producer_factory()
+    await producer.start()
+    try:
+        assert await racing.publish_batch(producer) == 1  # the in-flight batch must not overwrite the reset
+    finally:
+        await producer.stop()
+    assert await publish_all(relay) == 3  # everything again, from the start
