@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import asyncpg
@@ -27,6 +27,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from libs.events.envelope import RecordedEvent
 from libs.events.kafka import broker_cluster_id, header_value
+from libs.events.registry import REGISTRY, EventRegistry
 
 log = logging.getLogger("sajja.projector")
 tracer = trace.get_tracer("sajja.events.projector")
@@ -79,6 +80,7 @@ class Projector:
         *,
         max_batch: int = 5000,
         after_commit: BatchHook | None = None,
+        registry: EventRegistry = REGISTRY,
     ) -> None:
         self.pool = pool
         self.schema = schema
@@ -88,6 +90,7 @@ class Projector:
         self.max_batch = max_batch
         # Test seam: runs after the database commit and before the Kafka offset commit.
         self.after_commit = after_commit
+        self.registry = registry
         self.status = ProjectorStatus()
         self.cluster_id: str | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -209,7 +212,7 @@ class Projector:
                     elif event.stream_version == applied + 1:
                         versions[event.stream_id] = event.stream_version
                         changed[event.stream_id] = event
-                        fresh.append(event)
+                        fresh.append(self._current(event))
                     else:
                         waiting = self.status.waiting.get(event.stream_id)
                         since = waiting[2] if waiting else time.time()
@@ -246,6 +249,16 @@ class Projector:
             await consumer.commit(next_offsets)
         except Exception as exc:  # a rebalance in progress; the database already holds the truth
             log.debug("offset commit skipped: %s", exc)
+
+    def _current(self, event: RecordedEvent) -> RecordedEvent:
+        """Projections see every payload at its type's current version (upcast from older ones)."""
+        registry = self.registry
+        if registry.knows(event.event_type):
+            latest = registry.latest_version(event.event_type)
+            if event.schema_version < latest:
+                payload = registry.upcast(event.event_type, event.schema_version, event.payload)
+                return replace(event, payload=payload, schema_version=latest)
+        return event
 
     def _account(self, fresh: list[RecordedEvent]) -> None:
         if not fresh:
