@@ -118,7 +118,18 @@ class Projector:
             insert into {s}.projector_streams (projector, stream_id, stream_version, position)
             select $1, * from unnest($2::text[], $3::int[], $4::bigint[])
             on conflict (projector, stream_id) do update
-                set stream_version = excluded.stream_version, position = excluded.position"""
+                set stream_version = excluded.stream_version, position = excluded.position,
+                    waiting_since = case when excluded.stream_version >= projector_streams.seen_version
+                                         then null else projector_streams.waiting_since end"""
+        self._save_ahead_sql = f"""
+            update {s}.projector_streams p
+               set seen_version = greatest(p.seen_version, x.v), waiting_since = coalesce(p.waiting_since, now())
+              from unnest($2::text[], $3::int[]) as x(sid, v)
+             where p.projector = $1 and p.stream_id = x.sid"""
+        self._missing_sql = f"""
+            select stream_id, stream_version, seen_version, waiting_since from {s}.projector_streams
+            where projector = $1 and waiting_since < now() - make_interval(secs => $2)
+            order by waiting_since limit 20"""
         self._save_offsets_sql = f"""
             insert into {s}.projector_offsets (projector, topic, partition, next_offset, cluster_id)
             select $1, * from unnest($2::text[], $3::int[], $4::bigint[], $5::text[])
@@ -187,6 +198,7 @@ class Projector:
         fresh: list[RecordedEvent] = []
         next_offsets: dict[TopicPartition, int] = {}
         changed: dict[str, RecordedEvent] = {}
+        ahead: dict[str, int] = {}
         partitions = sorted(batch, key=lambda tp: (tp.topic, tp.partition))
         topics, numbers = [tp.topic for tp in partitions], [tp.partition for tp in partitions]
         name = self.projection.name
@@ -217,6 +229,7 @@ class Projector:
                         waiting = self.status.waiting.get(event.stream_id)
                         since = waiting[2] if waiting else time.time()
                         self.status.waiting[event.stream_id] = (applied, event.stream_version, since)
+                        ahead[event.stream_id] = max(ahead.get(event.stream_id, 0), event.stream_version)
                     next_offsets[tp] = record.offset + 1
             with self._span(fresh):
                 if fresh:
@@ -229,6 +242,8 @@ class Projector:
                     [e.stream_version for e in changed.values()],
                     [e.position for e in changed.values()],
                 )
+            if ahead:
+                await conn.execute(self._save_ahead_sql, name, list(ahead), list(ahead.values()))
             await conn.execute(
                 self._save_offsets_sql,
                 self.projection.name,
@@ -249,6 +264,15 @@ class Projector:
             await consumer.commit(next_offsets)
         except Exception as exc:  # a rebalance in progress; the database already holds the truth
             log.debug("offset commit skipped: %s", exc)
+
+    async def missing_events(self, older_than_seconds: float) -> dict[str, str]:
+        """Streams whose next event has been missing for a while, from the database: it survives restarts."""
+        rows = await self.pool.fetch(self._missing_sql, self.projection.name, older_than_seconds)
+        return {
+            r["stream_id"]: f"applied version {r['stream_version']}, saw version {r['seen_version']}; "
+            f"the versions between have been missing since {r['waiting_since'].isoformat()}"
+            for r in rows
+        }
 
     def _current(self, event: RecordedEvent) -> RecordedEvent:
         """Projections see every payload at its type's current version (upcast from older ones)."""

@@ -139,7 +139,7 @@ class ServiceRuntime:
                 "delay_seconds": None if ps.delay_seconds is None else round(ps.delay_seconds, 3),
                 "idle_seconds": None if ps.last_applied_at is None else round(time.time() - ps.last_applied_at, 1),
                 "streams_waiting": len(ps.waiting),
-                **({"missing_events": missing} if (missing := ps.missing(30.0)) else {}),
+                **({"missing_events": missing} if (missing := await _missing(projector)) else {}),
                 **({"error": ps.error} if ps.error else {}),
             }
             # Ready once the consumer group has handed it partitions: before that, reads would lag.
@@ -174,6 +174,13 @@ def service_runtime(
     runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors), list(workers))
     add_health_routes(app, runtime, name)
     return runtime
+
+
+async def _missing(projector: Projector) -> dict[str, str] | str:
+    try:
+        return await projector.missing_events(30.0)
+    except Exception as exc:  # readiness must answer even when the database does not
+        return f"error: {type(exc).__name__}"
 
 
 def add_health_routes(app: FastAPI, runtime: ServiceRuntime, prefix: str) -> None:

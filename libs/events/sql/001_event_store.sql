@@ -59,5 +59,10 @@ create table projector_streams (
     stream_id       text    not null,
     stream_version  integer not null,
     position        bigint  not null,
+    -- The highest version seen, and since when a version between is missing (an event held back).
+    seen_version    integer not null default 0,
+    waiting_since   timestamptz,
     primary key (projector, stream_id)
 );
+create index projector_streams_waiting on projector_streams (projector, waiting_since)
+    where waiting_since is not null;
