@@ -43,6 +43,15 @@ async def running_platform(
         platform = Platform(settings, pool, bootstrap_servers)
         for name in services or list(SERVICES):
             runtimes[name] = SERVICES[name].build(platform)
+        # A leading relay holds two connections (its lock and LISTEN, and one to publish with); the
+        # projectors and HTTP requests need the rest. Too small a pool would starve them silently.
+        relays = sum(len(r.relays) for r in runtimes.values())
+        needed = 2 * relays + len(runtimes) + 2
+        if settings.database_pool_size < needed:
+            raise ValueError(
+                f"SAJJA_DATABASE_POOL_SIZE={settings.database_pool_size} is too small for {relays} relays and "
+                f"{len(runtimes)} services: use at least {needed}"
+            )
         for runtime in runtimes.values():
             await runtime.start()
         yield RunningPlatform(platform, runtimes, Gateway(list(runtimes.values())))
