@@ -18,6 +18,7 @@ from libs.events.settings import Settings
 from libs.events.store import EventStore
 from libs.events.wakeup import CommitSignal
 from services.ledger import domain
+from services.ledger.areas import check_area
 
 SCHEMA = "ledger"
 
@@ -57,6 +58,8 @@ class LedgerHandlers:
         return member
 
     async def register_group(self, key: str, fingerprint: str, actor: Actor, fields: dict[str, Any]) -> CommandResult:
+        check_area(fields["province_code"], fields["district_code"], fields.get("subdistrict_code"))
+
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             group_id = new_id()
             event = domain.register_group(group_id=group_id, today=today_in_thailand(), **fields)

@@ -148,6 +148,18 @@ async def test_member_enrolment_rules(client: httpx.AsyncClient) -> None:
     assert early.json()["errors"][0]["field"] == "joined_on"
 
 
+async def test_unknown_area_codes_are_refused_with_the_nearest_valid_names(client: httpx.AsyncClient) -> None:
+    response = await post(
+        client,
+        "/ledger/v1/groups",
+        {"name": "กลุ่ม", "province_code": "28", "district_code": "2801", "founded_on": "2000-01-01"},
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "province_code"
+    assert "27 สระแก้ว (Sa Kaeo)" in error["message"]
+
+
 async def test_group_area_codes_are_checked(client: httpx.AsyncClient) -> None:
     response = await post(
         client,
