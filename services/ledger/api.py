@@ -82,6 +82,15 @@ class DepositRequest(StrictRequest):
 Key = Annotated[str, Depends(idempotency_key)]
 
 
+class ChangeCommitmentRequest(StrictRequest):
+    monthly_commitment: PositiveAmount
+    effective_on: date = Field(description="The new commitment is due from this date's month")
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"monthly_commitment": "150.00", "effective_on": "2024-01-01"}]}
+    )
+
+
 def actor_of(request: Request) -> Actor:
     # Until access control (#7) identifies callers, commands are recorded as an anonymous user.
     return Actor(kind="user", id="anonymous")
@@ -120,6 +129,16 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         with _domain_errors():
             result = await handlers.deposit(
                 key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.deposited_on
+            )
+        return result.response()
+
+    @router.post("/members/{member_id}/commitment", status_code=201, summary="Change the monthly sajja commitment")
+    async def change_commitment(
+        member_id: uuid.UUID, body: ChangeCommitmentRequest, request: Request, key: Key
+    ) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.change_commitment(
+                key, _fp(request, body), actor_of(request), member_id, body.monthly_commitment, body.effective_on
             )
         return result.response()
 

@@ -11,7 +11,13 @@ from datetime import date
 
 from libs.events.envelope import Area, EventPayload
 from libs.events.money import format_baht
-from libs.events.schemas.ledger import GroupRegistered, MemberEnrolled, SavingsAccount, SavingsDeposited
+from libs.events.schemas.ledger import (
+    CommitmentChanged,
+    GroupRegistered,
+    MemberEnrolled,
+    SavingsAccount,
+    SavingsDeposited,
+)
 
 ACCOUNTS: tuple[SavingsAccount, ...] = ("sajja", "special")
 
@@ -171,6 +177,8 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
             )
         elif member is None:
             continue
+        elif isinstance(payload, CommitmentChanged):
+            member = replace(member, monthly_commitment_satang=payload.monthly_commitment_satang, version=version)
         elif isinstance(payload, SavingsDeposited):
             balances = dict(member.balances)
             balances[payload.account] += payload.amount_satang
@@ -209,3 +217,22 @@ def describe_balance(member: Member) -> dict[str, str]:
     return {account: format_baht(member.balances[account]) for account in ACCOUNTS} | {
         "total": format_baht(member.total_satang)
     }
+
+
+def change_commitment(
+    member: Member, monthly_commitment_satang: int, effective_on: date, today: date
+) -> CommitmentChanged:
+    """Raise (or lower) the monthly sajja commitment from the month of `effective_on`."""
+    if monthly_commitment_satang == member.monthly_commitment_satang:
+        raise LedgerRuleBroken("is the member's current commitment already", "monthly_commitment")
+    if effective_on < member.joined_on.replace(day=1):
+        raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "effective_on")
+    if (effective_on.year - today.year) * 12 + effective_on.month - today.month > 12:
+        raise LedgerRuleBroken("must be within the next twelve months", "effective_on")
+    return CommitmentChanged(
+        member_id=member.member_id,
+        group_id=member.group_id,
+        previous_monthly_commitment_satang=member.monthly_commitment_satang,
+        monthly_commitment_satang=monthly_commitment_satang,
+        effective_month=effective_on.replace(day=1),
+    )

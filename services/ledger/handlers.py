@@ -171,3 +171,32 @@ class LedgerHandlers:
             return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)
+
+    async def change_commitment(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        member_id: uuid.UUID,
+        monthly_commitment_satang: int,
+        effective_on: date,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(unit.conn, member_id)
+            event = domain.change_commitment(member, monthly_commitment_satang, effective_on, today_in_thailand())
+            body = {
+                "member_id": str(member_id),
+                "previous_monthly_commitment": format_baht(event.previous_monthly_commitment_satang),
+                "monthly_commitment": format_baht(event.monthly_commitment_satang),
+                "effective_month": event.effective_month.isoformat()[:7],
+            }
+            [recorded] = await self.store.append(
+                unit.conn,
+                domain.member_stream(member_id),
+                member.version,
+                [NewEvent(event, actor=actor, area=member.area)],
+                record=unit.response(201, body),
+            )
+            return 201, body | {"position": {SCHEMA: recorded.position}}
+
+        return await self.commands.execute(key, fingerprint, command)

@@ -218,3 +218,28 @@ async def test_concurrent_retries_of_an_enrolment_all_get_the_first_response(cli
     )
     assert [r.status_code for r in responses] == [201] * 6, [r.text for r in responses]
     assert len({r.json()["member_id"] for r in responses}) == 1
+
+
+async def test_commitment_change_over_http(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    changed = await post(
+        client,
+        f"/ledger/v1/members/{member}/commitment",
+        {"monthly_commitment": "150.00", "effective_on": "2024-01-15"},
+    )
+    assert changed.status_code == 201, changed.text
+    body = changed.json()
+    assert (body["previous_monthly_commitment"], body["monthly_commitment"], body["effective_month"]) == (
+        "100.00",
+        "150.00",
+        "2024-01",
+    )
+    state = await client.get(f"/ledger/v1/members/{member}")
+    assert state.json()["monthly_commitment"] == "150.00"
+    same = await post(
+        client,
+        f"/ledger/v1/members/{member}/commitment",
+        {"monthly_commitment": "150.00", "effective_on": "2024-02-01"},
+    )
+    assert same.status_code == 422
+    assert same.json()["errors"][0]["field"] == "monthly_commitment"

@@ -97,3 +97,40 @@ def test_deposit_rules(amount: int, on: date, field: str) -> None:
     with pytest.raises(domain.LedgerRuleBroken) as caught:
         domain.deposit(_member(), uuid.uuid4(), "sajja", amount, on, TODAY)
     assert caught.value.field == field
+
+
+def test_commitment_change_records_old_and_new_from_the_month() -> None:
+    member = _member()
+    event = domain.change_commitment(member, 15000, date(2024, 1, 20), TODAY)
+    assert (event.previous_monthly_commitment_satang, event.monthly_commitment_satang) == (10000, 15000)
+    assert event.effective_month == date(2024, 1, 1)
+    raised = domain.member_from_events(
+        [
+            (
+                MemberEnrolled(
+                    member_id=member.member_id,
+                    group_id=member.group_id,
+                    joined_on=member.joined_on,
+                    monthly_commitment_satang=10000,
+                    national_id_hash="x",
+                ),
+                1,
+            ),
+            (event, 2),
+        ]
+    )
+    assert raised is not None and raised.monthly_commitment_satang == 15000 and raised.version == 2
+
+
+@pytest.mark.parametrize(
+    ("amount", "on", "field"),
+    [
+        (10000, date(2024, 1, 1), "monthly_commitment"),
+        (15000, date(2023, 11, 1), "effective_on"),
+        (15000, date(2025, 4, 1), "effective_on"),
+    ],
+)
+def test_commitment_change_rules(amount: int, on: date, field: str) -> None:
+    with pytest.raises(domain.LedgerRuleBroken) as caught:
+        domain.change_commitment(_member(), amount, on, TODAY)
+    assert caught.value.field == field

@@ -44,3 +44,13 @@ class SavingsDeposited(EventPayload):
     amount_satang: int = Field(gt=0)
     deposited_on: date
     balance_after_satang: int
+
+
+@REGISTRY.register("ledger.CommitmentChanged", 1)
+class CommitmentChanged(EventPayload):
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    previous_monthly_commitment_satang: int = Field(ge=0)
+    monthly_commitment_satang: int = Field(gt=0)
+    # First day of the month from which the new commitment is due.
+    effective_month: date
