@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -141,6 +141,42 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 key, _fp(request, body), actor_of(request), member_id, body.monthly_commitment, body.effective_on
             )
         return result.response()
+
+    @router.get("/groups/{group_id}", summary="A group, read from its stream, with its area's names")
+    async def get_group(group_id: uuid.UUID) -> dict[str, object]:
+        with _domain_errors():
+            group = await handlers.load_group(handlers.pool, group_id)
+        return {
+            "group_id": str(group.group_id),
+            "name": group.name,
+            "province_code": group.area.province_code,
+            "district_code": group.area.district_code,
+            "founded_on": group.founded_on.isoformat(),
+            "version": group.version,
+        }
+
+    @router.get("/groups/{group_id}/members", summary="A group's members, cursor-paginated")
+    async def list_members(
+        group_id: uuid.UUID,
+        request: Request,
+        after: Annotated[uuid.UUID | None, Query(description="The last member_id of the previous page")] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, object]:
+        with _domain_errors():
+            rows = await handlers.list_members(group_id, after, limit)
+        items = [
+            {
+                "member_id": str(r["member_id"]),
+                "full_name": None if r["erased"] else r["full_name"],
+                "joined_on": r["joined_on"].isoformat() if r["joined_on"] else None,
+                "flags": ["no_registration_status"] if r["no_registration_status"] else [],
+            }
+            for r in rows
+        ]
+        next_link = None
+        if len(rows) == limit:
+            next_link = str(request.url.include_query_params(after=str(rows[-1]["member_id"]), limit=limit))
+        return {"items": items, "next": next_link}
 
     @router.get("/members/{member_id}", summary="A member's state, read from the member's stream")
     async def get_member(member_id: uuid.UUID) -> dict[str, object]:

@@ -90,6 +90,8 @@ class LedgerHandlers:
     ) -> CommandResult:
         digits = domain.validate_national_id(national_id)
         digest = domain.national_id_hash(digits, self.settings.national_id_hash_key)
+        # Thai IDs starting with 0 belong to people without registration status: accepted, and flagged.
+        no_registration_status = digits.startswith("0")
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
@@ -114,13 +116,15 @@ class LedgerHandlers:
                 try:
                     await conn.execute(
                         "insert into ledger.member_register (member_id, group_id, national_id_hash, national_id,"
-                        " full_name, phone) values ($1, $2, $3, $4, $5, $6)",
+                        " full_name, phone, no_registration_status, joined_on) values ($1, $2, $3, $4, $5, $6, $7, $8)",
                         member_id,
                         group_id,
                         digest,
                         digits,
                         full_name,
                         phone,
+                        no_registration_status,
+                        joined_on,
                     )
                 except asyncpg.UniqueViolationError:
                     raise domain.LedgerRuleBroken(
@@ -131,6 +135,7 @@ class LedgerHandlers:
                     "group_id": str(group_id),
                     "joined_on": joined_on.isoformat(),
                     "monthly_commitment": format_baht(monthly_commitment_satang),
+                    "flags": ["no_registration_status"] if no_registration_status else [],
                     "position": {SCHEMA: recorded.position},
                 }
                 await unit.record(201, body)
@@ -200,3 +205,15 @@ class LedgerHandlers:
             return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)
+
+    async def list_members(self, group_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
+        """Members of a group in enrolment order (UUIDv7 ids are time-ordered), one page after `after`."""
+        await self.load_group(self.pool, group_id)
+        return await self.pool.fetch(
+            "select member_id, full_name, joined_on, no_registration_status, erased_at is not null as erased"
+            " from ledger.member_register where group_id = $1 and ($2::uuid is null or member_id > $2)"
+            " order by member_id limit $3",
+            group_id,
+            after,
+            limit,
+        )

@@ -243,3 +243,27 @@ async def test_commitment_change_over_http(client: httpx.AsyncClient) -> None:
     )
     assert same.status_code == 422
     assert same.json()["errors"][0]["field"] == "monthly_commitment"
+
+
+async def test_group_and_its_members_cursor_paginated(client: httpx.AsyncClient) -> None:
+    from services.ledger.domain import national_id_check_digit
+
+    group = await new_group(client)
+    gid = group["group_id"]
+    stateless = "0" + "12345678901"
+    stateless += str(national_id_check_digit(stateless))
+    first = await new_member(client, gid, seed=9001)
+    second = await new_member(client, gid, national_id=stateless, full_name="ไม่มีสถานะ")
+    third = await new_member(client, gid, seed=9003)
+    assert second["flags"] == ["no_registration_status"] and first["flags"] == []
+
+    fetched = await client.get(f"/ledger/v1/groups/{gid}")
+    assert fetched.status_code == 200 and fetched.json()["name"] == group["name"]
+    page = await client.get(f"/ledger/v1/groups/{gid}/members", params={"limit": 2})
+    assert [m["member_id"] for m in page.json()["items"]] == [first["member_id"], second["member_id"]]
+    assert page.json()["items"][1]["flags"] == ["no_registration_status"]
+    rest = await client.get(page.json()["next"])
+    assert [m["member_id"] for m in rest.json()["items"]] == [third["member_id"]]
+    assert rest.json()["next"] is None
+    missing = await client.get(f"/ledger/v1/groups/{uuid.uuid4()}/members")
+    assert missing.status_code == 404
