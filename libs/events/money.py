@@ -55,6 +55,24 @@ PositiveAmount = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["1250.50"]}),
 ]
 
+
+def _non_negative_amount(value: Any) -> int:
+    if not isinstance(value, str):
+        raise MoneyFormatError('must be a string such as "50.00", not a JSON number')
+    satang = parse_baht(value)
+    if satang > MAX_TRANSACTION_SATANG:
+        raise MoneyFormatError(f"must not exceed {format_baht(MAX_TRANSACTION_SATANG)} baht")
+    return satang
+
+
+# An API amount that may be zero (a fee that is not charged, say).
+NonNegativeAmount = Annotated[
+    int,
+    BeforeValidator(_non_negative_amount),
+    PlainSerializer(format_baht, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["0.00"]}),
+]
+
 # A decimal-string amount in a response (may be zero or negative, e.g. a balance).
 BahtString = Annotated[
     int,

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.envelope import Actor
 from libs.events.http import Problem, fingerprint, idempotency_key
-from libs.events.money import PositiveAmount, format_baht
-from libs.events.schemas.ledger import SavingsAccount
+from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
+from libs.events.schemas.ledger import GroupRules, SavingsAccount
 from services.ledger import domain
 from services.ledger.handlers import LedgerHandlers, NotFound
 
@@ -23,6 +23,27 @@ class StrictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class GroupRulesRequest(StrictRequest):
+    share_value: PositiveAmount = 5_000
+    min_monthly_commitment: PositiveAmount = 5_000
+    max_monthly_commitment: PositiveAmount = 500_000
+    entrance_fee: NonNegativeAmount = 0
+    collection_day: int = Field(default=5, ge=1, le=28)
+    sajja_withdrawable_before_exit: bool = False
+    special_withdrawals_allowed: bool = True
+
+    def to_rules(self) -> GroupRules:
+        return GroupRules(
+            share_value_satang=self.share_value,
+            min_monthly_commitment_satang=self.min_monthly_commitment,
+            max_monthly_commitment_satang=self.max_monthly_commitment,
+            entrance_fee_satang=self.entrance_fee,
+            collection_day=self.collection_day,
+            sajja_withdrawable_before_exit=self.sajja_withdrawable_before_exit,
+            special_withdrawals_allowed=self.special_withdrawals_allowed,
+        )
+
+
 class RegisterGroupRequest(StrictRequest):
     name: str = Field(min_length=1, max_length=200)
     province_code: str = Field(pattern=r"^\d{2}$", description="DOPA province code (2 digits)")
@@ -30,6 +51,7 @@ class RegisterGroupRequest(StrictRequest):
     subdistrict_code: str | None = Field(default=None, pattern=r"^\d{6}$")
     village: str | None = Field(default=None, max_length=200)
     founded_on: date
+    rules: GroupRulesRequest = Field(default_factory=GroupRulesRequest)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -82,6 +104,16 @@ class DepositRequest(StrictRequest):
 Key = Annotated[str, Depends(idempotency_key)]
 
 
+class WithdrawalRequest(StrictRequest):
+    account: SavingsAccount
+    amount: PositiveAmount
+    withdrawn_on: date
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"account": "special", "amount": "20.00", "withdrawn_on": "2024-02-05"}]}
+    )
+
+
 class ChangeCommitmentRequest(StrictRequest):
     monthly_commitment: PositiveAmount
     effective_on: date = Field(description="The new commitment is due from this date's month")
@@ -105,7 +137,8 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
     @router.post("/groups", status_code=201, summary="Register a savings group")
     async def register_group(body: RegisterGroupRequest, request: Request, key: Key) -> JSONResponse:
         with _domain_errors():
-            result = await handlers.register_group(key, _fp(request, body), actor_of(request), body.model_dump())
+            fields = body.model_dump(exclude={"rules"}) | {"rules": body.rules.to_rules()}
+            result = await handlers.register_group(key, _fp(request, body), actor_of(request), fields)
         return result.response()
 
     @router.post("/groups/{group_id}/members", status_code=201, summary="Enrol a member in a group")
@@ -129,6 +162,19 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         with _domain_errors():
             result = await handlers.deposit(
                 key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.deposited_on
+            )
+        return result.response()
+
+    @router.post(
+        "/members/{member_id}/withdrawals",
+        status_code=201,
+        summary="Withdraw savings",
+        responses={409: {"description": "Funds are short, or the group's rules forbid it"}},
+    )
+    async def withdraw(member_id: uuid.UUID, body: WithdrawalRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.withdraw(
+                key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.withdrawn_on
             )
         return result.response()
 

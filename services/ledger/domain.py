@@ -14,9 +14,11 @@ from libs.events.money import format_baht
 from libs.events.schemas.ledger import (
     CommitmentChanged,
     GroupRegistered,
+    GroupRules,
     MemberEnrolled,
     SavingsAccount,
     SavingsDeposited,
+    SavingsWithdrawn,
 )
 
 ACCOUNTS: tuple[SavingsAccount, ...] = ("sajja", "special")
@@ -74,6 +76,32 @@ class Group:
     area: Area
     founded_on: date
     version: int
+    rules: GroupRules = field(default_factory=GroupRules)
+
+
+def check_rules(rules: GroupRules) -> None:
+    if rules.min_monthly_commitment_satang > rules.max_monthly_commitment_satang:
+        raise LedgerRuleBroken("the minimum commitment is above the maximum", "rules.min_monthly_commitment")
+    for name in ("min_monthly_commitment_satang", "max_monthly_commitment_satang"):
+        if getattr(rules, name) % rules.share_value_satang:
+            field_name = "rules." + name.removesuffix("_satang")
+            raise LedgerRuleBroken(
+                f"must be a whole number of shares of {format_baht(rules.share_value_satang)}", field_name
+            )
+
+
+def check_commitment(rules: GroupRules, satang: int, field_name: str = "monthly_commitment") -> None:
+    """A commitment is a whole number of shares, inside the group's range."""
+    if satang % rules.share_value_satang:
+        raise LedgerRuleBroken(
+            f"must be a whole number of shares of {format_baht(rules.share_value_satang)} baht", field_name
+        )
+    if not rules.min_monthly_commitment_satang <= satang <= rules.max_monthly_commitment_satang:
+        raise LedgerRuleBroken(
+            f"must be between {format_baht(rules.min_monthly_commitment_satang)} and "
+            f"{format_baht(rules.max_monthly_commitment_satang)} baht under the group's rules",
+            field_name,
+        )
 
 
 def register_group(
@@ -85,6 +113,7 @@ def register_group(
     village: str | None,
     founded_on: date,
     today: date,
+    rules: GroupRules | None = None,
 ) -> GroupRegistered:
     if not name.strip():
         raise LedgerRuleBroken("must not be blank", "name")
@@ -97,7 +126,10 @@ def register_group(
         raise LedgerRuleBroken(f"subdistrict {subdistrict_code} is not in district {district_code}", "subdistrict_code")
     if founded_on > today:
         raise LedgerRuleBroken("must not be in the future", "founded_on")
+    rules = rules or GroupRules()
+    check_rules(rules)
     return GroupRegistered(
+        rules=rules,
         group_id=group_id,
         name=name.strip(),
         province_code=province_code,
@@ -118,6 +150,7 @@ def group_from_events(events: Iterable[tuple[EventPayload, int]]) -> Group | Non
                 Area(province_code=payload.province_code, district_code=payload.district_code),
                 payload.founded_on,
                 version,
+                payload.rules,
             )
         elif group is not None:
             group = replace(group, version=version)
@@ -154,6 +187,7 @@ def enroll_member(
         raise LedgerRuleBroken(f"must not be before the group was founded ({group.founded_on})", "joined_on")
     if joined_on > today:
         raise LedgerRuleBroken("must not be in the future", "joined_on")
+    check_commitment(group.rules, monthly_commitment_satang)
     return MemberEnrolled(
         member_id=member_id,
         group_id=group.group_id,
@@ -182,6 +216,10 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
         elif isinstance(payload, SavingsDeposited):
             balances = dict(member.balances)
             balances[payload.account] += payload.amount_satang
+            member = replace(member, balances=balances, version=version)
+        elif isinstance(payload, SavingsWithdrawn):
+            balances = dict(member.balances)
+            balances[payload.account] -= payload.amount_satang
             member = replace(member, balances=balances, version=version)
         else:
             member = replace(member, version=version)
@@ -220,11 +258,12 @@ def describe_balance(member: Member) -> dict[str, str]:
 
 
 def change_commitment(
-    member: Member, monthly_commitment_satang: int, effective_on: date, today: date
+    member: Member, rules: GroupRules, monthly_commitment_satang: int, effective_on: date, today: date
 ) -> CommitmentChanged:
     """Raise (or lower) the monthly sajja commitment from the month of `effective_on`."""
     if monthly_commitment_satang == member.monthly_commitment_satang:
         raise LedgerRuleBroken("is the member's current commitment already", "monthly_commitment")
+    check_commitment(rules, monthly_commitment_satang)
     if effective_on < member.joined_on.replace(day=1):
         raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "effective_on")
     if (effective_on.year - today.year) * 12 + effective_on.month - today.month > 12:
@@ -235,4 +274,44 @@ def change_commitment(
         previous_monthly_commitment_satang=member.monthly_commitment_satang,
         monthly_commitment_satang=monthly_commitment_satang,
         effective_month=effective_on.replace(day=1),
+    )
+
+
+def withdraw(
+    member: Member,
+    rules: GroupRules,
+    transaction_id: uuid.UUID,
+    account: SavingsAccount,
+    amount_satang: int,
+    withdrawn_on: date,
+    today: date,
+) -> SavingsWithdrawn:
+    """Withdraw from savings: never below zero, and sajja only where the group's rules allow it."""
+    if account == "sajja" and not rules.sajja_withdrawable_before_exit:
+        raise LedgerRuleBroken(
+            "sajja savings are returned when the member leaves; this group's rules allow no earlier withdrawal",
+            "account",
+            409,
+        )
+    if account == "special" and not rules.special_withdrawals_allowed:
+        raise LedgerRuleBroken("this group's rules allow no withdrawals of special savings", "account", 409)
+    if withdrawn_on < member.joined_on:
+        raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "withdrawn_on")
+    if withdrawn_on > today:
+        raise LedgerRuleBroken("must not be in the future", "withdrawn_on")
+    balance = member.balances[account]
+    if amount_satang > balance:
+        raise LedgerRuleBroken(
+            f"the {account} balance is {format_baht(balance)} baht, less than {format_baht(amount_satang)}",
+            "amount",
+            409,
+        )
+    return SavingsWithdrawn(
+        transaction_id=transaction_id,
+        member_id=member.member_id,
+        group_id=member.group_id,
+        account=account,
+        amount_satang=amount_satang,
+        withdrawn_on=withdrawn_on,
+        balance_after_satang=balance - amount_satang,
     )

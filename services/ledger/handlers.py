@@ -188,7 +188,10 @@ class LedgerHandlers:
     ) -> CommandResult:
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             member = await self.load_member(unit.conn, member_id)
-            event = domain.change_commitment(member, monthly_commitment_satang, effective_on, today_in_thailand())
+            group = await self.load_group(unit.conn, member.group_id)
+            event = domain.change_commitment(
+                member, group.rules, monthly_commitment_satang, effective_on, today_in_thailand()
+            )
             body = {
                 "member_id": str(member_id),
                 "previous_monthly_commitment": format_baht(event.previous_monthly_commitment_satang),
@@ -217,3 +220,40 @@ class LedgerHandlers:
             after,
             limit,
         )
+
+    async def withdraw(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        member_id: uuid.UUID,
+        account: SavingsAccount,
+        amount_satang: int,
+        withdrawn_on: date,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(unit.conn, member_id)
+            group = await self.load_group(unit.conn, member.group_id)
+            transaction_id = new_id()
+            event = domain.withdraw(
+                member, group.rules, transaction_id, account, amount_satang, withdrawn_on, today_in_thailand()
+            )
+            body = {
+                "transaction_id": str(transaction_id),
+                "member_id": str(member_id),
+                "account": account,
+                "amount": format_baht(amount_satang),
+                "withdrawn_on": withdrawn_on.isoformat(),
+                "balance": format_baht(event.balance_after_satang),
+            }
+            # The version check makes a concurrent deposit or withdrawal re-decide: never below zero.
+            [recorded] = await self.store.append(
+                unit.conn,
+                domain.member_stream(member_id),
+                member.version,
+                [NewEvent(event, actor=actor, area=member.area)],
+                record=unit.response(201, body),
+            )
+            return 201, body | {"position": {SCHEMA: recorded.position}}
+
+        return await self.commands.execute(key, fingerprint, command)

@@ -26,11 +26,12 @@ class MemberBalances:
             payload = event.payload
             if event.event_type == "ledger.MemberEnrolled":
                 groups[payload["member_id"]] = payload["group_id"]
-            elif event.event_type == "ledger.SavingsDeposited":
+            elif event.event_type in ("ledger.SavingsDeposited", "ledger.SavingsWithdrawn"):
                 member = payload["member_id"]
                 groups.setdefault(member, payload["group_id"])
                 target = sajja if payload["account"] == "sajja" else special
-                target[member] = target.get(member, 0) + int(payload["amount_satang"])
+                sign = 1 if event.event_type == "ledger.SavingsDeposited" else -1
+                target[member] = target.get(member, 0) + sign * int(payload["amount_satang"])
         if not groups:
             return
         members = list(groups)

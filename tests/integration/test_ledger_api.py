@@ -267,3 +267,70 @@ async def test_group_and_its_members_cursor_paginated(client: httpx.AsyncClient)
     assert rest.json()["next"] is None
     missing = await client.get(f"/ledger/v1/groups/{uuid.uuid4()}/members")
     assert missing.status_code == 404
+
+
+async def test_withdrawals_over_http(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    url = f"/ledger/v1/members/{member}"
+    assert (await post(client, f"{url}/deposits", deposit("100.00"))).status_code == 201
+    taken = await post(
+        client, f"{url}/withdrawals", {"account": "special", "amount": "30.00", "withdrawn_on": "2024-02-01"}
+    )
+    assert taken.status_code == 201, taken.text
+    assert taken.json()["balance"] == "70.00"
+    short = await post(
+        client, f"{url}/withdrawals", {"account": "special", "amount": "70.01", "withdrawn_on": "2024-02-01"}
+    )
+    assert short.status_code == 409
+    assert short.json()["errors"][0]["field"] == "amount"
+    sajja = await post(
+        client, f"{url}/withdrawals", {"account": "sajja", "amount": "1.00", "withdrawn_on": "2024-02-01"}
+    )
+    assert sajja.status_code == 409 and "leaves" in sajja.json()["detail"]
+    balance = await client.get(
+        f"/reporting/v1/members/{member}/balances", params={"after": f"ledger:{taken.json()['position']['ledger']}"}
+    )
+    assert balance.json()["special"] == "70.00"
+
+
+async def test_group_rules_are_data(client: httpx.AsyncClient) -> None:
+    lenient = await new_group(
+        client,
+        rules={
+            "share_value": "100.00",
+            "min_monthly_commitment": "100.00",
+            "max_monthly_commitment": "1000.00",
+            "sajja_withdrawable_before_exit": True,
+        },
+    )
+    assert lenient["rules"]["share_value_satang"] == 10000
+    off_share = await post(
+        client,
+        f"/ledger/v1/groups/{lenient['group_id']}/members",
+        {
+            "national_id": national_id(6161),
+            "full_name": "ครึ่งหุ้น",
+            "joined_on": "2024-01-01",
+            "monthly_commitment": "150.00",
+        },
+    )
+    assert off_share.status_code == 422 and off_share.json()["errors"][0]["field"] == "monthly_commitment"
+    member = await new_member(client, lenient["group_id"], seed=6262, monthly_commitment="200.00")
+    url = f"/ledger/v1/members/{member['member_id']}"
+    await post(client, f"{url}/deposits", {"account": "sajja", "amount": "200.00", "deposited_on": "2024-01-05"})
+    early = await post(
+        client, f"{url}/withdrawals", {"account": "sajja", "amount": "50.00", "withdrawn_on": "2024-02-01"}
+    )
+    assert early.status_code == 201 and early.json()["balance"] == "150.00"
+    bad = await post(
+        client,
+        "/ledger/v1/groups",
+        {
+            "name": "กลุ่ม",
+            "province_code": "27",
+            "district_code": "2701",
+            "founded_on": "2000-01-01",
+            "rules": {"min_monthly_commitment": "500.00", "max_monthly_commitment": "100.00"},
+        },
+    )
+    assert bad.status_code == 422

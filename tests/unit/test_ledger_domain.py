@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date
 
 import pytest
 
 from libs.events.envelope import Area
-from libs.events.schemas.ledger import MemberEnrolled, SavingsDeposited
+from libs.events.schemas.ledger import GroupRules, MemberEnrolled, SavingsDeposited
 from services.ledger import domain
 
 TODAY = date(2024, 3, 6)
+RULES = GroupRules()
 
 
 def test_national_id_check_digit_accepts_valid_and_refuses_a_typo() -> None:
@@ -101,7 +103,7 @@ def test_deposit_rules(amount: int, on: date, field: str) -> None:
 
 def test_commitment_change_records_old_and_new_from_the_month() -> None:
     member = _member()
-    event = domain.change_commitment(member, 15000, date(2024, 1, 20), TODAY)
+    event = domain.change_commitment(member, RULES, 15000, date(2024, 1, 20), TODAY)
     assert (event.previous_monthly_commitment_satang, event.monthly_commitment_satang) == (10000, 15000)
     assert event.effective_month == date(2024, 1, 1)
     raised = domain.member_from_events(
@@ -132,5 +134,37 @@ def test_commitment_change_records_old_and_new_from_the_month() -> None:
 )
 def test_commitment_change_rules(amount: int, on: date, field: str) -> None:
     with pytest.raises(domain.LedgerRuleBroken) as caught:
-        domain.change_commitment(_member(), amount, on, TODAY)
+        domain.change_commitment(_member(), RULES, amount, on, TODAY)
     assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("satang", "message"),
+    [(7500, "whole number of shares"), (0, "whole number"), (505000, "between"), (5000 * 0 + 2500, "shares")],
+)
+def test_commitments_follow_the_group_share_rules(satang: int, message: str) -> None:
+    with pytest.raises(domain.LedgerRuleBroken) as caught:
+        domain.change_commitment(_member(), RULES, satang or 1, date(2024, 1, 1), TODAY)
+    assert message.split()[0] in caught.value.message
+
+
+def _with_balances(sajja: int, special: int) -> domain.Member:
+    member = _member()
+    return dataclasses.replace(member, balances={"sajja": sajja, "special": special})
+
+
+def test_withdrawals_never_go_below_zero_and_sajja_waits_for_exit() -> None:
+    member = _with_balances(10000, 3000)
+    event = domain.withdraw(member, RULES, uuid.uuid4(), "special", 3000, date(2024, 2, 1), TODAY)
+    assert event.balance_after_satang == 0
+    with pytest.raises(domain.LedgerRuleBroken) as short:
+        domain.withdraw(member, RULES, uuid.uuid4(), "special", 3001, date(2024, 2, 1), TODAY)
+    assert short.value.status == 409 and short.value.field == "amount"
+    with pytest.raises(domain.LedgerRuleBroken) as sajja:
+        domain.withdraw(member, RULES, uuid.uuid4(), "sajja", 100, date(2024, 2, 1), TODAY)
+    assert sajja.value.status == 409 and sajja.value.field == "account"
+    lenient = GroupRules(sajja_withdrawable_before_exit=True)
+    assert (
+        domain.withdraw(member, lenient, uuid.uuid4(), "sajja", 100, date(2024, 2, 1), TODAY).balance_after_satang
+        == 9900
+    )

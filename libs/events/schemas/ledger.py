@@ -14,6 +14,20 @@ from libs.events.registry import REGISTRY
 SavingsAccount = Literal["sajja", "special"]
 
 
+class GroupRules(EventPayload):
+    """A group's own rules, as data. Defaults follow common practice in CDD savings groups."""
+
+    # Commitments are whole shares ("หุ้น") of this value, commonly 50 baht.
+    share_value_satang: int = Field(default=5_000, gt=0)
+    min_monthly_commitment_satang: int = Field(default=5_000, gt=0)
+    max_monthly_commitment_satang: int = Field(default=500_000, gt=0)
+    entrance_fee_satang: int = Field(default=0, ge=0)
+    collection_day: int = Field(default=5, ge=1, le=28)
+    # Sajja savings are normally returned only when a member leaves.
+    sajja_withdrawable_before_exit: bool = False
+    special_withdrawals_allowed: bool = True
+
+
 @REGISTRY.register("ledger.GroupRegistered", 1)
 class GroupRegistered(EventPayload):
     group_id: uuid.UUID
@@ -23,6 +37,7 @@ class GroupRegistered(EventPayload):
     subdistrict_code: str | None = Field(default=None, pattern=r"^\d{6}$")
     village: str | None = None
     founded_on: date
+    rules: GroupRules = Field(default_factory=GroupRules)
 
 
 @REGISTRY.register("ledger.MemberEnrolled", 1)
@@ -54,3 +69,14 @@ class CommitmentChanged(EventPayload):
     monthly_commitment_satang: int = Field(gt=0)
     # First day of the month from which the new commitment is due.
     effective_month: date
+
+
+@REGISTRY.register("ledger.SavingsWithdrawn", 1)
+class SavingsWithdrawn(EventPayload):
+    transaction_id: uuid.UUID
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    account: SavingsAccount
+    amount_satang: int = Field(gt=0)
+    withdrawn_on: date
+    balance_after_satang: int = Field(ge=0)
