@@ -114,6 +114,19 @@ class WithdrawalRequest(StrictRequest):
     )
 
 
+class ConsentRequest(StrictRequest):
+    partner: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description='e.g. "gsb"')
+    purpose: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description='e.g. "loan-referral"')
+    granted: bool
+    notice_version: str | None = Field(default=None, min_length=1, max_length=40)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"partner": "gsb", "purpose": "loan-referral", "granted": True, "notice_version": "2024-01"}]
+        }
+    )
+
+
 class ChangeCommitmentRequest(StrictRequest):
     monthly_commitment: PositiveAmount
     effective_on: date = Field(description="The new commitment is due from this date's month")
@@ -177,6 +190,34 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.withdrawn_on
             )
         return result.response()
+
+    @router.post("/members/{member_id}/consents", status_code=201, summary="Grant or withdraw consent")
+    async def decide_consent(member_id: uuid.UUID, body: ConsentRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.decide_consent(
+                key,
+                _fp(request, body),
+                actor_of(request),
+                member_id,
+                body.partner,
+                body.purpose,
+                body.granted,
+                body.notice_version,
+            )
+        return result.response()
+
+    @router.get("/members/{member_id}/consents", summary="A member's full consent history")
+    async def consent_history(member_id: uuid.UUID) -> dict[str, object]:
+        with _domain_errors():
+            history = await handlers.consent_history(member_id)
+        in_force: dict[tuple[str, str], dict[str, object]] = {}
+        for entry in history:
+            key_ = (str(entry["partner"]), str(entry["purpose"]))
+            if entry["granted"]:
+                in_force[key_] = entry
+            else:
+                in_force.pop(key_, None)
+        return {"member_id": str(member_id), "in_force": list(in_force.values()), "history": history}
 
     @router.post("/members/{member_id}/commitment", status_code=201, summary="Change the monthly sajja commitment")
     async def change_commitment(

@@ -13,6 +13,8 @@ from libs.events.envelope import Area, EventPayload
 from libs.events.money import format_baht
 from libs.events.schemas.ledger import (
     CommitmentChanged,
+    ConsentGranted,
+    ConsentWithdrawn,
     GroupRegistered,
     GroupRules,
     MemberEnrolled,
@@ -169,6 +171,8 @@ class Member:
     monthly_commitment_satang: int
     version: int
     balances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACCOUNTS, 0))
+    # (partner, purpose) → notice version of the consent in force; absent when none is.
+    consents: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def total_satang(self) -> int:
@@ -211,6 +215,12 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
             )
         elif member is None:
             continue
+        elif isinstance(payload, ConsentGranted):
+            consents = dict(member.consents) | {(payload.partner, payload.purpose): payload.notice_version}
+            member = replace(member, consents=consents, version=version)
+        elif isinstance(payload, ConsentWithdrawn):
+            consents = {k: v for k, v in member.consents.items() if k != (payload.partner, payload.purpose)}
+            member = replace(member, consents=consents, version=version)
         elif isinstance(payload, CommitmentChanged):
             member = replace(member, monthly_commitment_satang=payload.monthly_commitment_satang, version=version)
         elif isinstance(payload, SavingsDeposited):
@@ -315,3 +325,25 @@ def withdraw(
         withdrawn_on=withdrawn_on,
         balance_after_satang=balance - amount_satang,
     )
+
+
+def decide_consent(
+    member: Member, partner: str, purpose: str, granted: bool, notice_version: str | None
+) -> ConsentGranted | ConsentWithdrawn:
+    """Grant consent to share data with a partner for a purpose, or withdraw it (at once)."""
+    current = member.consents.get((partner, purpose))
+    if granted:
+        if not notice_version:
+            raise LedgerRuleBroken("is required when consent is granted", "notice_version")
+        if current == notice_version:
+            raise LedgerRuleBroken(f"consent to notice {notice_version} is already in force", "granted", 409)
+        return ConsentGranted(
+            member_id=member.member_id,
+            group_id=member.group_id,
+            partner=partner,
+            purpose=purpose,
+            notice_version=notice_version,
+        )
+    if current is None:
+        raise LedgerRuleBroken(f"there is no consent for {partner}/{purpose} to withdraw", "granted", 409)
+    return ConsentWithdrawn(member_id=member.member_id, group_id=member.group_id, partner=partner, purpose=purpose)

@@ -257,3 +257,55 @@ class LedgerHandlers:
             return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)
+
+    async def decide_consent(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        member_id: uuid.UUID,
+        partner: str,
+        purpose: str,
+        granted: bool,
+        notice_version: str | None,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(unit.conn, member_id)
+            event = domain.decide_consent(member, partner, purpose, granted, notice_version)
+            body = {
+                "member_id": str(member_id),
+                "partner": partner,
+                "purpose": purpose,
+                "granted": granted,
+                "notice_version": notice_version if granted else None,
+            }
+            [recorded] = await self.store.append(
+                unit.conn,
+                domain.member_stream(member_id),
+                member.version,
+                [NewEvent(event, actor=actor, area=member.area)],
+                record=unit.response(201, body),
+            )
+            return 201, body | {"position": {SCHEMA: recorded.position}}
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def consent_history(self, member_id: uuid.UUID) -> list[dict[str, Any]]:
+        events = await self.store.read_stream(self.pool, domain.member_stream(member_id))
+        if not events:
+            raise NotFound("member", member_id)
+        history = []
+        for event in events:
+            if event.event_type in ("ledger.ConsentGranted", "ledger.ConsentWithdrawn"):
+                p = event.payload
+                history.append(
+                    {
+                        "partner": p["partner"],
+                        "purpose": p["purpose"],
+                        "granted": event.event_type == "ledger.ConsentGranted",
+                        "notice_version": p.get("notice_version"),
+                        "at": event.occurred_at.astimezone(BANGKOK).isoformat(),
+                        "actor": event.actor.model_dump(),
+                    }
+                )
+        return history

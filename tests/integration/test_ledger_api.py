@@ -334,3 +334,20 @@ async def test_group_rules_are_data(client: httpx.AsyncClient) -> None:
         },
     )
     assert bad.status_code == 422
+
+
+async def test_consents_have_a_full_history_and_withdrawal_takes_effect_at_once(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    url = f"/ledger/v1/members/{member}/consents"
+    grant = {"partner": "gsb", "purpose": "loan-referral", "granted": True, "notice_version": "2024-01"}
+    assert (await post(client, url, grant)).status_code == 201
+    assert (await post(client, url, grant)).status_code == 409  # already in force
+    assert (await post(client, url, grant | {"notice_version": None})).status_code == 422
+    state = (await client.get(url)).json()
+    assert [(c["partner"], c["notice_version"]) for c in state["in_force"]] == [("gsb", "2024-01")]
+    withdraw = {"partner": "gsb", "purpose": "loan-referral", "granted": False}
+    assert (await post(client, url, withdraw)).status_code == 201
+    state = (await client.get(url)).json()
+    assert state["in_force"] == []
+    assert [h["granted"] for h in state["history"]] == [True, False]
+    assert (await post(client, url, withdraw)).status_code == 409

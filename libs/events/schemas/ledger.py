@@ -80,3 +80,24 @@ class SavingsWithdrawn(EventPayload):
     amount_satang: int = Field(gt=0)
     withdrawn_on: date
     balance_after_satang: int = Field(ge=0)
+
+
+PartnerSlug = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
+
+
+@REGISTRY.register("ledger.ConsentGranted", 1)
+class ConsentGranted(EventPayload):
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    partner: str = PartnerSlug
+    purpose: str = PartnerSlug
+    # The version of the notice the member was shown (PDPA: consent is to a specific notice).
+    notice_version: str = Field(min_length=1, max_length=40)
+
+
+@REGISTRY.register("ledger.ConsentWithdrawn", 1)
+class ConsentWithdrawn(EventPayload):
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    partner: str = PartnerSlug
+    purpose: str = PartnerSlug
