@@ -127,6 +127,13 @@ class ConsentRequest(StrictRequest):
     )
 
 
+class ExitRequest(StrictRequest):
+    exited_on: date
+    reason: str | None = Field(default=None, max_length=500)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"exited_on": "2024-03-31", "reason": "ย้ายถิ่นฐาน"}]})
+
+
 class ChangeCommitmentRequest(StrictRequest):
     monthly_commitment: PositiveAmount
     effective_on: date = Field(description="The new commitment is due from this date's month")
@@ -219,6 +226,14 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 in_force.pop(key_, None)
         return {"member_id": str(member_id), "in_force": list(in_force.values()), "history": history}
 
+    @router.post("/members/{member_id}/exit", status_code=201, summary="The member leaves; balances are paid out")
+    async def exit_member(member_id: uuid.UUID, body: ExitRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.exit_member(
+                key, _fp(request, body), actor_of(request), member_id, body.exited_on, body.reason
+            )
+        return result.response()
+
     @router.post("/members/{member_id}/commitment", status_code=201, summary="Change the monthly sajja commitment")
     async def change_commitment(
         member_id: uuid.UUID, body: ChangeCommitmentRequest, request: Request, key: Key
@@ -275,6 +290,8 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "joined_on": member.joined_on.isoformat(),
             "monthly_commitment": format_baht(member.monthly_commitment_satang),
             "balances": domain.describe_balance(member),
+            "status": "exited" if member.exited_on else "active",
+            "exited_on": member.exited_on.isoformat() if member.exited_on else None,
             "version": member.version,
         }
 

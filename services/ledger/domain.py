@@ -18,6 +18,7 @@ from libs.events.schemas.ledger import (
     GroupRegistered,
     GroupRules,
     MemberEnrolled,
+    MemberExited,
     SavingsAccount,
     SavingsDeposited,
     SavingsWithdrawn,
@@ -173,6 +174,7 @@ class Member:
     balances: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ACCOUNTS, 0))
     # (partner, purpose) → notice version of the consent in force; absent when none is.
     consents: dict[tuple[str, str], str] = field(default_factory=dict)
+    exited_on: date | None = None
 
     @property
     def total_satang(self) -> int:
@@ -215,6 +217,8 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
             )
         elif member is None:
             continue
+        elif isinstance(payload, MemberExited):
+            member = replace(member, balances=dict.fromkeys(ACCOUNTS, 0), exited_on=payload.exited_on, version=version)
         elif isinstance(payload, ConsentGranted):
             consents = dict(member.consents) | {(payload.partner, payload.purpose): payload.notice_version}
             member = replace(member, consents=consents, version=version)
@@ -244,6 +248,7 @@ def deposit(
     deposited_on: date,
     today: date,
 ) -> SavingsDeposited:
+    ensure_active(member)
     if amount_satang <= 0:
         raise LedgerRuleBroken("must be greater than zero", "amount")
     if deposited_on < member.joined_on:
@@ -271,6 +276,7 @@ def change_commitment(
     member: Member, rules: GroupRules, monthly_commitment_satang: int, effective_on: date, today: date
 ) -> CommitmentChanged:
     """Raise (or lower) the monthly sajja commitment from the month of `effective_on`."""
+    ensure_active(member)
     if monthly_commitment_satang == member.monthly_commitment_satang:
         raise LedgerRuleBroken("is the member's current commitment already", "monthly_commitment")
     check_commitment(rules, monthly_commitment_satang)
@@ -297,6 +303,7 @@ def withdraw(
     today: date,
 ) -> SavingsWithdrawn:
     """Withdraw from savings: never below zero, and sajja only where the group's rules allow it."""
+    ensure_active(member)
     if account == "sajja" and not rules.sajja_withdrawable_before_exit:
         raise LedgerRuleBroken(
             "sajja savings are returned when the member leaves; this group's rules allow no earlier withdrawal",
@@ -347,3 +354,25 @@ def decide_consent(
     if current is None:
         raise LedgerRuleBroken(f"there is no consent for {partner}/{purpose} to withdraw", "granted", 409)
     return ConsentWithdrawn(member_id=member.member_id, group_id=member.group_id, partner=partner, purpose=purpose)
+
+
+def ensure_active(member: Member) -> None:
+    if member.exited_on is not None:
+        raise LedgerRuleBroken(f"the member left the group on {member.exited_on}", None, 409)
+
+
+def exit_member(member: Member, exited_on: date, reason: str | None, today: date) -> MemberExited:
+    """Close the membership and pay out both balances in full."""
+    ensure_active(member)
+    if exited_on < member.joined_on:
+        raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "exited_on")
+    if exited_on > today:
+        raise LedgerRuleBroken("must not be in the future", "exited_on")
+    return MemberExited(
+        member_id=member.member_id,
+        group_id=member.group_id,
+        exited_on=exited_on,
+        sajja_paid_out_satang=member.balances["sajja"],
+        special_paid_out_satang=member.balances["special"],
+        reason=reason,
+    )

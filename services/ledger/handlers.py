@@ -309,3 +309,29 @@ class LedgerHandlers:
                     }
                 )
         return history
+
+    async def exit_member(
+        self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, exited_on: date, reason: str | None
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(unit.conn, member_id)
+            event = domain.exit_member(member, exited_on, reason, today_in_thailand())
+            body = {
+                "member_id": str(member_id),
+                "exited_on": exited_on.isoformat(),
+                "paid_out": {
+                    "sajja": format_baht(event.sajja_paid_out_satang),
+                    "special": format_baht(event.special_paid_out_satang),
+                    "total": format_baht(event.sajja_paid_out_satang + event.special_paid_out_satang),
+                },
+            }
+            [recorded] = await self.store.append(
+                unit.conn,
+                domain.member_stream(member_id),
+                member.version,
+                [NewEvent(event, actor=actor, area=member.area)],
+                record=unit.response(201, body),
+            )
+            return 201, body | {"position": {SCHEMA: recorded.position}}
+
+        return await self.commands.execute(key, fingerprint, command)

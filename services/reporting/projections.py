@@ -32,6 +32,11 @@ class MemberBalances:
                 target = sajja if payload["account"] == "sajja" else special
                 sign = 1 if event.event_type == "ledger.SavingsDeposited" else -1
                 target[member] = target.get(member, 0) + sign * int(payload["amount_satang"])
+            elif event.event_type == "ledger.MemberExited":
+                member = payload["member_id"]
+                groups.setdefault(member, payload["group_id"])
+                sajja[member] = sajja.get(member, 0) - int(payload["sajja_paid_out_satang"])
+                special[member] = special.get(member, 0) - int(payload["special_paid_out_satang"])
         if not groups:
             return
         members = list(groups)

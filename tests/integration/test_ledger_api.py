@@ -351,3 +351,22 @@ async def test_consents_have_a_full_history_and_withdrawal_takes_effect_at_once(
     assert state["in_force"] == []
     assert [h["granted"] for h in state["history"]] == [True, False]
     assert (await post(client, url, withdraw)).status_code == 409
+
+
+async def test_exit_pays_out_and_closes_the_member(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    url = f"/ledger/v1/members/{member}"
+    await post(client, f"{url}/deposits", {"account": "sajja", "amount": "100.00", "deposited_on": "2024-01-05"})
+    await post(client, f"{url}/deposits", deposit("50.00"))
+    exited = await post(client, f"{url}/exit", {"exited_on": "2024-03-01", "reason": "ย้ายถิ่นฐาน"})
+    assert exited.status_code == 201, exited.text
+    assert exited.json()["paid_out"] == {"sajja": "100.00", "special": "50.00", "total": "150.00"}
+    state = (await client.get(url)).json()
+    assert state["status"] == "exited" and state["balances"]["total"] == "0.00"
+    late = await post(client, f"{url}/deposits", deposit("10.00"))
+    assert late.status_code == 409 and "left the group" in late.json()["detail"]
+    assert (await post(client, f"{url}/exit", {"exited_on": "2024-03-02"})).status_code == 409
+    balance = await client.get(
+        f"/reporting/v1/members/{member}/balances", params={"after": f"ledger:{exited.json()['position']['ledger']}"}
+    )
+    assert balance.json()["total"] == "0.00"

@@ -101,3 +101,15 @@ class ConsentWithdrawn(EventPayload):
     group_id: uuid.UUID
     partner: str = PartnerSlug
     purpose: str = PartnerSlug
+
+
+@REGISTRY.register("ledger.MemberExited", 1)
+class MemberExited(EventPayload):
+    """The member leaves: both balances are paid out and the membership closes."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    exited_on: date
+    sajja_paid_out_satang: int = Field(ge=0)
+    special_paid_out_satang: int = Field(ge=0)
+    reason: str | None = Field(default=None, max_length=500)
