@@ -127,6 +127,15 @@ class ConsentRequest(StrictRequest):
     )
 
 
+class ReversalRequest(StrictRequest):
+    transaction_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=500)
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"transaction_id": "0190a5a8-0000-7000-8000-000000000001", "reason": "บันทึกซ้ำ"}]}
+    )
+
+
 class ExitRequest(StrictRequest):
     exited_on: date
     reason: str | None = Field(default=None, max_length=500)
@@ -226,6 +235,14 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 in_force.pop(key_, None)
         return {"member_id": str(member_id), "in_force": list(in_force.values()), "history": history}
 
+    @router.post("/members/{member_id}/reversals", status_code=201, summary="Reverse a deposit or withdrawal")
+    async def reverse(member_id: uuid.UUID, body: ReversalRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.reverse(
+                key, _fp(request, body), actor_of(request), member_id, body.transaction_id, body.reason
+            )
+        return result.response()
+
     @router.post("/members/{member_id}/exit", status_code=201, summary="The member leaves; balances are paid out")
     async def exit_member(member_id: uuid.UUID, body: ExitRequest, request: Request, key: Key) -> JSONResponse:
         with _domain_errors():
@@ -307,7 +324,7 @@ class _domain_errors:  # noqa: N801 - used as a context manager
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, domain.LedgerRuleBroken):
             errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
-            title = "Conflict" if exc.status == 409 else "Request refused by ledger rules"
+            title = {409: "Conflict", 404: "Not found"}.get(exc.status, "Request refused by ledger rules")
             detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
             raise Problem(exc.status, title, detail, "ledger-rule", errors=errors) from exc
         if isinstance(exc, NotFound):

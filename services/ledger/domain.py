@@ -22,6 +22,7 @@ from libs.events.schemas.ledger import (
     SavingsAccount,
     SavingsDeposited,
     SavingsWithdrawn,
+    TransactionReversed,
 )
 
 ACCOUNTS: tuple[SavingsAccount, ...] = ("sajja", "special")
@@ -175,6 +176,9 @@ class Member:
     # (partner, purpose) → notice version of the consent in force; absent when none is.
     consents: dict[tuple[str, str], str] = field(default_factory=dict)
     exited_on: date | None = None
+    # transaction id → (kind, account, amount); and those already reversed.
+    transactions: dict[uuid.UUID, tuple[str, SavingsAccount, int]] = field(default_factory=dict)
+    reversed_transactions: frozenset[uuid.UUID] = frozenset()
 
     @property
     def total_satang(self) -> int:
@@ -227,14 +231,23 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
             member = replace(member, consents=consents, version=version)
         elif isinstance(payload, CommitmentChanged):
             member = replace(member, monthly_commitment_satang=payload.monthly_commitment_satang, version=version)
-        elif isinstance(payload, SavingsDeposited):
+        elif isinstance(payload, (SavingsDeposited, SavingsWithdrawn)):
+            kind = "deposit" if isinstance(payload, SavingsDeposited) else "withdrawal"
             balances = dict(member.balances)
-            balances[payload.account] += payload.amount_satang
-            member = replace(member, balances=balances, version=version)
-        elif isinstance(payload, SavingsWithdrawn):
+            balances[payload.account] += payload.amount_satang if kind == "deposit" else -payload.amount_satang
+            transactions = member.transactions | {
+                payload.transaction_id: (kind, payload.account, payload.amount_satang)
+            }
+            member = replace(member, balances=balances, transactions=transactions, version=version)
+        elif isinstance(payload, TransactionReversed):
             balances = dict(member.balances)
-            balances[payload.account] -= payload.amount_satang
-            member = replace(member, balances=balances, version=version)
+            balances[payload.account] += payload.balance_delta_satang
+            member = replace(
+                member,
+                balances=balances,
+                reversed_transactions=member.reversed_transactions | {payload.transaction_id},
+                version=version,
+            )
         else:
             member = replace(member, version=version)
     return member
@@ -374,5 +387,33 @@ def exit_member(member: Member, exited_on: date, reason: str | None, today: date
         exited_on=exited_on,
         sajja_paid_out_satang=member.balances["sajja"],
         special_paid_out_satang=member.balances["special"],
+        reason=reason,
+    )
+
+
+def reverse(member: Member, transaction_id: uuid.UUID, reason: str) -> TransactionReversed:
+    """Undo a deposit or withdrawal of this member, once, never leaving a balance below zero."""
+    ensure_active(member)
+    found = member.transactions.get(transaction_id)
+    if found is None:
+        raise LedgerRuleBroken("is not a deposit or withdrawal of this member", "transaction_id", 404)
+    if transaction_id in member.reversed_transactions:
+        raise LedgerRuleBroken("was reversed already", "transaction_id", 409)
+    kind, account, amount = found
+    delta = -amount if kind == "deposit" else amount
+    if member.balances[account] + delta < 0:
+        raise LedgerRuleBroken(
+            f"reversing it would take the {account} balance below zero (it is {format_baht(member.balances[account])})",
+            "transaction_id",
+            409,
+        )
+    return TransactionReversed(
+        member_id=member.member_id,
+        group_id=member.group_id,
+        transaction_id=transaction_id,
+        reversed_kind=kind,  # type: ignore[arg-type]
+        account=account,
+        amount_satang=amount,
+        balance_delta_satang=delta,
         reason=reason,
     )

@@ -335,3 +335,28 @@ class LedgerHandlers:
             return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)
+
+    async def reverse(
+        self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, transaction_id: uuid.UUID, reason: str
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(unit.conn, member_id)
+            event = domain.reverse(member, transaction_id, reason)
+            body = {
+                "member_id": str(member_id),
+                "transaction_id": str(transaction_id),
+                "reversed_kind": event.reversed_kind,
+                "account": event.account,
+                "amount": format_baht(event.amount_satang),
+                "balance": format_baht(member.balances[event.account] + event.balance_delta_satang),
+            }
+            [recorded] = await self.store.append(
+                unit.conn,
+                domain.member_stream(member_id),
+                member.version,
+                [NewEvent(event, actor=actor, area=member.area)],
+                record=unit.response(201, body),
+            )
+            return 201, body | {"position": {SCHEMA: recorded.position}}
+
+        return await self.commands.execute(key, fingerprint, command)

@@ -32,6 +32,11 @@ class MemberBalances:
                 target = sajja if payload["account"] == "sajja" else special
                 sign = 1 if event.event_type == "ledger.SavingsDeposited" else -1
                 target[member] = target.get(member, 0) + sign * int(payload["amount_satang"])
+            elif event.event_type == "ledger.TransactionReversed":
+                member = payload["member_id"]
+                groups.setdefault(member, payload["group_id"])
+                target = sajja if payload["account"] == "sajja" else special
+                target[member] = target.get(member, 0) + int(payload["balance_delta_satang"])
             elif event.event_type == "ledger.MemberExited":
                 member = payload["member_id"]
                 groups.setdefault(member, payload["group_id"])

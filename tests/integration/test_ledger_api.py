@@ -370,3 +370,28 @@ async def test_exit_pays_out_and_closes_the_member(client: httpx.AsyncClient) ->
         f"/reporting/v1/members/{member}/balances", params={"after": f"ledger:{exited.json()['position']['ledger']}"}
     )
     assert balance.json()["total"] == "0.00"
+
+
+async def test_corrections_are_reversals(client: httpx.AsyncClient) -> None:
+    member = await _member(client)
+    url = f"/ledger/v1/members/{member}"
+    paid_in = (await post(client, f"{url}/deposits", deposit("100.00"))).json()
+    taken = (
+        await post(
+            client, f"{url}/withdrawals", {"account": "special", "amount": "30.00", "withdrawn_on": "2024-02-01"}
+        )
+    ).json()
+    below_zero = await post(client, f"{url}/reversals", {"transaction_id": paid_in["transaction_id"], "reason": "ซ้ำ"})
+    assert below_zero.status_code == 409
+    undone = await post(client, f"{url}/reversals", {"transaction_id": taken["transaction_id"], "reason": "ผิดคน"})
+    assert undone.status_code == 201 and undone.json()["balance"] == "100.00"
+    again = await post(client, f"{url}/reversals", {"transaction_id": taken["transaction_id"], "reason": "ซ้ำ"})
+    assert again.status_code == 409
+    unknown = await post(client, f"{url}/reversals", {"transaction_id": str(uuid.uuid4()), "reason": "?"})
+    assert unknown.status_code == 404
+    last = await post(client, f"{url}/reversals", {"transaction_id": paid_in["transaction_id"], "reason": "ซ้ำ"})
+    assert last.status_code == 201 and last.json()["balance"] == "0.00"
+    balance = await client.get(
+        f"/reporting/v1/members/{member}/balances", params={"after": f"ledger:{last.json()['position']['ledger']}"}
+    )
+    assert balance.json()["special"] == "0.00"

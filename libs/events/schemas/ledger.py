@@ -113,3 +113,18 @@ class MemberExited(EventPayload):
     sajja_paid_out_satang: int = Field(ge=0)
     special_paid_out_satang: int = Field(ge=0)
     reason: str | None = Field(default=None, max_length=500)
+
+
+@REGISTRY.register("ledger.TransactionReversed", 1)
+class TransactionReversed(EventPayload):
+    """A correction: the named deposit or withdrawal is undone. Nothing is edited in place."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    transaction_id: uuid.UUID
+    reversed_kind: Literal["deposit", "withdrawal"]
+    account: SavingsAccount
+    amount_satang: int = Field(gt=0)
+    # The change to the account's balance: minus a reversed deposit, plus a reversed withdrawal.
+    balance_delta_satang: int
+    reason: str = Field(min_length=1, max_length=500)
