@@ -243,6 +243,14 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             )
         return result.response()
 
+    @router.post("/members/{member_id}/erasure", status_code=201, summary="Erase the member's personal data (PDPA)")
+    async def erase(member_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.erase_personal_data(
+                key, fingerprint("POST", request.url.path, {}), actor_of(request), member_id
+            )
+        return result.response()
+
     @router.post("/members/{member_id}/exit", status_code=201, summary="The member leaves; balances are paid out")
     async def exit_member(member_id: uuid.UUID, body: ExitRequest, request: Request, key: Key) -> JSONResponse:
         with _domain_errors():

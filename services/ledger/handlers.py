@@ -13,7 +13,7 @@ from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
 from libs.events.registry import REGISTRY
-from libs.events.schemas.ledger import SavingsAccount
+from libs.events.schemas.ledger import MemberDataErased, SavingsAccount
 from libs.events.settings import Settings
 from libs.events.store import EventStore
 from libs.events.wakeup import CommitSignal
@@ -358,5 +358,38 @@ class LedgerHandlers:
                 record=unit.response(201, body),
             )
             return 201, body | {"position": {SCHEMA: recorded.position}}
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def erase_personal_data(
+        self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID
+    ) -> CommandResult:
+        """PDPA erasure: name, national ID and phone leave the register; events never held them."""
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
+            member = await self.load_member(conn, member_id)
+            erased = await conn.fetchval(
+                "select erased_at is not null from ledger.member_register where member_id = $1", member_id
+            )
+            if erased:
+                raise domain.LedgerRuleBroken("this member's personal data was erased already", None, 409)
+            event = MemberDataErased(member_id=member_id, group_id=member.group_id)
+            body = {"member_id": str(member_id), "erased": True}
+            async with conn.transaction():
+                [recorded] = await self.store.append(
+                    conn,
+                    domain.member_stream(member_id),
+                    member.version,
+                    [NewEvent(event, actor=actor, area=member.area)],
+                )
+                await conn.execute(
+                    "update ledger.member_register set national_id = null, full_name = null, phone = null,"
+                    " national_id_hash = 'erased:' || member_id::text, erased_at = now() where member_id = $1",
+                    member_id,
+                )
+                body |= {"position": {SCHEMA: recorded.position}}
+                await unit.record(201, body)
+            return 201, body
 
         return await self.commands.execute(key, fingerprint, command)

@@ -395,3 +395,22 @@ async def test_corrections_are_reversals(client: httpx.AsyncClient) -> None:
         f"/reporting/v1/members/{member}/balances", params={"after": f"ledger:{last.json()['position']['ledger']}"}
     )
     assert balance.json()["special"] == "0.00"
+
+
+async def test_erasure_removes_personal_data_and_keeps_the_books(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    group = await new_group(client)
+    member = await new_member(client, group["group_id"], seed=8080, full_name="ลบ ข้อมูล", phone="0899999999")
+    url = f"/ledger/v1/members/{member['member_id']}"
+    await post(client, f"{url}/deposits", deposit("40.00"))
+    erased = await post(client, f"{url}/erasure", {})
+    assert erased.status_code == 201, erased.text
+    row = await pool.fetchrow(
+        "select national_id, full_name, phone, erased_at from ledger.member_register where member_id = $1",
+        uuid.UUID(member["member_id"]),
+    )
+    assert row is not None and (row["national_id"], row["full_name"], row["phone"]) == (None, None, None)
+    assert row["erased_at"] is not None
+    listed = (await client.get(f"/ledger/v1/groups/{group['group_id']}/members")).json()["items"]
+    assert listed[0]["full_name"] is None
+    assert (await client.get(url)).json()["balances"]["special"] == "40.00"
+    assert (await post(client, f"{url}/erasure", {})).status_code == 409

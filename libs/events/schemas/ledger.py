@@ -128,3 +128,11 @@ class TransactionReversed(EventPayload):
     # The change to the account's balance: minus a reversed deposit, plus a reversed withdrawal.
     balance_delta_satang: int
     reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.register("ledger.MemberDataErased", 1)
+class MemberDataErased(EventPayload):
+    """The member's personal data was erased from the register (PDPA). The books stay whole."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
