@@ -14,8 +14,8 @@ from libs.events.envelope import Actor
 from libs.events.http import Problem, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.schemas.ledger import GroupRules, SavingsAccount
-from services.ledger import domain
-from services.ledger.handlers import LedgerHandlers, NotFound
+from services.ledger import books, domain
+from services.ledger.handlers import LedgerHandlers, NotFound, today_in_thailand
 
 
 class StrictRequest(BaseModel):
@@ -280,6 +280,52 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "district_code": group.area.district_code,
             "founded_on": group.founded_on.isoformat(),
             "version": group.version,
+        }
+
+    @router.get("/groups/{group_id}/trial-balance", summary="The group's trial balance on a date")
+    async def trial_balance(
+        group_id: uuid.UUID,
+        as_of: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
+    ) -> dict[str, object]:
+        day = as_of or today_in_thailand()
+        with _domain_errors():
+            balances = await handlers.group_books(group_id, day)
+        debit = sum(b.debit_satang for b in balances)
+        credit = sum(b.credit_satang for b in balances)
+        return {
+            "group_id": str(group_id),
+            "as_of": day.isoformat(),
+            "accounts": [
+                {
+                    "code": b.account,
+                    "name_th": books.CHART[b.account][0],
+                    "name_en": books.CHART[b.account][1],
+                    "debit": format_baht(b.debit_satang),
+                    "credit": format_baht(b.credit_satang),
+                    "balance": format_baht(b.balance_satang),
+                }
+                for b in balances
+            ],
+            "total_debit": format_baht(debit),
+            "total_credit": format_baht(credit),
+            "balanced": debit == credit,
+        }
+
+    @router.get("/groups/{group_id}/reconciliation", summary="Books' member savings against members' balances")
+    async def reconciliation(group_id: uuid.UUID) -> dict[str, object]:
+        with _domain_errors():
+            balances = {b.account: b for b in await handlers.group_books(group_id, date.max)}
+            members = await handlers.member_savings_total(group_id)
+        journal = {
+            "sajja": -balances[books.SAJJA].balance_satang,
+            "special": -balances[books.SPECIAL].balance_satang,
+        }
+        return {
+            "group_id": str(group_id),
+            "journal": {k: format_baht(v) for k, v in journal.items()},
+            "members": {k: format_baht(v) for k, v in members.items()},
+            "difference": {k: format_baht(journal[k] - members[k]) for k in journal},
+            "reconciled": journal == members,
         }
 
     @router.get("/groups/{group_id}/members", summary="A group's members, cursor-paginated")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime
 from typing import Any
@@ -17,7 +18,7 @@ from libs.events.schemas.ledger import MemberDataErased, SavingsAccount
 from libs.events.settings import Settings
 from libs.events.store import EventStore
 from libs.events.wakeup import CommitSignal
-from services.ledger import domain
+from services.ledger import books, domain
 from services.ledger.areas import check_area
 
 SCHEMA = "ledger"
@@ -393,3 +394,33 @@ class LedgerHandlers:
             return 201, body
 
         return await self.commands.execute(key, fingerprint, command)
+
+    async def group_books(self, group_id: uuid.UUID, as_of: date) -> list[books.AccountBalance]:
+        """The group's trial balance on `as_of` (by business date), from its money events."""
+        await self.load_group(self.pool, group_id)
+        rows = await self.pool.fetch(_GROUP_MONEY_EVENTS_SQL, str(group_id))
+        posting_sets = []
+        for row in rows:
+            payload = json.loads(row["payload"])
+            recorded_on = row["recorded_at"].astimezone(BANGKOK).date()
+            if books.business_date(row["event_type"], payload, recorded_on) <= as_of:
+                posting_sets.append(books.postings(row["event_type"], payload))
+        return books.trial_balance(posting_sets)
+
+    async def member_savings_total(self, group_id: uuid.UUID) -> dict[str, int]:
+        """Sum of the members' balances as their own streams have them (independent of the books)."""
+        totals: dict[str, int] = dict.fromkeys(domain.ACCOUNTS, 0)
+        member_ids = await self.pool.fetch("select member_id from ledger.member_register where group_id = $1", group_id)
+        for row in member_ids:
+            member = await self.load_member(self.pool, row["member_id"])
+            for account in domain.ACCOUNTS:
+                totals[account] += member.balances[account]
+        return totals
+
+
+_GROUP_MONEY_EVENTS_SQL = """
+    select event_type, payload::text as payload, recorded_at from ledger.events
+    where payload->>'group_id' = $1
+      and event_type in ('ledger.SavingsDeposited', 'ledger.SavingsWithdrawn',
+                         'ledger.TransactionReversed', 'ledger.MemberExited')
+    order by position"""

@@ -414,3 +414,39 @@ async def test_erasure_removes_personal_data_and_keeps_the_books(client: httpx.A
     assert listed[0]["full_name"] is None
     assert (await client.get(url)).json()["balances"]["special"] == "40.00"
     assert (await post(client, f"{url}/erasure", {})).status_code == 409
+
+
+async def test_group_books_balance_and_reconcile(client: httpx.AsyncClient) -> None:
+    group = await new_group(client)
+    gid = group["group_id"]
+    a = (await new_member(client, gid, seed=7001))["member_id"]
+    b = (await new_member(client, gid, seed=7002))["member_id"]
+    await post(
+        client,
+        f"/ledger/v1/members/{a}/deposits",
+        {"account": "sajja", "amount": "100.00", "deposited_on": "2024-01-05"},
+    )
+    await post(client, f"/ledger/v1/members/{a}/deposits", deposit("50.00"))
+    await post(
+        client,
+        f"/ledger/v1/members/{b}/deposits",
+        {"account": "sajja", "amount": "200.00", "deposited_on": "2024-02-05"},
+    )
+    await post(
+        client,
+        f"/ledger/v1/members/{a}/withdrawals",
+        {"account": "special", "amount": "20.00", "withdrawn_on": "2024-02-10"},
+    )
+    await post(client, f"/ledger/v1/members/{b}/exit", {"exited_on": "2024-03-01"})
+
+    tb = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance")).json()
+    assert tb["balanced"] is True and tb["total_debit"] == tb["total_credit"]
+    by_code = {acc["code"]: acc for acc in tb["accounts"]}
+    assert by_code["1010"]["balance"] == "130.00"  # 100 + 50 + 200 - 20 - 200
+    assert by_code["2010"]["balance"] == "-100.00" and by_code["2020"]["balance"] == "-30.00"
+    january = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance", params={"as_of": "2024-01-31"})).json()
+    assert {acc["code"]: acc["balance"] for acc in january["accounts"]}["1010"] == "150.00"
+
+    rec = (await client.get(f"/ledger/v1/groups/{gid}/reconciliation")).json()
+    assert rec["reconciled"] is True
+    assert rec["journal"] == rec["members"] == {"sajja": "100.00", "special": "30.00"}
