@@ -23,11 +23,12 @@ CHART: dict[str, tuple[str, str]] = {
     "4010": ("ค่าธรรมเนียมแรกเข้า", "Entrance fees"),
     "4020": ("รายได้ดอกเบี้ยเงินกู้", "Loan interest income"),
 }
-CASH, SAJJA, SPECIAL = "1010", "2010", "2020"
+CASH, SAJJA, SPECIAL, ENTRANCE_FEES = "1010", "2010", "2020", "4010"
 SAVINGS_ACCOUNT = {"sajja": SAJJA, "special": SPECIAL}
 
 # The ledger events that move money, and the payload field holding their business date.
 MONEY_EVENTS: dict[str, str] = {
+    "ledger.MemberEnrolled": "joined_on",
     "ledger.SavingsDeposited": "deposited_on",
     "ledger.SavingsWithdrawn": "withdrawn_on",
     "ledger.TransactionReversed": "",  # dated by when it was recorded
@@ -44,6 +45,9 @@ class Posting:
 
 def postings(event_type: str, payload: Mapping[str, Any]) -> list[Posting]:
     """The posting set of one money event (empty for events that move no money)."""
+    if event_type == "ledger.MemberEnrolled":
+        fee = int(payload.get("entrance_fee_satang", 0))
+        return [Posting(CASH, debit_satang=fee), Posting(ENTRANCE_FEES, credit_satang=fee)] if fee else []
     if event_type == "ledger.SavingsDeposited":
         amount = int(payload["amount_satang"])
         return [Posting(CASH, debit_satang=amount), Posting(SAVINGS_ACCOUNT[payload["account"]], credit_satang=amount)]

@@ -204,6 +204,7 @@ def enroll_member(
         joined_on=joined_on,
         monthly_commitment_satang=monthly_commitment_satang,
         national_id_hash=national_id_digest,
+        entrance_fee_satang=group.rules.entrance_fee_satang,
     )
 
 

@@ -136,6 +136,7 @@ class LedgerHandlers:
                     "group_id": str(group_id),
                     "joined_on": joined_on.isoformat(),
                     "monthly_commitment": format_baht(monthly_commitment_satang),
+                    "entrance_fee": format_baht(event.entrance_fee_satang),
                     "flags": ["no_registration_status"] if no_registration_status else [],
                     "position": {SCHEMA: recorded.position},
                 }
@@ -421,6 +422,6 @@ class LedgerHandlers:
 _GROUP_MONEY_EVENTS_SQL = """
     select event_type, payload::text as payload, recorded_at from ledger.events
     where payload->>'group_id' = $1
-      and event_type in ('ledger.SavingsDeposited', 'ledger.SavingsWithdrawn',
+      and event_type in ('ledger.MemberEnrolled', 'ledger.SavingsDeposited', 'ledger.SavingsWithdrawn',
                          'ledger.TransactionReversed', 'ledger.MemberExited')
     order by position"""

@@ -450,3 +450,14 @@ async def test_group_books_balance_and_reconcile(client: httpx.AsyncClient) -> N
     rec = (await client.get(f"/ledger/v1/groups/{gid}/reconciliation")).json()
     assert rec["reconciled"] is True
     assert rec["journal"] == rec["members"] == {"sajja": "100.00", "special": "30.00"}
+
+
+async def test_entrance_fees_are_group_income_in_the_books(client: httpx.AsyncClient) -> None:
+    group = await new_group(client, rules={"entrance_fee": "20.00"})
+    first = await new_member(client, group["group_id"], seed=7101)
+    await new_member(client, group["group_id"], seed=7102)
+    assert first["entrance_fee"] == "20.00"
+    tb = (await client.get(f"/ledger/v1/groups/{group['group_id']}/trial-balance")).json()
+    balances = {acc["code"]: acc["balance"] for acc in tb["accounts"]}
+    assert tb["balanced"] and balances["1010"] == "40.00" and balances["4010"] == "-40.00"
+    assert (await client.get(f"/ledger/v1/groups/{group['group_id']}/reconciliation")).json()["reconciled"]

@@ -14,6 +14,7 @@ def _payloads(rng: random.Random) -> list[tuple[str, dict[str, object]]]:
     account = rng.choice(["sajja", "special"])
     amount = rng.randint(1, 10**7)
     return [
+        ("ledger.MemberEnrolled", {"entrance_fee_satang": amount}),
         ("ledger.SavingsDeposited", {"account": account, "amount_satang": amount}),
         ("ledger.SavingsWithdrawn", {"account": account, "amount_satang": amount}),
         ("ledger.TransactionReversed", {"account": account, "balance_delta_satang": -amount}),
@@ -33,6 +34,7 @@ def test_each_posting_set_sums_to_zero(seed: int) -> None:
 
 def test_events_that_move_no_money_post_nothing() -> None:
     assert books.postings("ledger.MemberEnrolled", {"member_id": str(uuid.uuid4())}) == []
+    assert books.postings("ledger.ConsentGranted", {"member_id": str(uuid.uuid4())}) == []
 
 
 def test_a_deposit_then_a_withdrawal() -> None:

@@ -48,6 +48,8 @@ class MemberEnrolled(EventPayload):
     monthly_commitment_satang: int = Field(ge=0)
     # Keyed hash of the national ID: lets duplicates be caught without the ID itself leaving the register.
     national_id_hash: str
+    # The group's entrance fee, paid on enrolment (group income).
+    entrance_fee_satang: int = Field(default=0, ge=0)
 
 
 @REGISTRY.register("ledger.SavingsDeposited", 1)
