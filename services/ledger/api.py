@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.events.envelope import Actor
 from libs.events.http import Problem, fingerprint, idempotency_key
@@ -69,12 +70,26 @@ class RegisterGroupRequest(StrictRequest):
     )
 
 
+class Beneficiary(StrictRequest):
+    full_name: str = Field(min_length=1, max_length=200)
+    relationship: str = Field(min_length=1, max_length=60, description="e.g. บุตร, คู่สมรส")
+    share_percent: Decimal = Field(gt=0, le=100, max_digits=5, decimal_places=2)
+
+
 class EnrollMemberRequest(StrictRequest):
     national_id: str = Field(min_length=13, max_length=17, description="13-digit Thai national ID")
     full_name: str = Field(min_length=1, max_length=200)
     joined_on: date
     monthly_commitment: PositiveAmount
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 -]{9,15}$")
+    beneficiaries: list[Beneficiary] = Field(default_factory=list, max_length=10)
+
+    @field_validator("beneficiaries")
+    @classmethod
+    def _shares_make_a_whole(cls, value: list[Beneficiary]) -> list[Beneficiary]:
+        if value and sum(b.share_percent for b in value) != 100:
+            raise ValueError("beneficiaries' shares must add up to 100 percent")
+        return value
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -183,6 +198,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 body.joined_on,
                 body.monthly_commitment,
                 body.phone,
+                [(b.full_name, b.relationship, b.share_percent) for b in body.beneficiaries],
             )
         return result.response()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -88,6 +89,7 @@ class LedgerHandlers:
         joined_on: date,
         monthly_commitment_satang: int,
         phone: str | None,
+        beneficiaries: list[tuple[str, str, Decimal]] | None = None,
     ) -> CommandResult:
         digits = domain.validate_national_id(national_id)
         digest = domain.national_id_hash(digits, self.settings.national_id_hash_key)
@@ -131,6 +133,12 @@ class LedgerHandlers:
                     raise domain.LedgerRuleBroken(
                         "a member with this national ID is already enrolled in this group", "national_id", 409
                     ) from None
+                if beneficiaries:
+                    await conn.executemany(
+                        "insert into ledger.member_beneficiaries (member_id, position, full_name, relationship,"
+                        " share_percent) values ($1, $2, $3, $4, $5)",
+                        [(member_id, i, name, rel, share) for i, (name, rel, share) in enumerate(beneficiaries, 1)],
+                    )
                 body = {
                     "member_id": str(member_id),
                     "group_id": str(group_id),
@@ -388,6 +396,10 @@ class LedgerHandlers:
                 await conn.execute(
                     "update ledger.member_register set national_id = null, full_name = null, phone = null,"
                     " national_id_hash = 'erased:' || member_id::text, erased_at = now() where member_id = $1",
+                    member_id,
+                )
+                await conn.execute(
+                    "update ledger.member_beneficiaries set full_name = null, relationship = null where member_id = $1",
                     member_id,
                 )
                 body |= {"position": {SCHEMA: recorded.position}}

@@ -461,3 +461,38 @@ async def test_entrance_fees_are_group_income_in_the_books(client: httpx.AsyncCl
     balances = {acc["code"]: acc["balance"] for acc in tb["accounts"]}
     assert tb["balanced"] and balances["1010"] == "40.00" and balances["4010"] == "-40.00"
     assert (await client.get(f"/ledger/v1/groups/{group['group_id']}/reconciliation")).json()["reconciled"]
+
+
+async def test_beneficiaries_with_shares_live_in_the_register(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    group = await new_group(client)
+    heirs = [
+        {"full_name": "ลูกสาว ใจดี", "relationship": "บุตร", "share_percent": "60"},
+        {"full_name": "สามี ใจดี", "relationship": "คู่สมรส", "share_percent": "40.00"},
+    ]
+    member = await new_member(client, group["group_id"], seed=7201, beneficiaries=heirs)
+    rows = await pool.fetch(
+        "select full_name, share_percent from ledger.member_beneficiaries where member_id = $1 order by position",
+        uuid.UUID(member["member_id"]),
+    )
+    assert [(r["full_name"], str(r["share_percent"])) for r in rows] == [("ลูกสาว ใจดี", "60.00"), ("สามี ใจดี", "40.00")]
+    uneven = await post(
+        client,
+        f"/ledger/v1/groups/{group['group_id']}/members",
+        {
+            "national_id": national_id(7202),
+            "full_name": "ไม่ครบ",
+            "joined_on": "2024-01-01",
+            "monthly_commitment": "50.00",
+            "beneficiaries": heirs[:1],
+        },
+    )
+    assert uneven.status_code == 422 and uneven.json()["errors"][0]["field"] == "beneficiaries"
+    events = await pool.fetch(
+        "select payload::text as p from ledger.events where stream_id = $1", f"member-{member['member_id']}"
+    )
+    assert all("ลูกสาว" not in r["p"] for r in events)
+    await post(client, f"/ledger/v1/members/{member['member_id']}/erasure", {})
+    erased = await pool.fetch(
+        "select full_name from ledger.member_beneficiaries where member_id = $1", uuid.UUID(member["member_id"])
+    )
+    assert [r["full_name"] for r in erased] == [None, None]
