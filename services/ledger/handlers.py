@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from libs.events.envelope import BANGKOK, Actor, Area, NewEvent, RecordedEvent
+from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, RecordedEvent
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
@@ -153,6 +154,35 @@ class LedgerHandlers:
 
         return await self.commands.execute(key, fingerprint, command)
 
+    async def _member_command(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        member_id: uuid.UUID,
+        decide: Callable[[domain.Member, domain.Group | None], tuple[EventPayload, dict[str, Any]]],
+        *,
+        needs_group: bool = False,
+    ) -> CommandResult:
+        """Load the member (and its group), decide one event and the response, and append both in one
+        statement (one round trip, atomic). The version check makes a concurrent command on the same
+        member re-decide, so a balance can never be spent twice."""
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            member = await self.load_member(unit.conn, member_id)
+            group = await self.load_group(unit.conn, member.group_id) if needs_group else None
+            event, body = decide(member, group)
+            [recorded] = await self.store.append(
+                unit.conn,
+                domain.member_stream(member_id),
+                member.version,
+                [NewEvent(event, actor=actor, area=member.area)],
+                record=unit.response(201, body),
+            )
+            return 201, body | {"position": {SCHEMA: recorded.position}}
+
+        return await self.commands.execute(key, fingerprint, command)
+
     async def deposit(
         self,
         key: str,
@@ -163,11 +193,10 @@ class LedgerHandlers:
         amount_satang: int,
         deposited_on: date,
     ) -> CommandResult:
-        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(unit.conn, member_id)
+        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
             transaction_id = new_id()
             event = domain.deposit(member, transaction_id, account, amount_satang, deposited_on, today_in_thailand())
-            body = {
+            return event, {
                 "transaction_id": str(transaction_id),
                 "member_id": str(member_id),
                 "account": account,
@@ -175,17 +204,8 @@ class LedgerHandlers:
                 "deposited_on": deposited_on.isoformat(),
                 "balance": format_baht(event.balance_after_satang),
             }
-            # The event and the stored response in one statement: one round trip, atomic.
-            [recorded] = await self.store.append(
-                unit.conn,
-                domain.member_stream(member_id),
-                member.version,
-                [NewEvent(event, actor=actor, area=member.area)],
-                record=unit.response(201, body),
-            )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
-        return await self.commands.execute(key, fingerprint, command)
+        return await self._member_command(key, fingerprint, actor, member_id, decide)
 
     async def change_commitment(
         self,
@@ -196,28 +216,19 @@ class LedgerHandlers:
         monthly_commitment_satang: int,
         effective_on: date,
     ) -> CommandResult:
-        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(unit.conn, member_id)
-            group = await self.load_group(unit.conn, member.group_id)
+        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+            assert group is not None
             event = domain.change_commitment(
                 member, group.rules, monthly_commitment_satang, effective_on, today_in_thailand()
             )
-            body = {
+            return event, {
                 "member_id": str(member_id),
                 "previous_monthly_commitment": format_baht(event.previous_monthly_commitment_satang),
                 "monthly_commitment": format_baht(event.monthly_commitment_satang),
                 "effective_month": event.effective_month.isoformat()[:7],
             }
-            [recorded] = await self.store.append(
-                unit.conn,
-                domain.member_stream(member_id),
-                member.version,
-                [NewEvent(event, actor=actor, area=member.area)],
-                record=unit.response(201, body),
-            )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
-        return await self.commands.execute(key, fingerprint, command)
+        return await self._member_command(key, fingerprint, actor, member_id, decide, needs_group=True)
 
     async def list_members(self, group_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
         """Members of a group in enrolment order (UUIDv7 ids are time-ordered), one page after `after`."""
@@ -241,14 +252,13 @@ class LedgerHandlers:
         amount_satang: int,
         withdrawn_on: date,
     ) -> CommandResult:
-        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(unit.conn, member_id)
-            group = await self.load_group(unit.conn, member.group_id)
+        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+            assert group is not None
             transaction_id = new_id()
             event = domain.withdraw(
                 member, group.rules, transaction_id, account, amount_satang, withdrawn_on, today_in_thailand()
             )
-            body = {
+            return event, {
                 "transaction_id": str(transaction_id),
                 "member_id": str(member_id),
                 "account": account,
@@ -256,17 +266,8 @@ class LedgerHandlers:
                 "withdrawn_on": withdrawn_on.isoformat(),
                 "balance": format_baht(event.balance_after_satang),
             }
-            # The version check makes a concurrent deposit or withdrawal re-decide: never below zero.
-            [recorded] = await self.store.append(
-                unit.conn,
-                domain.member_stream(member_id),
-                member.version,
-                [NewEvent(event, actor=actor, area=member.area)],
-                record=unit.response(201, body),
-            )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
-        return await self.commands.execute(key, fingerprint, command)
+        return await self._member_command(key, fingerprint, actor, member_id, decide, needs_group=True)
 
     async def decide_consent(
         self,
@@ -279,26 +280,17 @@ class LedgerHandlers:
         granted: bool,
         notice_version: str | None,
     ) -> CommandResult:
-        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(unit.conn, member_id)
+        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
             event = domain.decide_consent(member, partner, purpose, granted, notice_version)
-            body = {
+            return event, {
                 "member_id": str(member_id),
                 "partner": partner,
                 "purpose": purpose,
                 "granted": granted,
                 "notice_version": notice_version if granted else None,
             }
-            [recorded] = await self.store.append(
-                unit.conn,
-                domain.member_stream(member_id),
-                member.version,
-                [NewEvent(event, actor=actor, area=member.area)],
-                record=unit.response(201, body),
-            )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
-        return await self.commands.execute(key, fingerprint, command)
+        return await self._member_command(key, fingerprint, actor, member_id, decide)
 
     async def consent_history(self, member_id: uuid.UUID) -> list[dict[str, Any]]:
         events = await self.store.read_stream(self.pool, domain.member_stream(member_id))
@@ -323,10 +315,9 @@ class LedgerHandlers:
     async def exit_member(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, exited_on: date, reason: str | None
     ) -> CommandResult:
-        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(unit.conn, member_id)
+        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
             event = domain.exit_member(member, exited_on, reason, today_in_thailand())
-            body = {
+            return event, {
                 "member_id": str(member_id),
                 "exited_on": exited_on.isoformat(),
                 "paid_out": {
@@ -335,24 +326,15 @@ class LedgerHandlers:
                     "total": format_baht(event.sajja_paid_out_satang + event.special_paid_out_satang),
                 },
             }
-            [recorded] = await self.store.append(
-                unit.conn,
-                domain.member_stream(member_id),
-                member.version,
-                [NewEvent(event, actor=actor, area=member.area)],
-                record=unit.response(201, body),
-            )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
-        return await self.commands.execute(key, fingerprint, command)
+        return await self._member_command(key, fingerprint, actor, member_id, decide)
 
     async def reverse(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, transaction_id: uuid.UUID, reason: str
     ) -> CommandResult:
-        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(unit.conn, member_id)
+        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
             event = domain.reverse(member, transaction_id, reason)
-            body = {
+            return event, {
                 "member_id": str(member_id),
                 "transaction_id": str(transaction_id),
                 "reversed_kind": event.reversed_kind,
@@ -360,16 +342,8 @@ class LedgerHandlers:
                 "amount": format_baht(event.amount_satang),
                 "balance": format_baht(member.balances[event.account] + event.balance_delta_satang),
             }
-            [recorded] = await self.store.append(
-                unit.conn,
-                domain.member_stream(member_id),
-                member.version,
-                [NewEvent(event, actor=actor, area=member.area)],
-                record=unit.response(201, body),
-            )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
-        return await self.commands.execute(key, fingerprint, command)
+        return await self._member_command(key, fingerprint, actor, member_id, decide)
 
     async def erase_personal_data(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID
