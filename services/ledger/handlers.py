@@ -60,6 +60,15 @@ class LedgerHandlers:
             raise NotFound("member", member_id)
         return member
 
+    async def _append_responding(
+        self, unit: CommandUnit, stream_id: str, expected_version: int, event: NewEvent, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """Append one event and store the 201 response under the request's key, in one statement."""
+        [recorded] = await self.store.append(
+            unit.conn, stream_id, expected_version, [event], record=unit.response(201, body)
+        )
+        return 201, body | {"position": {SCHEMA: recorded.position}}
+
     async def register_group(self, key: str, fingerprint: str, actor: Actor, fields: dict[str, Any]) -> CommandResult:
         check_area(fields["province_code"], fields["district_code"], fields.get("subdistrict_code"))
 
@@ -67,15 +76,13 @@ class LedgerHandlers:
             group_id = new_id()
             event = domain.register_group(group_id=group_id, today=today_in_thailand(), **fields)
             area = Area(province_code=event.province_code, district_code=event.district_code)
-            body = event.model_dump(mode="json")
-            [recorded] = await self.store.append(
-                unit.conn,
+            return await self._append_responding(
+                unit,
                 domain.group_stream(group_id),
                 0,
-                [NewEvent(event, actor=actor, area=area)],
-                record=unit.response(201, body),
+                NewEvent(event, actor=actor, area=area),
+                event.model_dump(mode="json"),
             )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)
 
@@ -172,14 +179,13 @@ class LedgerHandlers:
             member = await self.load_member(unit.conn, member_id)
             group = await self.load_group(unit.conn, member.group_id) if needs_group else None
             event, body = decide(member, group)
-            [recorded] = await self.store.append(
-                unit.conn,
+            return await self._append_responding(
+                unit,
                 domain.member_stream(member_id),
                 member.version,
-                [NewEvent(event, actor=actor, area=member.area)],
-                record=unit.response(201, body),
+                NewEvent(event, actor=actor, area=member.area),
+                body,
             )
-            return 201, body | {"position": {SCHEMA: recorded.position}}
 
         return await self.commands.execute(key, fingerprint, command)
 
