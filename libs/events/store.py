@@ -41,6 +41,15 @@ class ResponseRecord:
 
 
 @dataclass(frozen=True)
+class StreamAppend:
+    """Events for one stream, which must be at `expected_version`, in a multi-stream append."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[NewEvent]
+
+
+@dataclass(frozen=True)
 class RelayCursor:
     """Where the relay has read to: events are read in (transaction id, position) order."""
 
@@ -87,6 +96,47 @@ class EventStore:
                 from ins having count(*) > 0
             )
             select position, recorded_at from ins order by position"""
+        # Several streams in one statement (a month-end close touches the group and its members): every
+        # stream's guard is checked before anything is inserted, with the same first-write rule.
+        self._append_many_sql = f"""
+            with expected as (
+                select x.stream_id, x.expected_version,
+                       (select coalesce(max(ev.stream_version), 0) from {s}.events ev
+                        where ev.stream_id = x.stream_id) as current
+                from unnest($1::text[], $2::int[]) as x(stream_id, expected_version)
+            ),
+            guard as (
+                select pg_current_xact_id_if_assigned() is null as fresh,
+                       bool_and(expected.current = expected.expected_version) as ok
+                from expected
+            ),
+            ins as (
+                insert into {s}.events (stream_id, stream_version, event_id, event_type, schema_version,
+                                        occurred_at, actor, correlation_id, causation_id, area, payload,
+                                        traceparent, tracestate)
+                select e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version, e.occurred_at,
+                       e.actor::jsonb, e.correlation_id, e.causation_id, e.area::jsonb, e.payload::jsonb, $3, $4
+                from unnest($5::int[], $6::text[], $7::int[], $8::uuid[], $9::text[], $10::int[],
+                            $11::timestamptz[], $12::text[], $13::uuid[], $14::uuid[], $15::text[], $16::text[])
+                     as e(ord, stream_id, stream_version, event_id, event_type, schema_version, occurred_at,
+                          actor, correlation_id, causation_id, area, payload),
+                     guard
+                where guard.fresh and guard.ok
+                order by e.ord
+                returning position, recorded_at, stream_id, stream_version
+            ),
+            idem as (
+                insert into {s}.idempotency_keys (key, fingerprint, status_code, response)
+                select $17, $18, $19,
+                       jsonb_set($20::jsonb, '{{position}}', jsonb_build_object($21::text, max(position)))
+                from ins having count(*) > 0 and $17::text is not null
+            )
+            select position, recorded_at from ins order by position"""
+        self._diagnose_many_sql = f"""
+            select pg_current_xact_id_if_assigned() is null as fresh, x.stream_id, x.expected_version,
+                   (select coalesce(max(ev.stream_version), 0) from {s}.events ev
+                    where ev.stream_id = x.stream_id) as current
+            from unnest($1::text[], $2::int[]) as x(stream_id, expected_version)"""
         self._diagnose_sql = (
             f"select pg_current_xact_id_if_assigned() is null as fresh,"
             f" (select coalesce(max(stream_version), 0) from {s}.events where stream_id = $1) as current"
@@ -193,6 +243,95 @@ class EventStore:
                 tracestate=carrier.get("tracestate"),
             )
             for row, w, event, payload in zip(rows, written, events, payloads, strict=True)
+        ]
+
+    async def append_to_streams(
+        self,
+        conn: asyncpg.Connection,
+        appends: Sequence[StreamAppend],
+        *,
+        record: ResponseRecord | None = None,
+    ) -> list[RecordedEvent]:
+        """Append to several streams atomically, each at its expected version, in one statement (with
+        the same first-write rule as `append`). Raises ConcurrencyConflict naming the first stream that
+        moved on. Events are numbered in the order given."""
+        appends = [a for a in appends if a.events]
+        if not appends:
+            return []
+        stream_ids = [a.stream_id for a in appends]
+        if len(set(stream_ids)) != len(stream_ids):
+            raise StoreMisuse("each stream may appear once in a multi-stream append")
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        now = datetime.now().astimezone()
+        rows: list[tuple[Any, ...]] = []
+        sources: list[tuple[str, NewEvent, dict[str, Any]]] = []
+        for a in appends:
+            for offset, event in enumerate(a.events, start=1):
+                payload = event.payload.model_dump(mode="json")
+                event_type, schema_version = self.registry.name_of(event.payload)
+                rows.append(
+                    (
+                        len(rows),
+                        a.stream_id,
+                        a.expected_version + offset,
+                        new_id(),
+                        event_type,
+                        schema_version,
+                        event.occurred_at or now,
+                        event.actor.model_dump_json(),
+                        event.correlation_id,
+                        event.causation_id,
+                        event.area.model_dump_json() if event.area else None,
+                        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                    )
+                )
+                sources.append((a.stream_id, event, payload))
+        columns = [list(c) for c in zip(*rows, strict=True)]
+        extra: list[Any] = [None, None, None, None, self.schema]
+        if record is not None:
+            extra = [record.key, record.fingerprint, record.status, json.dumps(record.body), self.schema]
+        expected = [a.expected_version for a in appends]
+        with tracer.start_as_current_span("event_store.append_to_streams", attributes={"sajja.streams": len(appends)}):
+            try:
+                written = await conn.fetch(
+                    self._append_many_sql,
+                    stream_ids,
+                    expected,
+                    carrier.get("traceparent"),
+                    carrier.get("tracestate"),
+                    *columns,
+                    *extra,
+                )
+            except asyncpg.UniqueViolationError:
+                raise ConcurrencyConflict("(several streams)", -1) from None
+            if not written:
+                states = await conn.fetch(self._diagnose_many_sql, stream_ids, expected)
+                if states and not states[0]["fresh"]:
+                    raise StoreMisuse("append must be the first write in its transaction")
+                moved = next((st for st in states if st["current"] != st["expected_version"]), None)
+                if moved is None:
+                    raise ConcurrencyConflict("(several streams)", -1)
+                raise ConcurrencyConflict(moved["stream_id"], moved["expected_version"], moved["current"])
+        return [
+            RecordedEvent(
+                event_id=row[3],
+                event_type=row[4],
+                schema_version=row[5],
+                stream_id=stream_id,
+                stream_version=row[2],
+                position=w["position"],
+                occurred_at=row[6],
+                recorded_at=w["recorded_at"],
+                actor=event.actor,
+                correlation_id=event.correlation_id,
+                causation_id=event.causation_id,
+                area=event.area,
+                payload=payload,
+                traceparent=carrier.get("traceparent"),
+                tracestate=carrier.get("tracestate"),
+            )
+            for row, w, (stream_id, event, payload) in zip(rows, written, sources, strict=True)
         ]
 
     async def read_stream(

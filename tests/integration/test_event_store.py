@@ -13,7 +13,7 @@ import pytest
 from libs.events.envelope import NewEvent
 from libs.events.errors import ConcurrencyConflict
 from libs.events.schemas.ledger import SavingsDeposited
-from libs.events.store import EventStore, StoreMisuse
+from libs.events.store import EventStore, ResponseRecord, StoreMisuse, StreamAppend
 
 STORE = EventStore("ledger")
 
@@ -115,3 +115,51 @@ async def test_the_response_is_stored_with_the_events_or_not_at_all(pool: asyncp
             )
     rows = await pool.fetch("select key, response::text as r from ledger.idempotency_keys order by key")
     assert [(r["key"], json.loads(r["r"])) for r in rows] == [("k1", {"a": 1, "position": {"ledger": event.position}})]
+
+
+async def test_an_append_to_several_streams_lands_whole_or_not_at_all(pool: asyncpg.Pool) -> None:
+    first, second = uuid.uuid4(), uuid.uuid4()
+    await append(pool, f"member-{second}", 0, deposit_event(second))
+    async with pool.acquire() as conn:
+        recorded = await STORE.append_to_streams(
+            conn,
+            [
+                StreamAppend(f"member-{first}", 0, [deposit_event(first, 1), deposit_event(first, 2)]),
+                StreamAppend(f"member-{second}", 1, [deposit_event(second, 3)]),
+            ],
+        )
+        assert [(e.stream_id, e.stream_version) for e in recorded] == [
+            (f"member-{first}", 1),
+            (f"member-{first}", 2),
+            (f"member-{second}", 2),
+        ]
+        assert [e.position for e in recorded] == sorted(e.position for e in recorded)
+        # One stale stream refuses the whole append, naming that stream.
+        with pytest.raises(ConcurrencyConflict) as refused:
+            await STORE.append_to_streams(
+                conn,
+                [
+                    StreamAppend(f"member-{first}", 2, [deposit_event(first, 4)]),
+                    StreamAppend(f"member-{second}", 1, [deposit_event(second, 5)]),
+                ],
+            )
+        assert refused.value.stream_id == f"member-{second}" and refused.value.actual_version == 2
+    assert [e.payload["amount_satang"] for e in await STORE.read_stream(pool, f"member-{first}")] == [1, 2]
+    assert len(await STORE.read_stream(pool, f"member-{second}")) == 2
+
+
+async def test_a_multi_stream_append_must_be_the_first_write_and_may_store_the_response(pool: asyncpg.Pool) -> None:
+    member = uuid.uuid4()
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("insert into ledger.idempotency_keys values ('k0', 'f', 201, '{}')")
+            with pytest.raises(StoreMisuse):
+                await STORE.append_to_streams(conn, [StreamAppend(f"member-{member}", 0, [deposit_event(member)])])
+        [event] = await STORE.append_to_streams(
+            conn,
+            [StreamAppend(f"member-{member}", 0, [deposit_event(member)])],
+            record=ResponseRecord("k1", "fp", 201, {"ok": True}),
+        )
+        stored = await conn.fetchrow("select fingerprint, response from ledger.idempotency_keys where key = 'k1'")
+    assert stored["fingerprint"] == "fp"
+    assert json.loads(stored["response"]) == {"ok": True, "position": {"ledger": event.position}}
