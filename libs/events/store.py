@@ -163,6 +163,9 @@ class EventStore:
             order by events.xact_id, events.position
             limit $3
         """
+        self._read_streams_sql = (
+            f"select {_COLUMNS} from {s}.events where stream_id = any($1::text[]) order by stream_id, stream_version"
+        )
         self._read_positions_sql = f"select {_COLUMNS} from {s}.events where position > $1 order by position limit $2"
 
     async def append(
@@ -338,6 +341,15 @@ class EventStore:
         self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, after_version: int = 0
     ) -> list[RecordedEvent]:
         return [_from_row(r) for r in await conn.fetch(self._read_stream_sql, stream_id, after_version)]
+
+    async def read_streams(
+        self, conn: asyncpg.Connection | asyncpg.Pool, stream_ids: Sequence[str]
+    ) -> dict[str, list[RecordedEvent]]:
+        """Several whole streams in one round trip (streams with no events are absent)."""
+        streams: dict[str, list[RecordedEvent]] = {}
+        for row in await conn.fetch(self._read_streams_sql, list(stream_ids)):
+            streams.setdefault(row["stream_id"], []).append(_from_row(row))
+        return streams
 
     async def read_all_after(
         self, conn: asyncpg.Connection | asyncpg.Pool, position: int, limit: int = 1000

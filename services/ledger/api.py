@@ -15,7 +15,7 @@ from libs.events.envelope import Actor
 from libs.events.http import Problem, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.schemas.ledger import GroupRules, SavingsAccount
-from services.ledger import books, domain
+from services.ledger import books, domain, installments
 from services.ledger.handlers import LedgerHandlers, NotFound, today_in_thailand
 
 
@@ -167,6 +167,19 @@ class ChangeCommitmentRequest(StrictRequest):
     )
 
 
+Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="A calendar month, YYYY-MM (CE)")]
+
+
+def parse_month(value: str) -> date:
+    return date.fromisoformat(value + "-01")
+
+
+class CloseMonthRequest(StrictRequest):
+    month: Month
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"month": "2024-01"}]})
+
+
 def actor_of(request: Request) -> Actor:
     # Until access control (#7) identifies callers, commands are recorded as an anonymous user.
     return Actor(kind="user", id="anonymous")
@@ -285,6 +298,48 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             )
         return result.response()
 
+    @router.post(
+        "/groups/{group_id}/month-closes",
+        status_code=201,
+        summary="Close a month: record missed installments; entries dated in it are refused from then on",
+        responses={409: {"description": "The month has not ended, is closed already, or an earlier one is open"}},
+    )
+    async def close_month(group_id: uuid.UUID, body: CloseMonthRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.close_month(
+                key, _fp(request, body), actor_of(request), group_id, parse_month(body.month)
+            )
+        return result.response()
+
+    @router.get(
+        "/members/{member_id}/installments", summary="The member's monthly sajja installments: due, paid, missed"
+    )
+    async def member_installments(
+        member_id: uuid.UUID,
+        from_month: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+        to_month: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+    ) -> dict[str, object]:
+        today = today_in_thailand()
+        with _domain_errors():
+            member = await handlers.load_member(handlers.pool, member_id)
+            first = parse_month(from_month) if from_month else member.joined_on.replace(day=1)
+            last = parse_month(to_month) if to_month else today.replace(day=1)
+            if (last.year - first.year) * 12 + last.month - first.month > 120:
+                raise domain.LedgerRuleBroken("at most 120 months at a time", "to")
+            lines = await handlers.member_installments(member_id, first, last)
+        return {
+            "member_id": str(member_id),
+            "installments": [
+                {
+                    "month": line.month.isoformat()[:7],
+                    "due": format_baht(line.due_satang),
+                    "paid": format_baht(line.paid_satang),
+                    "status": line.status,
+                }
+                for line in lines
+            ],
+        }
+
     @router.get("/groups/{group_id}", summary="A group, read from its stream, with its area's names")
     async def get_group(group_id: uuid.UUID) -> dict[str, object]:
         with _domain_errors():
@@ -295,6 +350,8 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "province_code": group.area.province_code,
             "district_code": group.area.district_code,
             "founded_on": group.founded_on.isoformat(),
+            "closed_through": group.closed_through.isoformat()[:7] if group.closed_through else None,
+            "rules": domain.describe_rules(group.rules),
             "version": group.version,
         }
 
@@ -371,6 +428,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
     async def get_member(member_id: uuid.UUID) -> dict[str, object]:
         with _domain_errors():
             member = await handlers.load_member(handlers.pool, member_id)
+        this_month = today_in_thailand().replace(day=1)
         return {
             "member_id": str(member.member_id),
             "group_id": str(member.group_id),
@@ -379,6 +437,18 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "balances": domain.describe_balance(member),
             "status": "exited" if member.exited_on else "active",
             "exited_on": member.exited_on.isoformat() if member.exited_on else None,
+            "installments": {
+                "this_month": {
+                    "month": this_month.isoformat()[:7],
+                    "due": format_baht(installments.commitment_due(member, this_month)),
+                    "paid": format_baht(member.sajja_paid_by_month.get(this_month, 0)),
+                },
+                "missed": [
+                    {"month": m.isoformat()[:7], "due": format_baht(due), "paid": format_baht(paid)}
+                    for m, due, paid in member.missed_installments
+                ],
+                "missed_count": len(member.missed_installments),
+            },
             "version": member.version,
         }
 

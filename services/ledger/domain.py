@@ -17,13 +17,16 @@ from libs.events.schemas.ledger import (
     ConsentWithdrawn,
     GroupRegistered,
     GroupRules,
+    InstallmentMissed,
     MemberEnrolled,
     MemberExited,
+    MonthClosed,
     SavingsAccount,
     SavingsDeposited,
     SavingsWithdrawn,
     TransactionReversed,
 )
+from services.ledger.months import month_end
 
 ACCOUNTS: tuple[SavingsAccount, ...] = ("sajja", "special")
 
@@ -36,6 +39,14 @@ class LedgerRuleBroken(Exception):
         self.message = message
         self.field = field
         self.status = status
+
+
+def check_open(closed_through: date | None, on: date, field_name: str) -> None:
+    """Back-dating is allowed inside an open month and refused once its month is closed."""
+    if closed_through is not None and on <= month_end(closed_through):
+        raise LedgerRuleBroken(
+            f"{closed_through:%Y-%m} is closed; entries dated in it or earlier are refused", field_name, 409
+        )
 
 
 def group_stream(group_id: uuid.UUID) -> str:
@@ -81,6 +92,8 @@ class Group:
     founded_on: date
     version: int
     rules: GroupRules = field(default_factory=GroupRules)
+    # First day of the last month the group closed; entries dated up to its end are refused.
+    closed_through: date | None = None
 
 
 def check_rules(rules: GroupRules) -> None:
@@ -156,6 +169,8 @@ def group_from_events(events: Iterable[tuple[EventPayload, int]]) -> Group | Non
                 version,
                 payload.rules,
             )
+        elif group is not None and isinstance(payload, MonthClosed):
+            group = replace(group, closed_through=payload.month, version=version)
         elif group is not None:
             group = replace(group, version=version)
     return group
@@ -176,9 +191,15 @@ class Member:
     # (partner, purpose) → notice version of the consent in force; absent when none is.
     consents: dict[tuple[str, str], str] = field(default_factory=dict)
     exited_on: date | None = None
-    # transaction id → (kind, account, amount); and those already reversed.
-    transactions: dict[uuid.UUID, tuple[str, SavingsAccount, int]] = field(default_factory=dict)
+    # transaction id → (kind, account, amount, business date); and those already reversed.
+    transactions: dict[uuid.UUID, tuple[str, SavingsAccount, int, date]] = field(default_factory=dict)
     reversed_transactions: frozenset[uuid.UUID] = frozenset()
+    # The commitment schedule: (first month it is due, satang), in order.
+    commitments: tuple[tuple[date, int], ...] = ()
+    # Sajja deposits net of reversals, by the first day of the month they are dated in.
+    sajja_paid_by_month: dict[date, int] = field(default_factory=dict)
+    # Installments the month-end closes found short: (month, due, paid).
+    missed_installments: tuple[tuple[date, int, int], ...] = ()
 
     @property
     def total_satang(self) -> int:
@@ -197,6 +218,7 @@ def enroll_member(
         raise LedgerRuleBroken(f"must not be before the group was founded ({group.founded_on})", "joined_on")
     if joined_on > today:
         raise LedgerRuleBroken("must not be in the future", "joined_on")
+    check_open(group.closed_through, joined_on, "joined_on")
     check_commitment(group.rules, monthly_commitment_satang)
     return MemberEnrolled(
         member_id=member_id,
@@ -219,6 +241,7 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
                 payload.joined_on,
                 payload.monthly_commitment_satang,
                 version,
+                commitments=((payload.joined_on.replace(day=1), payload.monthly_commitment_satang),),
             )
         elif member is None:
             continue
@@ -231,27 +254,59 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
             consents = {k: v for k, v in member.consents.items() if k != (payload.partner, payload.purpose)}
             member = replace(member, consents=consents, version=version)
         elif isinstance(payload, CommitmentChanged):
-            member = replace(member, monthly_commitment_satang=payload.monthly_commitment_satang, version=version)
+            # A change replaces any schedule entry from its month on (a later change can supersede an earlier one).
+            schedule = tuple(c for c in member.commitments if c[0] < payload.effective_month)
+            member = replace(
+                member,
+                monthly_commitment_satang=payload.monthly_commitment_satang,
+                commitments=schedule + ((payload.effective_month, payload.monthly_commitment_satang),),
+                version=version,
+            )
+        elif isinstance(payload, InstallmentMissed):
+            missed = (payload.month, payload.due_satang, payload.paid_satang)
+            member = replace(member, missed_installments=member.missed_installments + (missed,), version=version)
         elif isinstance(payload, (SavingsDeposited, SavingsWithdrawn)):
-            kind = "deposit" if isinstance(payload, SavingsDeposited) else "withdrawal"
+            is_deposit = isinstance(payload, SavingsDeposited)
+            on = payload.deposited_on if isinstance(payload, SavingsDeposited) else payload.withdrawn_on
             balances = dict(member.balances)
-            balances[payload.account] += payload.amount_satang if kind == "deposit" else -payload.amount_satang
+            balances[payload.account] += payload.amount_satang if is_deposit else -payload.amount_satang
             transactions = member.transactions | {
-                payload.transaction_id: (kind, payload.account, payload.amount_satang)
+                payload.transaction_id: (
+                    "deposit" if is_deposit else "withdrawal",
+                    payload.account,
+                    payload.amount_satang,
+                    on,
+                )
             }
-            member = replace(member, balances=balances, transactions=transactions, version=version)
+            paid = member.sajja_paid_by_month
+            if is_deposit and payload.account == "sajja":
+                paid = _add_paid(paid, on, payload.amount_satang)
+            member = replace(
+                member, balances=balances, transactions=transactions, sajja_paid_by_month=paid, version=version
+            )
         elif isinstance(payload, TransactionReversed):
             balances = dict(member.balances)
             balances[payload.account] += payload.balance_delta_satang
+            paid = member.sajja_paid_by_month
+            original = member.transactions.get(payload.transaction_id)
+            if original is not None and original[0] == "deposit" and original[1] == "sajja":
+                # An undone deposit no longer pays the installment of the month it was dated in.
+                paid = _add_paid(paid, original[3], -original[2])
             member = replace(
                 member,
                 balances=balances,
+                sajja_paid_by_month=paid,
                 reversed_transactions=member.reversed_transactions | {payload.transaction_id},
                 version=version,
             )
         else:
             member = replace(member, version=version)
     return member
+
+
+def _add_paid(paid: dict[date, int], on: date, satang: int) -> dict[date, int]:
+    month = on.replace(day=1)
+    return paid | {month: paid.get(month, 0) + satang}
 
 
 def deposit(
@@ -261,6 +316,7 @@ def deposit(
     amount_satang: int,
     deposited_on: date,
     today: date,
+    closed_through: date | None = None,
 ) -> SavingsDeposited:
     ensure_active(member)
     if amount_satang <= 0:
@@ -269,6 +325,7 @@ def deposit(
         raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "deposited_on")
     if deposited_on > today:
         raise LedgerRuleBroken("must not be in the future", "deposited_on")
+    check_open(closed_through, deposited_on, "deposited_on")
     return SavingsDeposited(
         transaction_id=transaction_id,
         member_id=member.member_id,
@@ -280,6 +337,17 @@ def deposit(
     )
 
 
+def describe_rules(rules: GroupRules) -> dict[str, object]:
+    """The rules as the API shows them: money in baht strings, names without the _satang suffix."""
+    shown: dict[str, object] = {}
+    for name, value in rules.model_dump().items():
+        if name.endswith("_satang"):
+            shown[name.removesuffix("_satang")] = format_baht(value)
+        else:
+            shown[name] = value
+    return shown
+
+
 def describe_balance(member: Member) -> dict[str, str]:
     return {account: format_baht(member.balances[account]) for account in ACCOUNTS} | {
         "total": format_baht(member.total_satang)
@@ -287,7 +355,12 @@ def describe_balance(member: Member) -> dict[str, str]:
 
 
 def change_commitment(
-    member: Member, rules: GroupRules, monthly_commitment_satang: int, effective_on: date, today: date
+    member: Member,
+    rules: GroupRules,
+    monthly_commitment_satang: int,
+    effective_on: date,
+    today: date,
+    closed_through: date | None = None,
 ) -> CommitmentChanged:
     """Raise (or lower) the monthly sajja commitment from the month of `effective_on`."""
     ensure_active(member)
@@ -298,6 +371,7 @@ def change_commitment(
         raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "effective_on")
     if (effective_on.year - today.year) * 12 + effective_on.month - today.month > 12:
         raise LedgerRuleBroken("must be within the next twelve months", "effective_on")
+    check_open(closed_through, effective_on.replace(day=1), "effective_on")
     return CommitmentChanged(
         member_id=member.member_id,
         group_id=member.group_id,
@@ -315,6 +389,7 @@ def withdraw(
     amount_satang: int,
     withdrawn_on: date,
     today: date,
+    closed_through: date | None = None,
 ) -> SavingsWithdrawn:
     """Withdraw from savings: never below zero, and sajja only where the group's rules allow it."""
     ensure_active(member)
@@ -330,6 +405,7 @@ def withdraw(
         raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "withdrawn_on")
     if withdrawn_on > today:
         raise LedgerRuleBroken("must not be in the future", "withdrawn_on")
+    check_open(closed_through, withdrawn_on, "withdrawn_on")
     balance = member.balances[account]
     if amount_satang > balance:
         raise LedgerRuleBroken(
@@ -375,13 +451,16 @@ def ensure_active(member: Member) -> None:
         raise LedgerRuleBroken(f"the member left the group on {member.exited_on}", None, 409)
 
 
-def exit_member(member: Member, exited_on: date, reason: str | None, today: date) -> MemberExited:
+def exit_member(
+    member: Member, exited_on: date, reason: str | None, today: date, closed_through: date | None = None
+) -> MemberExited:
     """Close the membership and pay out both balances in full."""
     ensure_active(member)
     if exited_on < member.joined_on:
         raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "exited_on")
     if exited_on > today:
         raise LedgerRuleBroken("must not be in the future", "exited_on")
+    check_open(closed_through, exited_on, "exited_on")
     return MemberExited(
         member_id=member.member_id,
         group_id=member.group_id,
@@ -400,7 +479,7 @@ def reverse(member: Member, transaction_id: uuid.UUID, reason: str) -> Transacti
         raise LedgerRuleBroken("is not a deposit or withdrawal of this member", "transaction_id", 404)
     if transaction_id in member.reversed_transactions:
         raise LedgerRuleBroken("was reversed already", "transaction_id", 409)
-    kind, account, amount = found
+    kind, account, amount, _ = found
     delta = -amount if kind == "deposit" else amount
     if member.balances[account] + delta < 0:
         raise LedgerRuleBroken(

@@ -18,12 +18,17 @@ from libs.events.money import format_baht
 from libs.events.registry import REGISTRY
 from libs.events.schemas.ledger import MemberDataErased, SavingsAccount
 from libs.events.settings import Settings
-from libs.events.store import EventStore
+from libs.events.store import EventStore, StreamAppend
 from libs.events.wakeup import CommitSignal
-from services.ledger import books, domain
+from services.ledger import books, domain, installments
 from services.ledger.areas import check_area
+from services.ledger.months import may_fall_in_a_closable_month
 
 SCHEMA = "ledger"
+
+# Back-dated entries hold this lock shared and a month-end close holds it exclusively, so no entry can
+# land in a month while (or after) it is closed. Entries dated in the running month need not take it.
+_MONTH_CLOSE_LOCK = "select pg_advisory_xact_lock{mode}(hashtextextended('ledger.month-close:' || $1::text, 0))"
 
 
 class NotFound(Exception):
@@ -116,11 +121,14 @@ class LedgerHandlers:
                     "a member with this national ID is already enrolled in this group", "national_id", 409
                 )
             member_id = new_id()
-            event = domain.enroll_member(
-                group, member_id, joined_on, monthly_commitment_satang, digest, today_in_thailand()
-            )
             # Events, register row and stored response: one transaction (append first, as the store requires).
             async with conn.transaction():
+                if may_fall_in_a_closable_month(joined_on, today_in_thailand()):
+                    await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(group_id))
+                    group = await self.load_group(conn, group_id)
+                event = domain.enroll_member(
+                    group, member_id, joined_on, monthly_commitment_satang, digest, today_in_thailand()
+                )
                 [recorded] = await self.store.append(
                     conn, domain.member_stream(member_id), 0, [NewEvent(event, actor=actor, area=group.area)]
                 )
@@ -170,24 +178,107 @@ class LedgerHandlers:
         decide: Callable[[domain.Member, domain.Group | None], tuple[EventPayload, dict[str, Any]]],
         *,
         needs_group: bool = False,
+        entry_date: date | None = None,
     ) -> CommandResult:
         """Load the member (and its group), decide one event and the response, and append both in one
         statement (one round trip, atomic). The version check makes a concurrent command on the same
-        member re-decide, so a balance can never be spent twice."""
+        member re-decide, so a balance can never be spent twice. An entry dated where a month could be
+        closed first takes the group's month-close lock (shared) and is decided against the group's
+        closed months, read after the lock."""
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
-            member = await self.load_member(unit.conn, member_id)
-            group = await self.load_group(unit.conn, member.group_id) if needs_group else None
-            event, body = decide(member, group)
-            return await self._append_responding(
-                unit,
-                domain.member_stream(member_id),
-                member.version,
-                NewEvent(event, actor=actor, area=member.area),
-                body,
-            )
+            conn = unit.conn
+            member = await self.load_member(conn, member_id)
+            if entry_date is None or not may_fall_in_a_closable_month(entry_date, today_in_thailand()):
+                group = await self.load_group(conn, member.group_id) if needs_group else None
+                event, body = decide(member, group)
+                return await self._append_responding(
+                    unit,
+                    domain.member_stream(member_id),
+                    member.version,
+                    NewEvent(event, actor=actor, area=member.area),
+                    body,
+                )
+            async with conn.transaction():
+                await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(member.group_id))
+                group = await self.load_group(conn, member.group_id)
+                event, body = decide(member, group)
+                return await self._append_responding(
+                    unit,
+                    domain.member_stream(member_id),
+                    member.version,
+                    NewEvent(event, actor=actor, area=member.area),
+                    body,
+                )
 
         return await self.commands.execute(key, fingerprint, command)
+
+    async def close_month(
+        self, key: str, fingerprint: str, actor: Actor, group_id: uuid.UUID, month: date
+    ) -> CommandResult:
+        """Month-end close: `MonthClosed` on the group and `InstallmentMissed` on each member who paid
+        short, in one atomic append; from then on entries dated in the month are refused."""
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
+            async with conn.transaction():
+                await conn.execute(_MONTH_CLOSE_LOCK.format(mode=""), str(group_id))
+                group = await self.load_group(conn, group_id)
+                members = await self.load_group_members(conn, group_id)
+                closed, missed = installments.close_month(group, members.values(), month, today_in_thailand())
+                appends = [
+                    StreamAppend(
+                        domain.group_stream(group_id), group.version, [NewEvent(closed, actor=actor, area=group.area)]
+                    )
+                ]
+                appends += [
+                    StreamAppend(
+                        domain.member_stream(m.member_id),
+                        members[m.member_id].version,
+                        [NewEvent(m, actor=actor, area=group.area)],
+                    )
+                    for m in missed
+                ]
+                body = {
+                    "group_id": str(group_id),
+                    "month": month.isoformat()[:7],
+                    "members_due": closed.members_due,
+                    "members_missed": closed.members_missed,
+                    "due": format_baht(closed.due_satang),
+                    "paid": format_baht(closed.paid_satang),
+                    "missed": [
+                        {
+                            "member_id": str(m.member_id),
+                            "due": format_baht(m.due_satang),
+                            "paid": format_baht(m.paid_satang),
+                        }
+                        for m in missed
+                    ],
+                }
+                recorded = await self.store.append_to_streams(conn, appends, record=unit.response(201, body))
+            return 201, body | {"position": {SCHEMA: max(e.position for e in recorded)}}
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def load_group_members(
+        self, conn: asyncpg.Connection | asyncpg.Pool, group_id: uuid.UUID
+    ) -> dict[uuid.UUID, domain.Member]:
+        """Every member the group ever enrolled, each read from its own stream (one round trip each way)."""
+        ids = [r["member_id"] for r in await conn.fetch(_GROUP_MEMBER_IDS_SQL, group_id)]
+        streams = await self.store.read_streams(conn, [domain.member_stream(i) for i in ids])
+        members = {}
+        for events in streams.values():
+            member = domain.member_from_events(_parsed(events), events[0].area)
+            if member is not None:
+                members[member.member_id] = member
+        return members
+
+    async def member_installments(
+        self, member_id: uuid.UUID, first: date, last: date
+    ) -> list[installments.Installment]:
+        member = await self.load_member(self.pool, member_id)
+        group = await self.load_group(self.pool, member.group_id)
+        return installments.schedule(member, first, last, group.closed_through, today_in_thailand())
 
     async def deposit(
         self,
@@ -199,9 +290,12 @@ class LedgerHandlers:
         amount_satang: int,
         deposited_on: date,
     ) -> CommandResult:
-        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
             transaction_id = new_id()
-            event = domain.deposit(member, transaction_id, account, amount_satang, deposited_on, today_in_thailand())
+            closed_through = group.closed_through if group else None
+            event = domain.deposit(
+                member, transaction_id, account, amount_satang, deposited_on, today_in_thailand(), closed_through
+            )
             return event, {
                 "transaction_id": str(transaction_id),
                 "member_id": str(member_id),
@@ -211,7 +305,7 @@ class LedgerHandlers:
                 "balance": format_baht(event.balance_after_satang),
             }
 
-        return await self._member_command(key, fingerprint, actor, member_id, decide)
+        return await self._member_command(key, fingerprint, actor, member_id, decide, entry_date=deposited_on)
 
     async def change_commitment(
         self,
@@ -225,7 +319,7 @@ class LedgerHandlers:
         def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
             assert group is not None
             event = domain.change_commitment(
-                member, group.rules, monthly_commitment_satang, effective_on, today_in_thailand()
+                member, group.rules, monthly_commitment_satang, effective_on, today_in_thailand(), group.closed_through
             )
             return event, {
                 "member_id": str(member_id),
@@ -234,7 +328,9 @@ class LedgerHandlers:
                 "effective_month": event.effective_month.isoformat()[:7],
             }
 
-        return await self._member_command(key, fingerprint, actor, member_id, decide, needs_group=True)
+        return await self._member_command(
+            key, fingerprint, actor, member_id, decide, needs_group=True, entry_date=effective_on.replace(day=1)
+        )
 
     async def list_members(self, group_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
         """Members of a group in enrolment order (UUIDv7 ids are time-ordered), one page after `after`."""
@@ -262,7 +358,14 @@ class LedgerHandlers:
             assert group is not None
             transaction_id = new_id()
             event = domain.withdraw(
-                member, group.rules, transaction_id, account, amount_satang, withdrawn_on, today_in_thailand()
+                member,
+                group.rules,
+                transaction_id,
+                account,
+                amount_satang,
+                withdrawn_on,
+                today_in_thailand(),
+                group.closed_through,
             )
             return event, {
                 "transaction_id": str(transaction_id),
@@ -273,7 +376,9 @@ class LedgerHandlers:
                 "balance": format_baht(event.balance_after_satang),
             }
 
-        return await self._member_command(key, fingerprint, actor, member_id, decide, needs_group=True)
+        return await self._member_command(
+            key, fingerprint, actor, member_id, decide, needs_group=True, entry_date=withdrawn_on
+        )
 
     async def decide_consent(
         self,
@@ -321,8 +426,9 @@ class LedgerHandlers:
     async def exit_member(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, exited_on: date, reason: str | None
     ) -> CommandResult:
-        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
-            event = domain.exit_member(member, exited_on, reason, today_in_thailand())
+        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+            closed_through = group.closed_through if group else None
+            event = domain.exit_member(member, exited_on, reason, today_in_thailand(), closed_through)
             return event, {
                 "member_id": str(member_id),
                 "exited_on": exited_on.isoformat(),
@@ -333,7 +439,7 @@ class LedgerHandlers:
                 },
             }
 
-        return await self._member_command(key, fingerprint, actor, member_id, decide)
+        return await self._member_command(key, fingerprint, actor, member_id, decide, entry_date=exited_on)
 
     async def reverse(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, transaction_id: uuid.UUID, reason: str
@@ -410,6 +516,8 @@ class LedgerHandlers:
                 totals[account] += member.balances[account]
         return totals
 
+
+_GROUP_MEMBER_IDS_SQL = "select member_id from ledger.member_register where group_id = $1 order by member_id"
 
 _GROUP_MONEY_EVENTS_SQL = """
     select event_type, payload::text as payload, recorded_at from ledger.events

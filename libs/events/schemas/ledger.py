@@ -138,3 +138,28 @@ class MemberDataErased(EventPayload):
 
     member_id: uuid.UUID
     group_id: uuid.UUID
+
+
+@REGISTRY.register("ledger.InstallmentMissed", 1)
+class InstallmentMissed(EventPayload):
+    """Recorded by the month-end close: the member's sajja deposits dated in `month` fell short of the
+    commitment due for it."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    # First day of the month the installment was due in.
+    month: date
+    due_satang: int = Field(gt=0)
+    paid_satang: int = Field(ge=0)
+
+
+@REGISTRY.register("ledger.MonthClosed", 1)
+class MonthClosed(EventPayload):
+    """The group closed a month: entries dated in it (or earlier) are refused from now on."""
+
+    group_id: uuid.UUID
+    month: date
+    members_due: int = Field(ge=0)
+    members_missed: int = Field(ge=0)
+    due_satang: int = Field(ge=0)
+    paid_satang: int = Field(ge=0)
