@@ -59,6 +59,9 @@ class EventRegistry:
         except KeyError:
             raise UnknownEventType(event_type) from None
 
+    def event_types(self) -> set[str]:
+        return {event_type for event_type, _ in self._models}
+
     def knows(self, event_type: str) -> bool:
         return event_type in self._latest
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from libs.events.envelope import Actor
 from libs.events.http import Problem, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
-from libs.events.schemas.ledger import GroupRules, SavingsAccount
+from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
 from services.ledger import books, domain, installments
 from services.ledger.handlers import LedgerHandlers, NotFound, today_in_thailand
+from services.ledger.months import month_end
 
 
 class StrictRequest(BaseModel):
@@ -180,6 +181,69 @@ class CloseMonthRequest(StrictRequest):
     model_config = ConfigDict(json_schema_extra={"examples": [{"month": "2024-01"}]})
 
 
+class JournalLineRequest(StrictRequest):
+    account: str = Field(pattern=r"^\d{4}$", description="An account of the chart (GET …/trial-balance lists them)")
+    debit: NonNegativeAmount = 0
+    credit: NonNegativeAmount = 0
+    member_id: uuid.UUID | None = Field(default=None, description="The member the line concerns, if any")
+
+
+class JournalEntryRequest(StrictRequest):
+    posted_on: date
+    memo: str = Field(min_length=1, max_length=500)
+    lines: list[JournalLineRequest] = Field(min_length=2, max_length=50)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "posted_on": "2024-06-30",
+                    "memo": "ดอกเบี้ยเงินฝากธนาคาร ครึ่งปีแรก",
+                    "lines": [{"account": "1010", "debit": "350.00"}, {"account": "4030", "credit": "350.00"}],
+                }
+            ]
+        }
+    )
+
+
+class ProfitSharesRequest(StrictRequest):
+    reserve: Decimal = Field(ge=0, le=100, decimal_places=2)
+    dividends: Decimal = Field(ge=0, le=100, decimal_places=2)
+    borrower_rebates: Decimal = Field(ge=0, le=100, decimal_places=2)
+    welfare: Decimal = Field(ge=0, le=100, decimal_places=2)
+    community: Decimal = Field(ge=0, le=100, decimal_places=2)
+    committee: Decimal = Field(ge=0, le=100, decimal_places=2)
+
+
+class ProfitAllocationRequest(StrictRequest):
+    period_start: Month
+    period_end: Month
+    allocated_on: date = Field(description="The annual meeting's date: after the period, in an open month")
+    shares: ProfitSharesRequest | None = Field(default=None, description="Percentages; default: the group's rules")
+    paid_into: Literal["special", "cash"] | None = Field(default=None, description="Default: the group's rules")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "period_start": "2024-01",
+                    "period_end": "2024-12",
+                    "allocated_on": "2025-01-15",
+                    "shares": {
+                        "reserve": "10",
+                        "dividends": "60",
+                        "borrower_rebates": "10",
+                        "welfare": "10",
+                        "community": "5",
+                        "committee": "5",
+                    },
+                    "paid_into": "special",
+                }
+            ]
+        }
+    )
+
+
 def actor_of(request: Request) -> Actor:
     # Until access control (#7) identifies callers, commands are recorded as an anonymous user.
     return Actor(kind="user", id="anonymous")
@@ -339,6 +403,82 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 for line in lines
             ],
         }
+
+    @router.post(
+        "/groups/{group_id}/journal-entries",
+        status_code=201,
+        summary="Post a balanced entry to the group's books (bank interest, expenses, transfers)",
+        responses={409: {"description": "The month is closed, or the group's cash is short"}},
+    )
+    async def post_journal_entry(
+        group_id: uuid.UUID, body: JournalEntryRequest, request: Request, key: Key
+    ) -> JSONResponse:
+        lines = [
+            JournalLine(account=x.account, debit_satang=x.debit, credit_satang=x.credit, member_id=x.member_id)
+            for x in body.lines
+        ]
+        with _domain_errors():
+            result = await handlers.post_journal_entry(
+                key, _fp(request, body), actor_of(request), group_id, body.posted_on, body.memo, lines
+            )
+        return result.response()
+
+    @router.get("/groups/{group_id}/journal", summary="The group's journal: every money movement as balanced postings")
+    async def journal(
+        group_id: uuid.UUID,
+        from_date: Annotated[date | None, Query(alias="from")] = None,
+        to_date: Annotated[date | None, Query(alias="to")] = None,
+    ) -> dict[str, object]:
+        first, last = from_date or date.min, to_date or date.max
+        with _domain_errors():
+            entries = await handlers.journal(group_id, first, last)
+        return {
+            "group_id": str(group_id),
+            "entries": [
+                {
+                    "on": e["on"].isoformat(),
+                    "event_type": e["event_type"],
+                    "member_id": e["payload"].get("member_id"),
+                    "memo": e["payload"].get("memo"),
+                    "lines": [
+                        {
+                            "account": p.account,
+                            "name_th": books.CHART[p.account][0],
+                            "debit": format_baht(p.debit_satang),
+                            "credit": format_baht(p.credit_satang),
+                        }
+                        for p in e["lines"]
+                    ],
+                }
+                for e in entries
+            ],
+        }
+
+    @router.post(
+        "/groups/{group_id}/profit-allocations",
+        status_code=201,
+        summary="Allocate a period's net profit: funds, dividends by average savings, borrower rebates",
+        responses={409: {"description": "Months still open, period allocated already, no profit, or cash short"}},
+    )
+    async def allocate_profit(
+        group_id: uuid.UUID, body: ProfitAllocationRequest, request: Request, key: Key
+    ) -> JSONResponse:
+        start = parse_month(body.period_start)
+        end = month_end(parse_month(body.period_end))
+        shares = ProfitShares(**body.shares.model_dump()) if body.shares else None
+        with _domain_errors():
+            result = await handlers.allocate_profit(
+                key,
+                _fp(request, body),
+                actor_of(request),
+                group_id,
+                start,
+                end,
+                body.allocated_on,
+                shares,
+                body.paid_into,
+            )
+        return result.response()
 
     @router.get("/groups/{group_id}", summary="A group, read from its stream, with its area's names")
     async def get_group(group_id: uuid.UUID) -> dict[str, object]:

@@ -6,6 +6,7 @@ any group on any date balances by construction — and a test holds each mapping
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -14,16 +15,44 @@ from typing import Any
 # Chart of accounts for a savings group (ผังบัญชีกลุ่มออมทรัพย์เพื่อการผลิต).
 CHART: dict[str, tuple[str, str]] = {
     "1010": ("เงินสด", "Cash"),
+    "1020": ("เงินฝากธนาคาร", "Bank deposits"),
     "1100": ("ลูกหนี้เงินกู้", "Loans receivable"),
     "2010": ("เงินสัจจะสะสมของสมาชิก", "Members' sajja savings"),
     "2020": ("เงินฝากสัจจะพิเศษของสมาชิก", "Members' special savings"),
     "2100": ("เงินปันผลค้างจ่าย", "Dividends payable"),
+    "2110": ("เงินเฉลี่ยคืนค้างจ่าย", "Borrower rebates payable"),
+    "2120": ("ค่าตอบแทนกรรมการค้างจ่าย", "Committee remuneration payable"),
     "3010": ("กองทุนสวัสดิการ", "Welfare fund"),
     "3020": ("ทุนสำรอง", "Reserve"),
+    "3030": ("กองทุนสาธารณประโยชน์", "Community fund"),
     "4010": ("ค่าธรรมเนียมแรกเข้า", "Entrance fees"),
     "4020": ("รายได้ดอกเบี้ยเงินกู้", "Loan interest income"),
+    "4030": ("ดอกเบี้ยเงินฝากธนาคาร", "Bank interest income"),
+    "4090": ("รายได้อื่น", "Other income"),
+    "5010": ("ค่าใช้จ่ายดำเนินงาน", "Operating expenses"),
 }
-CASH, SAJJA, SPECIAL, ENTRANCE_FEES = "1010", "2010", "2020", "4010"
+CASH, SAJJA, SPECIAL, ENTRANCE_FEES, LOAN_INTEREST = "1010", "2010", "2020", "4010", "4020"
+DIVIDENDS_PAYABLE, REBATES_PAYABLE = "2100", "2110"
+# The funds a profit allocation credits, by the allocation's field names.
+ALLOCATION_ACCOUNTS = {
+    "reserve_satang": "3020",
+    "welfare_satang": "3010",
+    "community_satang": "3030",
+    "committee_satang": "2120",
+    "dividends_satang": DIVIDENDS_PAYABLE,
+    "borrower_rebates_satang": REBATES_PAYABLE,
+}
+# Accounts only members' own savings commands may move, so the books always reconcile with them.
+MEMBER_SAVINGS_ACCOUNTS = frozenset({SAJJA, SPECIAL})
+# Dividends and rebates payable are settled only by an allocation's own payments.
+ALLOCATION_ONLY_ACCOUNTS = frozenset({DIVIDENDS_PAYABLE, REBATES_PAYABLE})
+
+
+def is_profit_account(account: str) -> bool:
+    """Income (4xxx) and expense (5xxx) accounts: closed out by the profit allocation."""
+    return account[0] in "45"
+
+
 SAVINGS_ACCOUNT = {"sajja": SAJJA, "special": SPECIAL}
 
 # The ledger events that move money, and the payload field holding their business date.
@@ -33,6 +62,9 @@ MONEY_EVENTS: dict[str, str] = {
     "ledger.SavingsWithdrawn": "withdrawn_on",
     "ledger.TransactionReversed": "",  # dated by when it was recorded
     "ledger.MemberExited": "exited_on",
+    "ledger.JournalEntryPosted": "posted_on",
+    "ledger.DividendsAllocated": "allocated_on",
+    "ledger.DividendPaid": "paid_on",
 }
 
 
@@ -67,6 +99,30 @@ def postings(event_type: str, payload: Mapping[str, Any]) -> list[Posting]:
             Posting(SPECIAL, debit_satang=special),
             Posting(CASH, credit_satang=sajja + special),
         ]
+    if event_type == "ledger.JournalEntryPosted":
+        return [
+            Posting(line["account"], int(line.get("debit_satang", 0)), int(line.get("credit_satang", 0)))
+            for line in payload["lines"]
+        ]
+    if event_type == "ledger.DividendsAllocated":
+        # Close the period's income and expenses, and credit each fund its part of the profit.
+        closing = [
+            Posting(account, debit_satang=net) if net > 0 else Posting(account, credit_satang=-net)
+            for account, net in payload["closed_accounts"].items()
+            if net
+        ]
+        funds = [
+            Posting(account, credit_satang=int(payload[f])) for f, account in ALLOCATION_ACCOUNTS.items() if payload[f]
+        ]
+        return closing + funds
+    if event_type == "ledger.DividendPaid":
+        dividend, rebate = int(payload["dividend_satang"]), int(payload["rebate_satang"])
+        to = SPECIAL if payload["paid_into"] == "special" else CASH
+        return [
+            Posting(DIVIDENDS_PAYABLE, debit_satang=dividend),
+            Posting(REBATES_PAYABLE, debit_satang=rebate),
+            Posting(to, credit_satang=dividend + rebate),
+        ]
     return []
 
 
@@ -89,6 +145,52 @@ def trial_balance(posting_sets: Iterable[list[Posting]]) -> list[AccountBalance]
             totals[p.account][0] += p.debit_satang
             totals[p.account][1] += p.credit_satang
     return [AccountBalance(code, debit, credit) for code, (debit, credit) in totals.items()]
+
+
+def account_balance(account: str, posting_sets: Iterable[list[Posting]]) -> int:
+    """Debit-normal balance of one account."""
+    return sum(p.debit_satang - p.credit_satang for ps in posting_sets for p in ps if p.account == account)
+
+
+MoneyEvent = tuple[str, Mapping[str, Any], date]  # (event type, payload, business date)
+
+
+def period_profit(money: Iterable[MoneyEvent], first: date, last: date) -> dict[str, int]:
+    """Each income and expense account's net credit over the period (allocations' own closing left out)."""
+    net: dict[str, int] = {}
+    for event_type, payload, on in money:
+        if event_type == "ledger.DividendsAllocated" or not first <= on <= last:
+            continue
+        for p in postings(event_type, payload):
+            if is_profit_account(p.account):
+                net[p.account] = net.get(p.account, 0) + p.credit_satang - p.debit_satang
+    return {account: amount for account, amount in sorted(net.items()) if amount}
+
+
+def sajja_movements(money: Iterable[MoneyEvent]) -> dict[uuid.UUID, list[tuple[date, int]]]:
+    """Each member's dated changes to sajja savings, as the books record them."""
+    moves: dict[uuid.UUID, list[tuple[date, int]]] = {}
+    for event_type, payload, on in money:
+        member = payload.get("member_id")
+        for p in postings(event_type, payload):
+            if p.account == SAJJA and member:
+                moves.setdefault(uuid.UUID(member), []).append((on, p.credit_satang - p.debit_satang))
+    return moves
+
+
+def interest_paid(money: Iterable[MoneyEvent], first: date, last: date) -> dict[uuid.UUID, int]:
+    """Loan interest each member paid in the period, from journal lines that name the member."""
+    paid: dict[uuid.UUID, int] = {}
+    for event_type, payload, on in money:
+        if event_type != "ledger.JournalEntryPosted" or not first <= on <= last:
+            continue
+        for line in payload["lines"]:
+            if line["account"] == LOAN_INTEREST and line.get("member_id"):
+                member = uuid.UUID(line["member_id"])
+                paid[member] = (
+                    paid.get(member, 0) + int(line.get("credit_satang", 0)) - int(line.get("debit_satang", 0))
+                )
+    return {m: v for m, v in paid.items() if v > 0}
 
 
 def business_date(event_type: str, payload: Mapping[str, Any], recorded_on: date) -> date:

@@ -15,9 +15,13 @@ from libs.events.schemas.ledger import (
     CommitmentChanged,
     ConsentGranted,
     ConsentWithdrawn,
+    DividendPaid,
+    DividendsAllocated,
     GroupRegistered,
     GroupRules,
     InstallmentMissed,
+    JournalEntryPosted,
+    JournalLine,
     MemberEnrolled,
     MemberExited,
     MonthClosed,
@@ -46,6 +50,18 @@ def check_open(closed_through: date | None, on: date, field_name: str) -> None:
     if closed_through is not None and on <= month_end(closed_through):
         raise LedgerRuleBroken(
             f"{closed_through:%Y-%m} is closed; entries dated in it or earlier are refused", field_name, 409
+        )
+
+
+def check_cash(cash_satang: int | None, paid_out_satang: int) -> None:
+    """Money paid out of the group comes from its cash in hand, which never goes below zero (when the
+    caller knows the cash; the group's cash lock makes what it knows current)."""
+    if cash_satang is not None and paid_out_satang > cash_satang:
+        raise LedgerRuleBroken(
+            f"the group holds {format_baht(cash_satang)} baht in cash, less than {format_baht(paid_out_satang)};"
+            " bring money from the bank into cash first (a journal entry)",
+            None,
+            409,
         )
 
 
@@ -94,6 +110,8 @@ class Group:
     rules: GroupRules = field(default_factory=GroupRules)
     # First day of the last month the group closed; entries dated up to its end are refused.
     closed_through: date | None = None
+    # The last day whose profit has been allocated.
+    allocated_through: date | None = None
 
 
 def check_rules(rules: GroupRules) -> None:
@@ -171,6 +189,8 @@ def group_from_events(events: Iterable[tuple[EventPayload, int]]) -> Group | Non
             )
         elif group is not None and isinstance(payload, MonthClosed):
             group = replace(group, closed_through=payload.month, version=version)
+        elif group is not None and isinstance(payload, DividendsAllocated):
+            group = replace(group, allocated_through=payload.period_end, version=version)
         elif group is not None:
             group = replace(group, version=version)
     return group
@@ -262,6 +282,13 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
                 commitments=schedule + ((payload.effective_month, payload.monthly_commitment_satang),),
                 version=version,
             )
+        elif isinstance(payload, DividendPaid):
+            if payload.paid_into == "special":
+                balances = dict(member.balances)
+                balances["special"] += payload.dividend_satang + payload.rebate_satang
+                member = replace(member, balances=balances, version=version)
+            else:
+                member = replace(member, version=version)
         elif isinstance(payload, InstallmentMissed):
             missed = (payload.month, payload.due_satang, payload.paid_satang)
             member = replace(member, missed_installments=member.missed_installments + (missed,), version=version)
@@ -390,6 +417,7 @@ def withdraw(
     withdrawn_on: date,
     today: date,
     closed_through: date | None = None,
+    cash_satang: int | None = None,
 ) -> SavingsWithdrawn:
     """Withdraw from savings: never below zero, and sajja only where the group's rules allow it."""
     ensure_active(member)
@@ -413,6 +441,7 @@ def withdraw(
             "amount",
             409,
         )
+    check_cash(cash_satang, amount_satang)
     return SavingsWithdrawn(
         transaction_id=transaction_id,
         member_id=member.member_id,
@@ -452,7 +481,12 @@ def ensure_active(member: Member) -> None:
 
 
 def exit_member(
-    member: Member, exited_on: date, reason: str | None, today: date, closed_through: date | None = None
+    member: Member,
+    exited_on: date,
+    reason: str | None,
+    today: date,
+    closed_through: date | None = None,
+    cash_satang: int | None = None,
 ) -> MemberExited:
     """Close the membership and pay out both balances in full."""
     ensure_active(member)
@@ -461,6 +495,7 @@ def exit_member(
     if exited_on > today:
         raise LedgerRuleBroken("must not be in the future", "exited_on")
     check_open(closed_through, exited_on, "exited_on")
+    check_cash(cash_satang, member.total_satang)
     return MemberExited(
         member_id=member.member_id,
         group_id=member.group_id,
@@ -471,7 +506,9 @@ def exit_member(
     )
 
 
-def reverse(member: Member, transaction_id: uuid.UUID, reason: str) -> TransactionReversed:
+def reverse(
+    member: Member, transaction_id: uuid.UUID, reason: str, cash_satang: int | None = None
+) -> TransactionReversed:
     """Undo a deposit or withdrawal of this member, once, never leaving a balance below zero."""
     ensure_active(member)
     found = member.transactions.get(transaction_id)
@@ -487,6 +524,8 @@ def reverse(member: Member, transaction_id: uuid.UUID, reason: str) -> Transacti
             "transaction_id",
             409,
         )
+    if delta < 0:
+        check_cash(cash_satang, -delta)
     return TransactionReversed(
         member_id=member.member_id,
         group_id=member.group_id,
@@ -496,4 +535,50 @@ def reverse(member: Member, transaction_id: uuid.UUID, reason: str) -> Transacti
         amount_satang=amount,
         balance_delta_satang=delta,
         reason=reason,
+    )
+
+
+def post_journal_entry(
+    group: Group,
+    entry_id: uuid.UUID,
+    posted_on: date,
+    memo: str,
+    lines: list[JournalLine],
+    today: date,
+    cash_satang: int,
+    chart: Iterable[str],
+    reserved_accounts: Iterable[str],
+    source: str | None = None,
+) -> JournalEntryPosted:
+    """A balanced posting to the group's books. Members' savings and the allocation's payables move
+    only through their own commands (so the books keep reconciling), and cash never goes below zero."""
+    known, reserved = set(chart), set(reserved_accounts)
+    for i, line in enumerate(lines):
+        where = f"lines.{i}"
+        if line.account not in known:
+            raise LedgerRuleBroken(f"account {line.account} is not in the chart of accounts", f"{where}.account")
+        if line.account in reserved:
+            raise LedgerRuleBroken(
+                f"account {line.account} moves only through members' own savings or an allocation", f"{where}.account"
+            )
+        if (line.debit_satang > 0) == (line.credit_satang > 0):
+            raise LedgerRuleBroken("a line has either a debit or a credit, greater than zero", where)
+    debit = sum(line.debit_satang for line in lines)
+    credit = sum(line.credit_satang for line in lines)
+    if debit != credit:
+        raise LedgerRuleBroken(
+            f"debits ({format_baht(debit)}) and credits ({format_baht(credit)}) must be equal", "lines"
+        )
+    if posted_on < group.founded_on or posted_on > today:
+        raise LedgerRuleBroken("must fall between the group's founding and today", "posted_on")
+    check_open(group.closed_through, posted_on, "posted_on")
+    cash_change = sum(line.debit_satang - line.credit_satang for line in lines if line.account == "1010")
+    if cash_satang + cash_change < 0:
+        raise LedgerRuleBroken(
+            f"the group holds {format_baht(cash_satang)} baht in cash, less than {format_baht(-cash_change)}",
+            "lines",
+            409,
+        )
+    return JournalEntryPosted(
+        group_id=group.group_id, entry_id=entry_id, posted_on=posted_on, memo=memo, lines=lines, source=source
     )

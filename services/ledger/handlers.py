@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -16,11 +16,11 @@ from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
 from libs.events.registry import REGISTRY
-from libs.events.schemas.ledger import MemberDataErased, SavingsAccount
+from libs.events.schemas.ledger import JournalLine, MemberDataErased, ProfitShares, SavingsAccount
 from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend
 from libs.events.wakeup import CommitSignal
-from services.ledger import books, domain, installments
+from services.ledger import allocation, books, domain, installments
 from services.ledger.areas import check_area
 from services.ledger.months import may_fall_in_a_closable_month
 
@@ -28,6 +28,7 @@ SCHEMA = "ledger"
 
 # Back-dated entries hold this lock shared and a month-end close holds it exclusively, so no entry can
 # land in a month while (or after) it is closed. Entries dated in the running month need not take it.
+_GROUP_CASH_LOCK = "select pg_advisory_xact_lock(hashtextextended('ledger.group-cash:' || $1::text, 0))"
 _MONTH_CLOSE_LOCK = "select pg_advisory_xact_lock{mode}(hashtextextended('ledger.month-close:' || $1::text, 0))"
 
 
@@ -175,23 +176,28 @@ class LedgerHandlers:
         fingerprint: str,
         actor: Actor,
         member_id: uuid.UUID,
-        decide: Callable[[domain.Member, domain.Group | None], tuple[EventPayload, dict[str, Any]]],
+        decide: Callable[[domain.Member, domain.Group | None, int | None], tuple[EventPayload, dict[str, Any]]],
         *,
         needs_group: bool = False,
         entry_date: date | None = None,
+        pays_out_cash: bool = False,
     ) -> CommandResult:
         """Load the member (and its group), decide one event and the response, and append both in one
         statement (one round trip, atomic). The version check makes a concurrent command on the same
         member re-decide, so a balance can never be spent twice. An entry dated where a month could be
         closed first takes the group's month-close lock (shared) and is decided against the group's
-        closed months, read after the lock."""
+        closed months, read after the lock. A command that pays cash out of the group holds the group's
+        cash lock and is decided against the cash the books hold, so cash in hand never goes below zero."""
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
             member = await self.load_member(conn, member_id)
-            if entry_date is None or not may_fall_in_a_closable_month(entry_date, today_in_thailand()):
+            serialise_with_close = entry_date is not None and may_fall_in_a_closable_month(
+                entry_date, today_in_thailand()
+            )
+            if not serialise_with_close and not pays_out_cash:
                 group = await self.load_group(conn, member.group_id) if needs_group else None
-                event, body = decide(member, group)
+                event, body = decide(member, group, None)
                 return await self._append_responding(
                     unit,
                     domain.member_stream(member_id),
@@ -200,9 +206,11 @@ class LedgerHandlers:
                     body,
                 )
             async with conn.transaction():
-                await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(member.group_id))
+                if serialise_with_close:
+                    await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(member.group_id))
+                cash = await self.lock_group_cash(conn, member.group_id) if pays_out_cash else None
                 group = await self.load_group(conn, member.group_id)
-                event, body = decide(member, group)
+                event, body = decide(member, group, cash)
                 return await self._append_responding(
                     unit,
                     domain.member_stream(member_id),
@@ -212,6 +220,12 @@ class LedgerHandlers:
                 )
 
         return await self.commands.execute(key, fingerprint, command)
+
+    async def lock_group_cash(self, conn: asyncpg.Connection, group_id: uuid.UUID) -> int:
+        """Take the group's cash lock (until the transaction ends) and read the cash its books hold."""
+        await conn.execute(_GROUP_CASH_LOCK, str(group_id))
+        money = await self.group_money_events(conn, group_id)
+        return books.account_balance(books.CASH, (books.postings(t, p) for t, p, _ in money))
 
     async def close_month(
         self, key: str, fingerprint: str, actor: Actor, group_id: uuid.UUID, month: date
@@ -290,7 +304,9 @@ class LedgerHandlers:
         amount_satang: int,
         deposited_on: date,
     ) -> CommandResult:
-        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+        def decide(
+            member: domain.Member, group: domain.Group | None, cash: int | None
+        ) -> tuple[EventPayload, dict[str, Any]]:
             transaction_id = new_id()
             closed_through = group.closed_through if group else None
             event = domain.deposit(
@@ -316,7 +332,9 @@ class LedgerHandlers:
         monthly_commitment_satang: int,
         effective_on: date,
     ) -> CommandResult:
-        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+        def decide(
+            member: domain.Member, group: domain.Group | None, cash: int | None
+        ) -> tuple[EventPayload, dict[str, Any]]:
             assert group is not None
             event = domain.change_commitment(
                 member, group.rules, monthly_commitment_satang, effective_on, today_in_thailand(), group.closed_through
@@ -354,7 +372,9 @@ class LedgerHandlers:
         amount_satang: int,
         withdrawn_on: date,
     ) -> CommandResult:
-        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+        def decide(
+            member: domain.Member, group: domain.Group | None, cash: int | None
+        ) -> tuple[EventPayload, dict[str, Any]]:
             assert group is not None
             transaction_id = new_id()
             event = domain.withdraw(
@@ -366,6 +386,7 @@ class LedgerHandlers:
                 withdrawn_on,
                 today_in_thailand(),
                 group.closed_through,
+                cash,
             )
             return event, {
                 "transaction_id": str(transaction_id),
@@ -377,7 +398,7 @@ class LedgerHandlers:
             }
 
         return await self._member_command(
-            key, fingerprint, actor, member_id, decide, needs_group=True, entry_date=withdrawn_on
+            key, fingerprint, actor, member_id, decide, needs_group=True, entry_date=withdrawn_on, pays_out_cash=True
         )
 
     async def decide_consent(
@@ -391,7 +412,9 @@ class LedgerHandlers:
         granted: bool,
         notice_version: str | None,
     ) -> CommandResult:
-        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+        def decide(
+            member: domain.Member, _: domain.Group | None, cash: int | None
+        ) -> tuple[EventPayload, dict[str, Any]]:
             event = domain.decide_consent(member, partner, purpose, granted, notice_version)
             return event, {
                 "member_id": str(member_id),
@@ -426,9 +449,11 @@ class LedgerHandlers:
     async def exit_member(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, exited_on: date, reason: str | None
     ) -> CommandResult:
-        def decide(member: domain.Member, group: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
+        def decide(
+            member: domain.Member, group: domain.Group | None, cash: int | None
+        ) -> tuple[EventPayload, dict[str, Any]]:
             closed_through = group.closed_through if group else None
-            event = domain.exit_member(member, exited_on, reason, today_in_thailand(), closed_through)
+            event = domain.exit_member(member, exited_on, reason, today_in_thailand(), closed_through, cash)
             return event, {
                 "member_id": str(member_id),
                 "exited_on": exited_on.isoformat(),
@@ -439,13 +464,17 @@ class LedgerHandlers:
                 },
             }
 
-        return await self._member_command(key, fingerprint, actor, member_id, decide, entry_date=exited_on)
+        return await self._member_command(
+            key, fingerprint, actor, member_id, decide, entry_date=exited_on, pays_out_cash=True
+        )
 
     async def reverse(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, transaction_id: uuid.UUID, reason: str
     ) -> CommandResult:
-        def decide(member: domain.Member, _: domain.Group | None) -> tuple[EventPayload, dict[str, Any]]:
-            event = domain.reverse(member, transaction_id, reason)
+        def decide(
+            member: domain.Member, _: domain.Group | None, cash: int | None
+        ) -> tuple[EventPayload, dict[str, Any]]:
+            event = domain.reverse(member, transaction_id, reason, cash)
             return event, {
                 "member_id": str(member_id),
                 "transaction_id": str(transaction_id),
@@ -455,7 +484,9 @@ class LedgerHandlers:
                 "balance": format_baht(member.balances[event.account] + event.balance_delta_satang),
             }
 
-        return await self._member_command(key, fingerprint, actor, member_id, decide)
+        # Undoing a deposit hands cash back; undoing a withdrawal takes it in. Either way it is decided
+        # under the cash lock (the event's direction is only known once the member is read).
+        return await self._member_command(key, fingerprint, actor, member_id, decide, pays_out_cash=True)
 
     async def erase_personal_data(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID
@@ -494,17 +525,156 @@ class LedgerHandlers:
 
         return await self.commands.execute(key, fingerprint, command)
 
+    async def group_money_events(
+        self, conn: asyncpg.Connection | asyncpg.Pool, group_id: uuid.UUID
+    ) -> list[tuple[str, dict[str, Any], date]]:
+        """The group's money events in order: (event type, payload, business date)."""
+        events = []
+        for row in await conn.fetch(_GROUP_MONEY_EVENTS_SQL, str(group_id)):
+            payload = json.loads(row["payload"])
+            recorded_on = row["recorded_at"].astimezone(BANGKOK).date()
+            events.append((row["event_type"], payload, books.business_date(row["event_type"], payload, recorded_on)))
+        return events
+
     async def group_books(self, group_id: uuid.UUID, as_of: date) -> list[books.AccountBalance]:
         """The group's trial balance on `as_of` (by business date), from its money events."""
         await self.load_group(self.pool, group_id)
-        rows = await self.pool.fetch(_GROUP_MONEY_EVENTS_SQL, str(group_id))
-        posting_sets = []
-        for row in rows:
-            payload = json.loads(row["payload"])
-            recorded_on = row["recorded_at"].astimezone(BANGKOK).date()
-            if books.business_date(row["event_type"], payload, recorded_on) <= as_of:
-                posting_sets.append(books.postings(row["event_type"], payload))
-        return books.trial_balance(posting_sets)
+        money = await self.group_money_events(self.pool, group_id)
+        return books.trial_balance(books.postings(t, p) for t, p, on in money if on <= as_of)
+
+    async def journal(self, group_id: uuid.UUID, first: date, last: date) -> list[dict[str, Any]]:
+        """The group's journal between two business dates: each money event with its posting set."""
+        await self.load_group(self.pool, group_id)
+        entries: list[dict[str, Any]] = []
+        for event_type, payload, on in await self.group_money_events(self.pool, group_id):
+            lines = [p for p in books.postings(event_type, payload) if p.debit_satang or p.credit_satang]
+            if first <= on <= last and lines:
+                entries.append({"on": on, "event_type": event_type, "payload": payload, "lines": lines})
+        entries.sort(key=lambda e: e["on"])
+        return entries
+
+    async def post_journal_entry(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        group_id: uuid.UUID,
+        posted_on: date,
+        memo: str,
+        lines: list[JournalLine],
+        source: str | None = None,
+    ) -> CommandResult:
+        """A balanced entry in the group's books (bank interest, expenses, transfers to the bank)."""
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
+            async with conn.transaction():
+                if may_fall_in_a_closable_month(posted_on, today_in_thailand()):
+                    await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(group_id))
+                cash = await self.lock_group_cash(conn, group_id)
+                group = await self.load_group(conn, group_id)
+                entry_id = new_id()
+                event = domain.post_journal_entry(
+                    group,
+                    entry_id,
+                    posted_on,
+                    memo,
+                    lines,
+                    today_in_thailand(),
+                    cash,
+                    books.CHART,
+                    books.MEMBER_SAVINGS_ACCOUNTS | books.ALLOCATION_ONLY_ACCOUNTS,
+                    source,
+                )
+                body = {"entry_id": str(entry_id), "group_id": str(group_id), "posted_on": posted_on.isoformat()}
+                return await self._append_responding(
+                    unit,
+                    domain.group_stream(group_id),
+                    group.version,
+                    NewEvent(event, actor=actor, area=group.area),
+                    body,
+                )
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def allocate_profit(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        group_id: uuid.UUID,
+        period_start: date,
+        period_end: date,
+        allocated_on: date,
+        shares: ProfitShares | None,
+        paid_into: Literal["special", "cash"] | None,
+    ) -> CommandResult:
+        """The annual profit allocation: `DividendsAllocated` on the group and each member's
+        `DividendPaid`, in one atomic append."""
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
+            async with conn.transaction():
+                if may_fall_in_a_closable_month(allocated_on, today_in_thailand()):
+                    await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(group_id))
+                cash = await self.lock_group_cash(conn, group_id)
+                group = await self.load_group(conn, group_id)
+                members = await self.load_group_members(conn, group_id)
+                money = await self.group_money_events(conn, group_id)
+                decided = allocation.allocate_profit(
+                    group,
+                    new_id(),
+                    period_start,
+                    period_end,
+                    allocated_on,
+                    today_in_thailand(),
+                    books.period_profit(money, period_start, period_end),
+                    [m for m in members.values() if m.exited_on is None],
+                    books.sajja_movements(money),
+                    books.interest_paid(money, period_start, period_end),
+                    group.allocated_through,
+                    cash,
+                    shares,
+                    paid_into,
+                )
+                event = decided.allocated
+                months = len(allocation.months_between(period_start, period_end))
+                body = {
+                    "allocation_id": str(event.allocation_id),
+                    "group_id": str(group_id),
+                    "period_start": period_start.isoformat(),
+                    "period_end": period_end.isoformat(),
+                    "net_profit": format_baht(event.net_profit_satang),
+                    "funds": {f: format_baht(getattr(event, f + "_satang")) for f in allocation.FUNDS},
+                    "paid_into": event.paid_into,
+                    "members": [
+                        {
+                            "member_id": str(s.member_id),
+                            "average_savings": format_baht(round(Decimal(s.savings_basis_satang) / months)),
+                            "interest_paid": format_baht(s.interest_paid_satang),
+                            "dividend": format_baht(s.dividend_satang),
+                            "rebate": format_baht(s.rebate_satang),
+                        }
+                        for s in event.members
+                    ],
+                }
+                appends = [
+                    StreamAppend(
+                        domain.group_stream(group_id), group.version, [NewEvent(event, actor=actor, area=group.area)]
+                    )
+                ]
+                appends += [
+                    StreamAppend(
+                        domain.member_stream(p.member_id),
+                        members[p.member_id].version,
+                        [NewEvent(p, actor=actor, area=group.area)],
+                    )
+                    for p in decided.payments
+                ]
+                recorded = await self.store.append_to_streams(conn, appends, record=unit.response(201, body))
+            return 201, body | {"position": {SCHEMA: max(e.position for e in recorded)}}
+
+        return await self.commands.execute(key, fingerprint, command)
 
     async def member_savings_total(self, group_id: uuid.UUID) -> dict[str, int]:
         """Sum of the members' balances as their own streams have them (independent of the books)."""
@@ -523,5 +693,6 @@ _GROUP_MONEY_EVENTS_SQL = """
     select event_type, payload::text as payload, recorded_at from ledger.events
     where payload->>'group_id' = $1
       and event_type in ('ledger.MemberEnrolled', 'ledger.SavingsDeposited', 'ledger.SavingsWithdrawn',
-                         'ledger.TransactionReversed', 'ledger.MemberExited')
+                         'ledger.TransactionReversed', 'ledger.MemberExited', 'ledger.JournalEntryPosted',
+                         'ledger.DividendsAllocated', 'ledger.DividendPaid')
     order by position"""

@@ -37,6 +37,11 @@ class MemberBalances:
                 groups.setdefault(member, payload["group_id"])
                 target = sajja if payload["account"] == "sajja" else special
                 target[member] = target.get(member, 0) + int(payload["balance_delta_satang"])
+            elif event.event_type == "ledger.DividendPaid" and payload["paid_into"] == "special":
+                member = payload["member_id"]
+                groups.setdefault(member, payload["group_id"])
+                paid = int(payload["dividend_satang"]) + int(payload["rebate_satang"])
+                special[member] = special.get(member, 0) + paid
             elif event.event_type == "ledger.MemberExited":
                 member = payload["member_id"]
                 groups.setdefault(member, payload["group_id"])

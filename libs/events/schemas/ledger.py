@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field
@@ -12,6 +13,18 @@ from libs.events.envelope import EventPayload
 from libs.events.registry import REGISTRY
 
 SavingsAccount = Literal["sajja", "special"]
+
+
+class ProfitShares(EventPayload):
+    """How a year's net profit is divided, in percent (adding up to 100). Defaults follow a common
+    pattern in CDD savings-group rules; each group sets its own at its annual meeting."""
+
+    reserve: Decimal = Field(default=Decimal(10), ge=0, le=100, decimal_places=2)
+    dividends: Decimal = Field(default=Decimal(60), ge=0, le=100, decimal_places=2)
+    borrower_rebates: Decimal = Field(default=Decimal(10), ge=0, le=100, decimal_places=2)
+    welfare: Decimal = Field(default=Decimal(10), ge=0, le=100, decimal_places=2)
+    community: Decimal = Field(default=Decimal(5), ge=0, le=100, decimal_places=2)
+    committee: Decimal = Field(default=Decimal(5), ge=0, le=100, decimal_places=2)
 
 
 class GroupRules(EventPayload):
@@ -26,6 +39,9 @@ class GroupRules(EventPayload):
     # Sajja savings are normally returned only when a member leaves.
     sajja_withdrawable_before_exit: bool = False
     special_withdrawals_allowed: bool = True
+    profit_shares: ProfitShares = Field(default_factory=ProfitShares)
+    # Where members' dividends and borrower rebates go: their special savings, or cash in hand.
+    dividends_paid_into: Literal["special", "cash"] = "special"
 
 
 @REGISTRY.register("ledger.GroupRegistered", 1)
@@ -163,3 +179,73 @@ class MonthClosed(EventPayload):
     members_missed: int = Field(ge=0)
     due_satang: int = Field(ge=0)
     paid_satang: int = Field(ge=0)
+
+
+class JournalLine(EventPayload):
+    account: str = Field(pattern=r"^\d{4}$")
+    debit_satang: int = Field(default=0, ge=0)
+    credit_satang: int = Field(default=0, ge=0)
+    # The member a line concerns, where one does (e.g. a borrower's interest).
+    member_id: uuid.UUID | None = None
+
+
+@REGISTRY.register("ledger.JournalEntryPosted", 1)
+class JournalEntryPosted(EventPayload):
+    """A posting to the group's books not made through a member's savings (bank interest, expenses,
+    and later the lending service's disbursements and repayments). Its lines sum to zero."""
+
+    group_id: uuid.UUID
+    entry_id: uuid.UUID
+    posted_on: date
+    memo: str = Field(min_length=1, max_length=500)
+    lines: list[JournalLine] = Field(min_length=2)
+    # Where it came from, for postings other services request (e.g. "lending:loan-…").
+    source: str | None = Field(default=None, max_length=200)
+
+
+class MemberProfitShare(EventPayload):
+    member_id: uuid.UUID
+    # Sum of the member's month-end sajja balances over the period (the average times the months).
+    savings_basis_satang: int = Field(ge=0)
+    interest_paid_satang: int = Field(ge=0)
+    dividend_satang: int = Field(ge=0)
+    rebate_satang: int = Field(ge=0)
+
+
+@REGISTRY.register("ledger.DividendsAllocated", 1)
+class DividendsAllocated(EventPayload):
+    """The annual profit allocation: the period's net profit closed out of income and expenses and
+    divided by the group's shares, to the satang (largest remainder), with each member's share."""
+
+    group_id: uuid.UUID
+    allocation_id: uuid.UUID
+    period_start: date
+    period_end: date
+    allocated_on: date
+    net_profit_satang: int = Field(gt=0)
+    shares_percent: ProfitShares
+    # Income and expense accounts closed: account → its net credit balance over the period.
+    closed_accounts: dict[str, int]
+    reserve_satang: int = Field(ge=0)
+    dividends_satang: int = Field(ge=0)
+    borrower_rebates_satang: int = Field(ge=0)
+    welfare_satang: int = Field(ge=0)
+    community_satang: int = Field(ge=0)
+    committee_satang: int = Field(ge=0)
+    paid_into: Literal["special", "cash"]
+    members: list[MemberProfitShare]
+
+
+@REGISTRY.register("ledger.DividendPaid", 1)
+class DividendPaid(EventPayload):
+    """A member's dividend and borrower rebate from an allocation, paid into special savings or cash."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    allocation_id: uuid.UUID
+    paid_on: date
+    dividend_satang: int = Field(ge=0)
+    rebate_satang: int = Field(ge=0)
+    paid_into: Literal["special", "cash"]
+    # The special-savings balance after, when paid into it.
+    balance_after_satang: int | None = None
