@@ -182,29 +182,9 @@ class EventStore:
         stream has moved on."""
         if not events:
             return []
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        now = datetime.now().astimezone()
-        rows: list[tuple[Any, ...]] = []
-        payloads: list[dict[str, Any]] = []
-        for offset, event in enumerate(events, start=1):
-            payloads.append(event.payload.model_dump(mode="json"))
-            event_type, schema_version = self.registry.name_of(event.payload)
-            rows.append(
-                (
-                    expected_version + offset,
-                    new_id(),
-                    event_type,
-                    schema_version,
-                    event.occurred_at or now,
-                    event.actor.model_dump_json(),
-                    event.correlation_id,
-                    event.causation_id,
-                    event.area.model_dump_json() if event.area else None,
-                    json.dumps(payloads[-1], ensure_ascii=False, separators=(",", ":")),
-                )
-            )
-        columns = list(zip(*rows, strict=True))
+        rows, sources, carrier = self._prepare([StreamAppend(stream_id, expected_version, events)])
+        # The single-stream statement takes the columns after (ordinal, stream id).
+        columns = [list(c) for c in zip(*rows, strict=True)][2:]
         with tracer.start_as_current_span("event_store.append", attributes={"sajja.stream_id": stream_id}):
             extra: list[Any] = []
             if record is not None:
@@ -216,7 +196,7 @@ class EventStore:
                     expected_version,
                     carrier.get("traceparent"),
                     carrier.get("tracestate"),
-                    *[list(c) for c in columns],
+                    *columns,
                     *extra,
                 )
             except asyncpg.UniqueViolationError:
@@ -227,26 +207,7 @@ class EventStore:
                 if not state["fresh"]:
                     raise StoreMisuse("append must be the first write in its transaction")
                 raise ConcurrencyConflict(stream_id, expected_version, state["current"])
-        return [
-            RecordedEvent(
-                event_id=row[1],
-                event_type=row[2],
-                schema_version=row[3],
-                stream_id=stream_id,
-                stream_version=row[0],
-                position=w["position"],
-                occurred_at=row[4],
-                recorded_at=w["recorded_at"],
-                actor=event.actor,
-                correlation_id=event.correlation_id,
-                causation_id=event.causation_id,
-                area=event.area,
-                payload=payload,
-                traceparent=carrier.get("traceparent"),
-                tracestate=carrier.get("tracestate"),
-            )
-            for row, w, event, payload in zip(rows, written, events, payloads, strict=True)
-        ]
+        return _recorded(rows, written, sources, carrier)
 
     async def append_to_streams(
         self,
@@ -264,32 +225,7 @@ class EventStore:
         stream_ids = [a.stream_id for a in appends]
         if len(set(stream_ids)) != len(stream_ids):
             raise StoreMisuse("each stream may appear once in a multi-stream append")
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        now = datetime.now().astimezone()
-        rows: list[tuple[Any, ...]] = []
-        sources: list[tuple[str, NewEvent, dict[str, Any]]] = []
-        for a in appends:
-            for offset, event in enumerate(a.events, start=1):
-                payload = event.payload.model_dump(mode="json")
-                event_type, schema_version = self.registry.name_of(event.payload)
-                rows.append(
-                    (
-                        len(rows),
-                        a.stream_id,
-                        a.expected_version + offset,
-                        new_id(),
-                        event_type,
-                        schema_version,
-                        event.occurred_at or now,
-                        event.actor.model_dump_json(),
-                        event.correlation_id,
-                        event.causation_id,
-                        event.area.model_dump_json() if event.area else None,
-                        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
-                    )
-                )
-                sources.append((a.stream_id, event, payload))
+        rows, sources, carrier = self._prepare(appends)
         columns = [list(c) for c in zip(*rows, strict=True)]
         extra: list[Any] = [None, None, None, None, self.schema]
         if record is not None:
@@ -316,26 +252,40 @@ class EventStore:
                 if moved is None:
                     raise ConcurrencyConflict("(several streams)", -1)
                 raise ConcurrencyConflict(moved["stream_id"], moved["expected_version"], moved["current"])
-        return [
-            RecordedEvent(
-                event_id=row[3],
-                event_type=row[4],
-                schema_version=row[5],
-                stream_id=stream_id,
-                stream_version=row[2],
-                position=w["position"],
-                occurred_at=row[6],
-                recorded_at=w["recorded_at"],
-                actor=event.actor,
-                correlation_id=event.correlation_id,
-                causation_id=event.causation_id,
-                area=event.area,
-                payload=payload,
-                traceparent=carrier.get("traceparent"),
-                tracestate=carrier.get("tracestate"),
-            )
-            for row, w, (stream_id, event, payload) in zip(rows, written, sources, strict=True)
-        ]
+        return _recorded(rows, written, sources, carrier)
+
+    def _prepare(
+        self, appends: Sequence[StreamAppend]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[str, NewEvent, dict[str, Any]]], dict[str, str]]:
+        """The rows to insert — (ordinal, stream id, version, event id, type, schema version, occurred at,
+        actor, correlation, causation, area, payload JSON) — what each came from, and the trace carrier."""
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        now = datetime.now().astimezone()
+        rows: list[tuple[Any, ...]] = []
+        sources: list[tuple[str, NewEvent, dict[str, Any]]] = []
+        for a in appends:
+            for offset, event in enumerate(a.events, start=1):
+                payload = event.payload.model_dump(mode="json")
+                event_type, schema_version = self.registry.name_of(event.payload)
+                rows.append(
+                    (
+                        len(rows),
+                        a.stream_id,
+                        a.expected_version + offset,
+                        new_id(),
+                        event_type,
+                        schema_version,
+                        event.occurred_at or now,
+                        event.actor.model_dump_json(),
+                        event.correlation_id,
+                        event.causation_id,
+                        event.area.model_dump_json() if event.area else None,
+                        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+                    )
+                )
+                sources.append((a.stream_id, event, payload))
+        return rows, sources, carrier
 
     async def read_stream(
         self, conn: asyncpg.Connection | asyncpg.Pool, stream_id: str, after_version: int = 0
@@ -395,6 +345,35 @@ class OutboundEvent:
     envelope: bytes
     traceparent: str | None
     tracestate: str | None
+
+
+def _recorded(
+    rows: list[tuple[Any, ...]],
+    written: list[asyncpg.Record],
+    sources: list[tuple[str, NewEvent, dict[str, Any]]],
+    carrier: dict[str, str],
+) -> list[RecordedEvent]:
+    """The appended events as recorded: the prepared rows with the positions the database gave them."""
+    return [
+        RecordedEvent(
+            event_id=row[3],
+            event_type=row[4],
+            schema_version=row[5],
+            stream_id=stream_id,
+            stream_version=row[2],
+            position=w["position"],
+            occurred_at=row[6],
+            recorded_at=w["recorded_at"],
+            actor=event.actor,
+            correlation_id=event.correlation_id,
+            causation_id=event.causation_id,
+            area=event.area,
+            payload=payload,
+            traceparent=carrier.get("traceparent"),
+            tracestate=carrier.get("tracestate"),
+        )
+        for row, w, (stream_id, event, payload) in zip(rows, written, sources, strict=True)
+    ]
 
 
 def _from_row(row: asyncpg.Record) -> RecordedEvent:

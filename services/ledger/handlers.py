@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -16,7 +16,14 @@ from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
 from libs.events.registry import REGISTRY
-from libs.events.schemas.ledger import JournalLine, MemberDataErased, ProfitShares, SavingsAccount
+from libs.events.schemas.ledger import (
+    DividendPaid,
+    InstallmentMissed,
+    JournalLine,
+    MemberDataErased,
+    ProfitShares,
+    SavingsAccount,
+)
 from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend
 from libs.events.wakeup import CommitSignal
@@ -221,6 +228,36 @@ class LedgerHandlers:
 
         return await self.commands.execute(key, fingerprint, command)
 
+    async def _append_group_and_members(
+        self,
+        unit: CommandUnit,
+        actor: Actor,
+        group: domain.Group,
+        group_event: EventPayload,
+        member_events: Sequence[InstallmentMissed | DividendPaid],
+        members: dict[uuid.UUID, domain.Member],
+        body: dict[str, Any],
+    ) -> tuple[int, dict[str, Any]]:
+        """One event on the group and one on each member concerned, with the 201 response stored under
+        the request's key: one atomic statement, each stream at the version the decision read."""
+        appends = [
+            StreamAppend(
+                domain.group_stream(group.group_id),
+                group.version,
+                [NewEvent(group_event, actor=actor, area=group.area)],
+            )
+        ]
+        appends += [
+            StreamAppend(
+                domain.member_stream(e.member_id),
+                members[e.member_id].version,
+                [NewEvent(e, actor=actor, area=group.area)],
+            )
+            for e in member_events
+        ]
+        recorded = await self.store.append_to_streams(unit.conn, appends, record=unit.response(201, body))
+        return 201, body | {"position": {SCHEMA: max(e.position for e in recorded)}}
+
     async def lock_group_cash(self, conn: asyncpg.Connection, group_id: uuid.UUID) -> int:
         """Take the group's cash lock (until the transaction ends) and read the cash its books hold."""
         await conn.execute(_GROUP_CASH_LOCK, str(group_id))
@@ -240,19 +277,6 @@ class LedgerHandlers:
                 group = await self.load_group(conn, group_id)
                 members = await self.load_group_members(conn, group_id)
                 closed, missed = installments.close_month(group, members.values(), month, today_in_thailand())
-                appends = [
-                    StreamAppend(
-                        domain.group_stream(group_id), group.version, [NewEvent(closed, actor=actor, area=group.area)]
-                    )
-                ]
-                appends += [
-                    StreamAppend(
-                        domain.member_stream(m.member_id),
-                        members[m.member_id].version,
-                        [NewEvent(m, actor=actor, area=group.area)],
-                    )
-                    for m in missed
-                ]
                 body = {
                     "group_id": str(group_id),
                     "month": month.isoformat()[:7],
@@ -269,8 +293,7 @@ class LedgerHandlers:
                         for m in missed
                     ],
                 }
-                recorded = await self.store.append_to_streams(conn, appends, record=unit.response(201, body))
-            return 201, body | {"position": {SCHEMA: max(e.position for e in recorded)}}
+                return await self._append_group_and_members(unit, actor, group, closed, missed, members, body)
 
         return await self.commands.execute(key, fingerprint, command)
 
@@ -658,21 +681,7 @@ class LedgerHandlers:
                         for s in event.members
                     ],
                 }
-                appends = [
-                    StreamAppend(
-                        domain.group_stream(group_id), group.version, [NewEvent(event, actor=actor, area=group.area)]
-                    )
-                ]
-                appends += [
-                    StreamAppend(
-                        domain.member_stream(p.member_id),
-                        members[p.member_id].version,
-                        [NewEvent(p, actor=actor, area=group.area)],
-                    )
-                    for p in decided.payments
-                ]
-                recorded = await self.store.append_to_streams(conn, appends, record=unit.response(201, body))
-            return 201, body | {"position": {SCHEMA: max(e.position for e in recorded)}}
+                return await self._append_group_and_members(unit, actor, group, event, decided.payments, members, body)
 
         return await self.commands.execute(key, fingerprint, command)
 
