@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -202,21 +203,13 @@ class LedgerHandlers:
             serialise_with_close = entry_date is not None and may_fall_in_a_closable_month(
                 entry_date, today_in_thailand()
             )
-            if not serialise_with_close and not pays_out_cash:
-                group = await self.load_group(conn, member.group_id) if needs_group else None
-                event, body = decide(member, group, None)
-                return await self._append_responding(
-                    unit,
-                    domain.member_stream(member_id),
-                    member.version,
-                    NewEvent(event, actor=actor, area=member.area),
-                    body,
-                )
-            async with conn.transaction():
+            locked = serialise_with_close or pays_out_cash
+            # Only a command that takes a lock needs a transaction around it; the rest is one statement.
+            async with conn.transaction() if locked else contextlib.nullcontext():
                 if serialise_with_close:
                     await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(member.group_id))
                 cash = await self.lock_group_cash(conn, member.group_id) if pays_out_cash else None
-                group = await self.load_group(conn, member.group_id)
+                group = await self.load_group(conn, member.group_id) if needs_group or locked else None
                 event, body = decide(member, group, cash)
                 return await self._append_responding(
                     unit,
