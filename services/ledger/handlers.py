@@ -26,7 +26,7 @@ from libs.events.schemas.ledger import (
     SavingsAccount,
 )
 from libs.events.settings import Settings
-from libs.events.store import EventStore, StreamAppend
+from libs.events.store import EventStore, StreamAppend, stream_uuid
 from libs.events.wakeup import CommitSignal
 from services.ledger import allocation, books, domain, installments
 from services.ledger.areas import check_area
@@ -232,7 +232,7 @@ class LedgerHandlers:
         body: dict[str, Any],
     ) -> tuple[int, dict[str, Any]]:
         """One event on the group and one on each member concerned, with the 201 response stored under
-        the request's key: one atomic statement, each stream at the version the decision read."""
+        the request's key, in the caller's transaction; each stream at the version the decision read."""
         appends = [
             StreamAppend(
                 domain.group_stream(group.group_id),
@@ -248,8 +248,19 @@ class LedgerHandlers:
             )
             for e in member_events
         ]
-        recorded = await self.store.append_to_streams(unit.conn, appends, record=unit.response(201, body))
-        return 201, body | {"position": {SCHEMA: max(e.position for e in recorded)}}
+        recorded = await self.store.append_to_streams(unit.conn, appends)
+        # `position` is the command's last write; a member's own position serves `?after=` on reads of
+        # that member (read models wait per stream).
+        body = body | {
+            "position": {SCHEMA: max(e.position for e in recorded)},
+            "member_positions": {
+                str(stream_uuid(e.stream_id)): {SCHEMA: e.position}
+                for e in recorded
+                if e.stream_id.startswith("member-")
+            },
+        }
+        await unit.record(201, body)
+        return 201, body
 
     async def lock_group_cash(self, conn: asyncpg.Connection, group_id: uuid.UUID) -> int:
         """Take the group's cash lock (until the transaction ends) and read the cash its books hold."""

@@ -106,8 +106,10 @@ async def test_profit_allocation_matches_the_hand_computed_table(client: httpx.A
         ), member
     special = {m: (await client.get(f"/ledger/v1/members/{m}")).json()["balances"]["special"] for m in (a, b, c)}
     assert special == {a: "341.38", b: "362.78", c: "65.85"}
-    # The reporting projection applies each member's stream in order: a later deposit's position proves
-    # the dividend before it was applied too.
+    # Each member's own position in the response serves read-your-writes on that member.
+    own = body["member_positions"][c]["ledger"]
+    projected_c = await client.get(f"/reporting/v1/members/{c}/balances", params={"after": f"ledger:{own}"})
+    assert projected_c.json()["special"] == "65.85", projected_c.text
     later = await post(
         client,
         f"/ledger/v1/members/{b}/deposits",
