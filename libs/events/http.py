@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from libs.events.envelope import Actor
 from libs.events.errors import ConcurrencyConflict, IdempotencyKeyReused
 from libs.events.store import ResponseRecord
 
@@ -110,6 +111,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Never leak stack traces or internal names; the log has them, with the trace id.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "Internal error", "The request failed; it has been logged.", "internal")
+
+
+def actor_of(request: Request) -> Actor:
+    """Who is acting. Until access control (#7) authenticates callers, the caller names the user in an
+    `X-Sajja-User` header (recorded on the events, and what maker-checker compares); without it, an
+    anonymous user."""
+    user = request.headers.get("x-sajja-user", "").strip()
+    return Actor(kind="user", id=user[:100] if user else "anonymous")
 
 
 async def idempotency_key(request: Request) -> str:

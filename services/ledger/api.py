@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.events.envelope import Actor
-from libs.events.http import Problem, fingerprint, idempotency_key
+from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
 from services.ledger import books, domain, installments
@@ -242,11 +241,6 @@ class ProfitAllocationRequest(StrictRequest):
             ]
         }
     )
-
-
-def actor_of(request: Request) -> Actor:
-    # Until access control (#7) identifies callers, commands are recorded as an anonymous user.
-    return Actor(kind="user", id="anonymous")
 
 
 def build_router(handlers: LedgerHandlers) -> APIRouter:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from libs.events.inbox import Inbox, InboxWorker
 from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.ledger.api import build_router
-from services.ledger.handlers import LedgerHandlers
+from services.ledger.handlers import SCHEMA, LedgerHandlers
+from services.ledger.lending_postings import LendingPostingHandler, LendingRequests
 
 NAME = "ledger"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -15,11 +17,14 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def build(platform: Platform) -> ServiceRuntime:
     handlers = LedgerHandlers(platform.pool, platform.settings)
+    inbox = Inbox(SCHEMA)
+    lending_requests = LendingRequests(topic_for("lending", platform.settings.topic_prefix), inbox)
     return service_runtime(
         NAME,
         platform,
         "Savings groups, members and their savings: the book of record.",
         routers=[build_router(handlers)],
         relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
-        workers=[handlers.commit_signal],
+        projectors=[platform.projector(SCHEMA, lending_requests)],
+        workers=[handlers.commit_signal, InboxWorker(platform.pool, inbox, LendingPostingHandler(handlers))],
     )

@@ -28,10 +28,13 @@ CHART: dict[str, tuple[str, str]] = {
     "4010": ("ค่าธรรมเนียมแรกเข้า", "Entrance fees"),
     "4020": ("รายได้ดอกเบี้ยเงินกู้", "Loan interest income"),
     "4030": ("ดอกเบี้ยเงินฝากธนาคาร", "Bank interest income"),
+    "4040": ("ค่าปรับเงินกู้", "Loan penalty income"),
     "4090": ("รายได้อื่น", "Other income"),
     "5010": ("ค่าใช้จ่ายดำเนินงาน", "Operating expenses"),
+    "5020": ("หนี้สูญ", "Bad debts written off"),
 }
 CASH, SAJJA, SPECIAL, ENTRANCE_FEES, LOAN_INTEREST = "1010", "2010", "2020", "4010", "4020"
+LOANS_RECEIVABLE, LOAN_PENALTIES, BAD_DEBTS = "1100", "4040", "5020"
 DIVIDENDS_PAYABLE, REBATES_PAYABLE = "2100", "2110"
 # The funds a profit allocation credits, by the allocation's field names.
 ALLOCATION_ACCOUNTS = {

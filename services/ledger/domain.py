@@ -22,6 +22,7 @@ from libs.events.schemas.ledger import (
     InstallmentMissed,
     JournalEntryPosted,
     JournalLine,
+    LendingPostingRefused,
     MemberEnrolled,
     MemberExited,
     MonthClosed,
@@ -112,6 +113,8 @@ class Group:
     closed_through: date | None = None
     # The last day whose profit has been allocated.
     allocated_through: date | None = None
+    # Requests from the lending service already answered (posted or refused): each is answered once.
+    lending_requests: frozenset[uuid.UUID] = frozenset()
 
 
 def check_rules(rules: GroupRules) -> None:
@@ -191,6 +194,12 @@ def group_from_events(events: Iterable[tuple[EventPayload, int]]) -> Group | Non
             group = replace(group, closed_through=payload.month, version=version)
         elif group is not None and isinstance(payload, DividendsAllocated):
             group = replace(group, allocated_through=payload.period_end, version=version)
+        elif (
+            group is not None
+            and isinstance(payload, (JournalEntryPosted, LendingPostingRefused))
+            and payload.request_id
+        ):
+            group = replace(group, lending_requests=group.lending_requests | {payload.request_id}, version=version)
         elif group is not None:
             group = replace(group, version=version)
     return group

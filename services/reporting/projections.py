@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from libs.events.envelope import RecordedEvent
+from libs.events.ledger_facts import savings_change
 
 
 class MemberBalances:
@@ -23,30 +24,13 @@ class MemberBalances:
         sajja: dict[str, int] = {}
         special: dict[str, int] = {}
         for event in events:
-            payload = event.payload
             if event.event_type == "ledger.MemberEnrolled":
-                groups[payload["member_id"]] = payload["group_id"]
-            elif event.event_type in ("ledger.SavingsDeposited", "ledger.SavingsWithdrawn"):
-                member = payload["member_id"]
-                groups.setdefault(member, payload["group_id"])
-                target = sajja if payload["account"] == "sajja" else special
-                sign = 1 if event.event_type == "ledger.SavingsDeposited" else -1
-                target[member] = target.get(member, 0) + sign * int(payload["amount_satang"])
-            elif event.event_type == "ledger.TransactionReversed":
-                member = payload["member_id"]
-                groups.setdefault(member, payload["group_id"])
-                target = sajja if payload["account"] == "sajja" else special
-                target[member] = target.get(member, 0) + int(payload["balance_delta_satang"])
-            elif event.event_type == "ledger.DividendPaid" and payload["paid_into"] == "special":
-                member = payload["member_id"]
-                groups.setdefault(member, payload["group_id"])
-                paid = int(payload["dividend_satang"]) + int(payload["rebate_satang"])
-                special[member] = special.get(member, 0) + paid
-            elif event.event_type == "ledger.MemberExited":
-                member = payload["member_id"]
-                groups.setdefault(member, payload["group_id"])
-                sajja[member] = sajja.get(member, 0) - int(payload["sajja_paid_out_satang"])
-                special[member] = special.get(member, 0) - int(payload["special_paid_out_satang"])
+                groups[event.payload["member_id"]] = event.payload["group_id"]
+            elif change := savings_change(event.event_type, event.payload):
+                member, group, sajja_delta, special_delta = change
+                groups.setdefault(member, group)
+                sajja[member] = sajja.get(member, 0) + sajja_delta
+                special[member] = special.get(member, 0) + special_delta
         if not groups:
             return
         members = list(groups)

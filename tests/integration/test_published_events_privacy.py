@@ -12,6 +12,7 @@ from libs.events.registry import REGISTRY
 from libs.events.settings import Settings
 from tests.support.api import national_id, new_group, new_member, post
 from tests.support.kafka import read_topic_values
+from tests.support.lending import as_user, define_product
 
 
 async def _ok(response: httpx.Response) -> dict[str, object]:
@@ -71,6 +72,26 @@ async def test_no_published_event_contains_personal_data(
         await _ok(await post(client, f"/ledger/v1/groups/{gid}/month-closes", {"month": month}))
     allocation = {"period_start": "2024-01", "period_end": "2024-01", "allocated_on": "2024-02-10"}
     await _ok(await post(client, f"/ledger/v1/groups/{gid}/profit-allocations", allocation))
+    # A loan the group's cash cannot pay out: the ledger records its refusal.
+    await define_product(client, guarantors_required=0, approvals_required=1, max_savings_multiple=None)
+    seen = await client.get(
+        f"/lending/v1/members/{first}", params={"after": f"ledger:{deposited['position']['ledger']}"}
+    )  # type: ignore[index]
+    assert seen.status_code == 200, seen.text
+    loan = {
+        "member_id": first,
+        "product_id": "occupation",
+        "principal": "40000.00",
+        "term_months": 12,
+        "purpose": "ค้าขาย",
+    }
+    loan_id = (await _ok(await as_user(client, "maker", "/lending/v1/loans", loan)))["loan_id"]
+    await _ok(await as_user(client, "checker", f"/lending/v1/loans/{loan_id}/approvals", {}))
+    assert (
+        await post(client, f"/lending/v1/loans/{loan_id}/disbursements", {"disbursed_on": "2024-02-12"})
+    ).status_code == 202
+    refused = (await client.get(f"/lending/v1/loans/{loan_id}", params={"wait": 10})).json()
+    assert refused["disbursement_failure"], refused
     await _ok(await post(client, f"/ledger/v1/members/{second}/exit", {"exited_on": "2024-02-11"}))
     last = await _ok(await post(client, f"/ledger/v1/members/{second}/erasure", {}))
 
@@ -87,6 +108,8 @@ async def test_no_published_event_contains_personal_data(
     forbidden = [national_id(seed) for seed, _, _ in people]
     forbidden += [name for _, name, _ in people] + [f"ทายาท {name}" for _, name, _ in people]
     forbidden += [phone for _, _, phone in people] + [phone.replace(" ", "") for _, _, phone in people]
-    for value in values:
+    lending = await read_topic_values(broker.bootstrap_servers, topic_for("lending", settings.topic_prefix), at_least=4)  # type: ignore[attr-defined]
+    assert len(lending) >= 4
+    for value in values + lending:
         text = value.decode()
         assert not [f for f in forbidden if f in text], text

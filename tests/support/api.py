@@ -47,3 +47,20 @@ async def new_member(
     response = await post(client, f"/ledger/v1/groups/{group_id}/members", body)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def eventually(check: Any, timeout: float = 15.0) -> Any:
+    """Poll `check` (an async callable returning a truthy value when done) until it is, or fail. For
+    effects that cross services asynchronously (a saga's next step), where no read can wait on a position."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while True:
+        result = await check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"not done within {timeout} s"
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.2)

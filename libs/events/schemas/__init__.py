@@ -3,4 +3,7 @@
 Importing this package registers every event type in `libs.events.registry.REGISTRY`.
 """
 
-from libs.events.schemas import ledger  # noqa: F401
+from libs.events.schemas import (
+    ledger,  # noqa: F401
+    lending,  # noqa: F401
+)

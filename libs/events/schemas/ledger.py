@@ -201,6 +201,8 @@ class JournalEntryPosted(EventPayload):
     lines: list[JournalLine] = Field(min_length=2)
     # Where it came from, for postings other services request (e.g. "lending:loan-…").
     source: str | None = Field(default=None, max_length=200)
+    # The requesting event's id, for postings other services request: each is posted once.
+    request_id: uuid.UUID | None = None
 
 
 class MemberProfitShare(EventPayload):
@@ -249,3 +251,14 @@ class DividendPaid(EventPayload):
     paid_into: Literal["special", "cash"]
     # The special-savings balance after, when paid into it.
     balance_after_satang: int | None = None
+
+
+@REGISTRY.register("ledger.LendingPostingRefused", 1)
+class LendingPostingRefused(EventPayload):
+    """The ledger refused a posting the lending service asked for (e.g. a payout larger than the
+    group's cash). Recorded, so a redelivered request gets the same answer."""
+
+    group_id: uuid.UUID
+    request_id: uuid.UUID
+    loan_id: uuid.UUID
+    reason: str

@@ -1,0 +1,189 @@
+"""Events of the lending service (topic sajja.lending.v1). Personal data never appears here (DESIGN §3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import Field
+
+from libs.events.envelope import EventPayload
+from libs.events.registry import REGISTRY
+
+InterestMethod = Literal["flat", "declining"]
+Component = Literal["penalty", "interest", "principal"]
+
+
+def _default_order() -> list[Component]:
+    return ["penalty", "interest", "principal"]
+
+
+Slug = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
+
+
+class LoanTerms(EventPayload):
+    """A product's terms, copied onto each loan when it is applied for, so a later change to the
+    product never changes a loan already made."""
+
+    interest_method: InterestMethod
+    rate_per_month: Decimal = Field(ge=0, le=Decimal("0.1"))
+    grace_months: int = Field(default=0, ge=0)
+    penalty_rate_per_month: Decimal = Field(default=Decimal(0), ge=0, le=Decimal("0.1"))
+    allocation_order: list[Component] = Field(default_factory=_default_order)
+    approvals_required: int = Field(default=1, ge=1, le=9)
+
+
+@REGISTRY.register("lending.ProductDefined", 1)
+class ProductDefined(EventPayload):
+    """A loan product, as data."""
+
+    product_id: str = Slug
+    name_th: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    terms: LoanTerms
+    min_term_months: int = Field(ge=1)
+    max_term_months: int = Field(ge=1, le=360)
+    max_amount_satang: int = Field(gt=0)
+    # The loan may be at most this multiple of the member's savings (sajja + special); None: no limit.
+    max_savings_multiple: Decimal | None = Field(default=None, gt=0)
+    guarantors_required: int = Field(default=0, ge=0, le=5)
+
+
+@REGISTRY.register("lending.LoanApplied", 1)
+class LoanApplied(EventPayload):
+    loan_id: uuid.UUID
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    product_id: str
+    principal_satang: int = Field(gt=0)
+    term_months: int = Field(ge=1)
+    purpose: str = Field(min_length=1, max_length=500)
+    guarantor_ids: list[uuid.UUID] = Field(default_factory=list)
+    applied_on: date
+    # Who entered the application (maker); they may not approve it (checker).
+    entered_by: str
+    terms: LoanTerms
+
+
+@REGISTRY.register("lending.LoanApproved", 1)
+class LoanApproved(EventPayload):
+    """One committee approval. The loan is approved when `approvals` reaches the terms' requirement."""
+
+    loan_id: uuid.UUID
+    approved_by: str
+    approvals: int = Field(ge=1)
+    fully_approved: bool
+
+
+@REGISTRY.register("lending.LoanRejected", 1)
+class LoanRejected(EventPayload):
+    loan_id: uuid.UUID
+    rejected_by: str
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.register("lending.DisbursementRequested", 1)
+class DisbursementRequested(EventPayload):
+    """Saga step 1: the ledger is asked to pay the loan out of the group's cash and post it to the
+    group's books, or to refuse when the cash is short."""
+
+    loan_id: uuid.UUID
+    request_id: uuid.UUID
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    amount_satang: int = Field(gt=0)
+    disbursed_on: date
+
+
+class ScheduledInstallment(EventPayload):
+    number: int = Field(ge=1)
+    due_on: date
+    principal_satang: int = Field(ge=0)
+    interest_satang: int = Field(ge=0)
+
+
+@REGISTRY.register("lending.LoanDisbursed", 1)
+class LoanDisbursed(EventPayload):
+    """Saga step 2 (the ledger posted the payout): the loan is active with its schedule."""
+
+    loan_id: uuid.UUID
+    request_id: uuid.UUID
+    group_id: uuid.UUID
+    member_id: uuid.UUID
+    principal_satang: int = Field(gt=0)
+    disbursed_on: date
+    schedule: list[ScheduledInstallment]
+
+
+@REGISTRY.register("lending.LoanDisbursementFailed", 1)
+class LoanDisbursementFailed(EventPayload):
+    """Saga step 2 (the ledger refused): the loan is not paid out; it can be requested again later."""
+
+    loan_id: uuid.UUID
+    request_id: uuid.UUID
+    reason: str
+
+
+@REGISTRY.register("lending.RepaymentReceived", 1)
+class RepaymentReceived(EventPayload):
+    """A repayment, split by the loan's allocation order. The ledger posts it to the group's books."""
+
+    loan_id: uuid.UUID
+    repayment_id: uuid.UUID
+    group_id: uuid.UUID
+    member_id: uuid.UUID
+    paid_on: date
+    amount_satang: int = Field(gt=0)
+    penalty_satang: int = Field(ge=0)
+    interest_satang: int = Field(ge=0)
+    principal_satang: int = Field(ge=0)
+    # Principal paid ahead of the schedule (part of principal_satang).
+    prepaid_principal_satang: int = Field(default=0, ge=0)
+    outstanding_principal_after_satang: int = Field(ge=0)
+    # The due date of the first installment not yet fully paid after this repayment (None: all paid).
+    oldest_unpaid_due_on: date | None
+
+
+@REGISTRY.register("lending.InstallmentOverdue", 1)
+class InstallmentOverdue(EventPayload):
+    """Recorded by the daily close when an installment passes its due date unpaid."""
+
+    loan_id: uuid.UUID
+    group_id: uuid.UUID
+    member_id: uuid.UUID
+    installment: int = Field(ge=1)
+    due_on: date
+    business_date: date
+    days_past_due: int = Field(ge=1)
+    overdue_satang: int = Field(gt=0)
+
+
+@REGISTRY.register("lending.LoanRescheduled", 1)
+class LoanRescheduled(EventPayload):
+    """The outstanding principal re-spread over a new term from a new first due date."""
+
+    loan_id: uuid.UUID
+    rescheduled_on: date
+    reason: str = Field(min_length=1, max_length=500)
+    schedule: list[ScheduledInstallment]
+    # What was paid before, carried so the new schedule starts from zero paid.
+    outstanding_principal_satang: int = Field(gt=0)
+
+
+@REGISTRY.register("lending.LoanWrittenOff", 1)
+class LoanWrittenOff(EventPayload):
+    loan_id: uuid.UUID
+    group_id: uuid.UUID
+    member_id: uuid.UUID
+    written_off_on: date
+    principal_satang: int = Field(gt=0)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.register("lending.LoanClosed", 1)
+class LoanClosed(EventPayload):
+    loan_id: uuid.UUID
+    closed_on: date
+    reason: Literal["repaid", "written_off"]

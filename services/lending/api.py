@@ -1,0 +1,394 @@
+"""Lending HTTP API under /lending/v1 (DESIGN §6): requests ↔ commands, problem+json errors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
+from libs.events.money import PositiveAmount, format_baht
+from libs.events.projector import wait_until_applied
+from libs.events.schemas.lending import Component, LoanTerms, ProductDefined
+from services.lending import domain
+from services.lending.handlers import SCHEMA, LendingHandlers, NotFound, today_in_thailand
+
+Key = Annotated[str, Depends(idempotency_key)]
+Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
+
+
+class StrictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ProductRequest(StrictRequest):
+    product_id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description='e.g. "occupation"')
+    name_th: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    interest_method: Literal["flat", "declining"]
+    interest_rate_percent: Percent = Field(description="e.g. 1.00 (per month) or 12.00 (per year)")
+    rate_per: Literal["month", "year"] = "month"
+    min_term_months: int = Field(default=1, ge=1, le=360)
+    max_term_months: int = Field(ge=1, le=360)
+    max_amount: PositiveAmount
+    max_savings_multiple: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=2)
+    guarantors_required: int = Field(default=0, ge=0, le=5)
+    grace_months: int = Field(default=0, ge=0, le=24)
+    penalty_rate_percent_per_month: Percent = Decimal(0)
+    allocation_order: list[Component] = Field(default=["penalty", "interest", "principal"], min_length=3, max_length=3)
+    approvals_required: int = Field(default=1, ge=1, le=9)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "product_id": "occupation",
+                    "name_th": "เงินกู้เพื่อการประกอบอาชีพ",
+                    "name_en": "Occupation loan",
+                    "interest_method": "declining",
+                    "interest_rate_percent": "1.00",
+                    "rate_per": "month",
+                    "max_term_months": 24,
+                    "max_amount": "50000.00",
+                    "max_savings_multiple": "5",
+                    "guarantors_required": 2,
+                    "penalty_rate_percent_per_month": "1.00",
+                    "approvals_required": 2,
+                }
+            ]
+        }
+    )
+
+    def to_event(self) -> ProductDefined:
+        rate = self.interest_rate_percent / 100
+        return ProductDefined(
+            product_id=self.product_id,
+            name_th=self.name_th,
+            name_en=self.name_en,
+            terms=LoanTerms(
+                interest_method=self.interest_method,
+                rate_per_month=rate / 12 if self.rate_per == "year" else rate,
+                grace_months=self.grace_months,
+                penalty_rate_per_month=self.penalty_rate_percent_per_month / 100,
+                allocation_order=self.allocation_order,
+                approvals_required=self.approvals_required,
+            ),
+            min_term_months=self.min_term_months,
+            max_term_months=self.max_term_months,
+            max_amount_satang=self.max_amount,
+            max_savings_multiple=self.max_savings_multiple,
+            guarantors_required=self.guarantors_required,
+        )
+
+
+class LoanApplicationRequest(StrictRequest):
+    member_id: uuid.UUID
+    product_id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
+    principal: PositiveAmount
+    term_months: int = Field(ge=1, le=360)
+    purpose: str = Field(min_length=1, max_length=500)
+    guarantor_ids: list[uuid.UUID] = Field(default_factory=list, max_length=5)
+    applied_on: date | None = Field(default=None, description="Default: today in Thailand")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "member_id": "0190a5a8-0000-7000-8000-000000000001",
+                    "product_id": "occupation",
+                    "principal": "20000.00",
+                    "term_months": 12,
+                    "purpose": "ซื้อปุ๋ยและเมล็ดพันธุ์ข้าว",
+                    "guarantor_ids": ["0190a5a8-0000-7000-8000-000000000002", "0190a5a8-0000-7000-8000-000000000003"],
+                }
+            ]
+        }
+    )
+
+
+class ApprovalRequest(StrictRequest):
+    note: str | None = Field(default=None, max_length=500)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"note": "มติกรรมการ ครั้งที่ 3/2567"}]})
+
+
+class RejectionRequest(StrictRequest):
+    reason: str = Field(min_length=1, max_length=500)
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "ผู้ค้ำประกันไม่ครบ"}]})
+
+
+class DisbursementRequest(StrictRequest):
+    disbursed_on: date
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"disbursed_on": "2024-01-15"}]})
+
+
+class RepaymentRequest(StrictRequest):
+    amount: PositiveAmount
+    paid_on: date
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount": "1800.00", "paid_on": "2024-02-15"}]})
+
+
+class RescheduleRequest(StrictRequest):
+    term_months: int = Field(ge=1, le=360)
+    rescheduled_on: date
+    reason: str = Field(min_length=1, max_length=500)
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"term_months": 18, "rescheduled_on": "2024-06-01", "reason": "น้ำท่วมนาข้าว"}]}
+    )
+
+
+class WriteOffRequest(StrictRequest):
+    written_off_on: date
+    reason: str = Field(min_length=1, max_length=500)
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"written_off_on": "2025-01-31", "reason": "ผู้กู้ถึงแก่กรรม ไม่มีทายาทรับสภาพหนี้"}]}
+    )
+
+
+class DayCloseRequest(StrictRequest):
+    business_date: date
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"business_date": "2024-03-01"}]})
+
+
+def build_router(handlers: LendingHandlers) -> APIRouter:
+    router = APIRouter(prefix="/lending/v1", tags=["lending"])
+
+    def _fp(request: Request, body: BaseModel) -> str:
+        return fingerprint("POST", request.url.path, body.model_dump(mode="json"))
+
+    async def loan_command(
+        request: Request, key: str, body: BaseModel, loan_id: uuid.UUID, decide: domain.Decide, status: int = 201
+    ) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.loan_command(key, _fp(request, body), actor_of(request), loan_id, decide, status)
+        return result.response()
+
+    @router.post("/products", status_code=201, summary="Define a loan product (its terms are data)")
+    async def define_product(body: ProductRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.define_product(key, _fp(request, body), actor_of(request), body.to_event())
+        return result.response()
+
+    @router.get("/products/{product_id}", summary="A loan product")
+    async def get_product(product_id: str) -> dict[str, object]:
+        with _domain_errors():
+            product = await handlers.load_product(handlers.pool, product_id)
+        return describe_product(product)
+
+    @router.post("/loans", status_code=201, summary="Apply for a loan (the person entering it is the maker)")
+    async def apply(body: LoanApplicationRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.apply_for_loan(
+                key,
+                _fp(request, body),
+                actor_of(request),
+                body.member_id,
+                body.product_id,
+                body.principal,
+                body.term_months,
+                body.purpose,
+                body.guarantor_ids,
+                body.applied_on or today_in_thailand(),
+            )
+        return result.response()
+
+    @router.post(
+        "/loans/{loan_id}/approvals",
+        status_code=201,
+        summary="A committee member approves (checker); name them in X-Sajja-User",
+        responses={403: {"description": "The approver entered the application (maker-checker)"}},
+    )
+    async def approve(loan_id: uuid.UUID, body: ApprovalRequest, request: Request, key: Key) -> JSONResponse:
+        approver = actor_of(request).id
+        if approver == "anonymous":
+            raise Problem(400, "Approver required", "Name the approving user in the X-Sajja-User header.", "approver")
+        return await loan_command(request, key, body, loan_id, lambda loan: [domain.approve(loan, approver)])
+
+    @router.post("/loans/{loan_id}/rejections", status_code=201, summary="Reject an application, with a reason")
+    async def reject(loan_id: uuid.UUID, body: RejectionRequest, request: Request, key: Key) -> JSONResponse:
+        by = actor_of(request).id
+        return await loan_command(request, key, body, loan_id, lambda loan: [domain.reject(loan, by, body.reason)])
+
+    @router.post(
+        "/loans/{loan_id}/disbursements",
+        status_code=202,
+        summary="Pay the approved loan out: the ledger posts it from the group's cash, or refuses",
+        description="Answers 202 at once; `GET /loans/{loan_id}?wait=5` returns when the ledger has answered.",
+    )
+    async def disburse(loan_id: uuid.UUID, body: DisbursementRequest, request: Request, key: Key) -> JSONResponse:
+        request_id = uuid.uuid4()
+        today = today_in_thailand()
+        return await loan_command(
+            request,
+            key,
+            body,
+            loan_id,
+            lambda loan: [domain.request_disbursement(loan, request_id, body.disbursed_on, today)],
+            202,
+        )
+
+    @router.post("/loans/{loan_id}/repayments", status_code=201, summary="Record a repayment")
+    async def repay(loan_id: uuid.UUID, body: RepaymentRequest, request: Request, key: Key) -> JSONResponse:
+        repayment_id = uuid.uuid4()
+        today = today_in_thailand()
+        return await loan_command(
+            request, key, body, loan_id, lambda loan: domain.repay(loan, repayment_id, body.amount, body.paid_on, today)
+        )
+
+    @router.post("/loans/{loan_id}/reschedules", status_code=201, summary="Re-spread the outstanding principal")
+    async def reschedule(loan_id: uuid.UUID, body: RescheduleRequest, request: Request, key: Key) -> JSONResponse:
+        today = today_in_thailand()
+        return await loan_command(
+            request,
+            key,
+            body,
+            loan_id,
+            lambda loan: [domain.reschedule(loan, body.term_months, body.rescheduled_on, body.reason, today)],
+        )
+
+    @router.post("/loans/{loan_id}/write-offs", status_code=201, summary="Write the outstanding principal off")
+    async def write_off(loan_id: uuid.UUID, body: WriteOffRequest, request: Request, key: Key) -> JSONResponse:
+        today = today_in_thailand()
+        return await loan_command(
+            request, key, body, loan_id, lambda loan: domain.write_off(loan, body.written_off_on, body.reason, today)
+        )
+
+    @router.post("/day-closes", status_code=201, summary="Daily close: record installments that fell overdue")
+    async def close_day(body: DayCloseRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.close_day(key, _fp(request, body), actor_of(request), body.business_date)
+        return result.response()
+
+    @router.get("/members/{member_id}", summary="What lending knows of a member (from the ledger topic)")
+    async def get_member(
+        member_id: uuid.UUID,
+        after: Annotated[
+            str | None, Query(description="Wait until the ledger event at this position is seen, e.g. ledger:12")
+        ] = None,
+    ) -> dict[str, object]:
+        if after is not None:
+            source, _, number = after.partition(":")
+            if source != "ledger" or not number.isdigit():
+                raise Problem(422, "Invalid request", 'after: must look like "ledger:1234"', "validation")
+            seen = await wait_until_applied(
+                handlers.pool,
+                SCHEMA,
+                "ledger_feed",
+                f"member-{member_id}",
+                int(number),
+                handlers.settings.read_wait_timeout_seconds,
+            )
+            if not seen:
+                raise Problem(
+                    504,
+                    "Not yet up to date",
+                    f"lending has not seen ledger position {number} yet",
+                    "projection-lagging",
+                )
+        facts = await handlers.member_facts(handlers.pool, member_id)
+        if facts is None:
+            raise Problem(404, "Not found", f"member {member_id} is unknown to lending", "not-found")
+        return {
+            "member_id": str(facts.member_id),
+            "group_id": str(facts.group_id),
+            "province_code": facts.area.province_code,
+            "district_code": facts.area.district_code,
+            "active": facts.active,
+            "savings": format_baht(facts.savings_satang),
+        }
+
+    @router.get("/loans/{loan_id}", summary="A loan: status, schedule, what is due, days past due")
+    async def get_loan(
+        loan_id: uuid.UUID,
+        on: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
+        wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait while the payout is pending")] = 0,
+    ) -> dict[str, object]:
+        with _domain_errors():
+            loan, _ = await handlers.wait_while_disbursing(loan_id, wait)
+        return describe_loan(loan, on or today_in_thailand())
+
+    return router
+
+
+def describe_product(product: ProductDefined) -> dict[str, object]:
+    return {
+        "product_id": product.product_id,
+        "name_th": product.name_th,
+        "name_en": product.name_en,
+        "interest_method": product.terms.interest_method,
+        "rate_percent_per_month": str(product.terms.rate_per_month * 100),
+        "min_term_months": product.min_term_months,
+        "max_term_months": product.max_term_months,
+        "max_amount": format_baht(product.max_amount_satang),
+        "max_savings_multiple": str(product.max_savings_multiple) if product.max_savings_multiple else None,
+        "guarantors_required": product.guarantors_required,
+        "grace_months": product.terms.grace_months,
+        "penalty_rate_percent_per_month": str(product.terms.penalty_rate_per_month * 100),
+        "allocation_order": product.terms.allocation_order,
+        "approvals_required": product.terms.approvals_required,
+    }
+
+
+def describe_loan(loan: domain.Loan, on: date) -> dict[str, object]:
+    now = domain.position(loan, on)
+    return {
+        "loan_id": str(loan.loan_id),
+        "member_id": str(loan.member_id),
+        "group_id": str(loan.group_id),
+        "product_id": loan.product_id,
+        "status": loan.status,
+        "principal": format_baht(loan.principal_satang),
+        "term_months": loan.term_months,
+        "approvals": list(loan.approvers),
+        "rejection_reason": loan.rejection_reason,
+        "disbursement_failure": loan.failure_reason,
+        "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
+        "closed_on": loan.closed_on.isoformat() if loan.closed_on else None,
+        "as_of": on.isoformat(),
+        "outstanding_principal": format_baht(now.outstanding_principal_satang),
+        "due": {
+            "principal": format_baht(now.principal_due_satang),
+            "interest": format_baht(now.interest_due_satang),
+            "penalty": format_baht(now.penalty_due_satang),
+        },
+        "payoff": format_baht(now.payoff_satang),
+        "days_past_due": now.days_past_due,
+        "bucket": domain.bucket_of(now.days_past_due),
+        "schedule": [
+            {
+                "number": i.number,
+                "due_on": i.due_on.isoformat(),
+                "principal": format_baht(i.principal_satang),
+                "interest": format_baht(i.interest_satang),
+                "total": format_baht(i.principal_satang + i.interest_satang),
+                "status": now.statuses.get(i.number, "upcoming"),
+            }
+            for i in loan.schedule
+        ],
+        "version": loan.version,
+    }
+
+
+class _domain_errors:  # noqa: N801 - used as a context manager
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, domain.LendingRuleBroken):
+            errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
+            title = {409: "Conflict", 404: "Not found", 403: "Forbidden"}.get(exc.status, "Refused by lending rules")
+            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
+            raise Problem(exc.status, title, detail, "lending-rule", errors=errors) from exc
+        if isinstance(exc, NotFound):
+            raise Problem(404, "Not found", str(exc), "not-found") from exc

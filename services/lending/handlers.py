@@ -1,0 +1,273 @@
+"""Lending application layer: load a stream, decide, append — idempotently — and the saga's steps."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import asyncpg
+
+from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent
+from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
+from libs.events.ids import new_id
+from libs.events.inbox import InboxMessage
+from libs.events.money import format_baht
+from libs.events.registry import REGISTRY
+from libs.events.schemas.lending import ProductDefined
+from libs.events.settings import Settings
+from libs.events.store import EventStore, StreamAppend, stream_uuid
+from libs.events.wakeup import CommitSignal
+from services.lending import domain
+
+SCHEMA = "lending"
+SAGA = Actor(kind="system", id="lending-saga")
+
+
+class NotFound(Exception):
+    def __init__(self, what: str, ident: object) -> None:
+        super().__init__(f"{what} {ident} does not exist")
+
+
+def today_in_thailand() -> date:
+    return datetime.now(BANGKOK).date()
+
+
+class LendingHandlers:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.store = EventStore(SCHEMA)
+        self.commit_signal = CommitSignal(pool, self.store.notify_channel)
+        self.commands = IdempotentCommands(pool, SCHEMA, after_commit=self.commit_signal.poke)
+
+    # --- reads ----------------------------------------------------------------------------------
+    async def load_product(self, conn: asyncpg.Connection | asyncpg.Pool, product_id: str) -> ProductDefined:
+        events = await self.store.read_stream(conn, domain.product_stream(product_id))
+        if not events:
+            raise NotFound("product", product_id)
+        product = REGISTRY.parse_event(events[-1])
+        assert isinstance(product, ProductDefined)
+        return product
+
+    async def load_loan(
+        self, conn: asyncpg.Connection | asyncpg.Pool, loan_id: uuid.UUID
+    ) -> tuple[domain.Loan, Area | None]:
+        events = await self.store.read_stream(conn, domain.loan_stream(loan_id))
+        loan = domain.loan_from_events((REGISTRY.parse_event(e), e.stream_version) for e in events)
+        if loan is None:
+            raise NotFound("loan", loan_id)
+        return loan, events[0].area
+
+    async def member_facts(
+        self, conn: asyncpg.Connection | asyncpg.Pool, member_id: uuid.UUID
+    ) -> domain.MemberFacts | None:
+        row = await conn.fetchrow(
+            "select member_id, group_id, province_code, district_code, active, sajja_satang + special_satang as savings"
+            " from lending.members where member_id = $1",
+            member_id,
+        )
+        if row is None:
+            return None
+        return domain.MemberFacts(
+            row["member_id"],
+            row["group_id"],
+            Area(province_code=row["province_code"], district_code=row["district_code"]),
+            row["active"],
+            row["savings"],
+        )
+
+    async def wait_while_disbursing(self, loan_id: uuid.UUID, timeout: float) -> tuple[domain.Loan, Area | None]:
+        """Long-poll: the loan once its payout saga has an answer (or as it is when the time is up)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            loan, area = await self.load_loan(self.pool, loan_id)
+            if loan.status != "disbursing" or time.monotonic() >= deadline:
+                return loan, area
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+    # --- commands -------------------------------------------------------------------------------
+    async def _append_responding(
+        self,
+        unit: CommandUnit,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[NewEvent],
+        status: int,
+        body: dict[str, Any],
+    ) -> tuple[int, dict[str, Any]]:
+        recorded = await self.store.append(
+            unit.conn, stream_id, expected_version, events, record=unit.response(status, body)
+        )
+        return status, body | {"position": {SCHEMA: recorded[-1].position}}
+
+    async def define_product(self, key: str, fingerprint: str, actor: Actor, product: ProductDefined) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            event = domain.define_product(product)
+            stream = domain.product_stream(product.product_id)
+            if await self.store.read_stream(unit.conn, stream):
+                raise domain.LendingRuleBroken(f"product {product.product_id} exists already", "product_id", 409)
+            body = {"product_id": product.product_id, "name_th": product.name_th}
+            return await self._append_responding(unit, stream, 0, [NewEvent(event, actor=actor)], 201, body)
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def apply_for_loan(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        member_id: uuid.UUID,
+        product_id: str,
+        principal_satang: int,
+        term_months: int,
+        purpose: str,
+        guarantor_ids: list[uuid.UUID],
+        applied_on: date,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
+            product = await self.load_product(conn, product_id)
+            member = await self.member_facts(conn, member_id)
+            guarantors = [(g, await self.member_facts(conn, g)) for g in guarantor_ids]
+            loan_id = new_id()
+            event = domain.apply_for_loan(
+                loan_id,
+                product,
+                member,
+                guarantors,
+                principal_satang,
+                term_months,
+                purpose,
+                applied_on,
+                today_in_thailand(),
+                actor.id,
+            )
+            assert member is not None
+            body = {
+                "loan_id": str(loan_id),
+                "status": "applied",
+                "member_id": str(member_id),
+                "principal": format_baht(principal_satang),
+            }
+            return await self._append_responding(
+                unit, domain.loan_stream(loan_id), 0, [NewEvent(event, actor=actor, area=member.area)], 201, body
+            )
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def loan_command(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        loan_id: uuid.UUID,
+        decide: Callable[[domain.Loan], Sequence[EventPayload]],
+        status: int = 201,
+    ) -> CommandResult:
+        """Load the loan, decide its events, append them with the response (one statement)."""
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            loan, area = await self.load_loan(unit.conn, loan_id)
+            events = decide(loan)
+            after = domain.loan_from_events([(e, v) for v, e in enumerate(events, start=loan.version + 1)], start=loan)
+            assert after is not None
+            body = {"loan_id": str(loan_id), "status": after.status, "events": [type(e).__name__ for e in events]}
+            body |= describe_event(events[0])
+            return await self._append_responding(
+                unit,
+                domain.loan_stream(loan_id),
+                loan.version,
+                [NewEvent(e, actor=actor, area=area) for e in events],
+                status,
+                body,
+            )
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def close_day(self, key: str, fingerprint: str, actor: Actor, business_date: date) -> CommandResult:
+        """The daily close: `InstallmentOverdue` for every installment that passed its due date unpaid."""
+        if business_date > today_in_thailand():
+            raise domain.LendingRuleBroken("must not be in the future", "business_date")
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
+            streams = await self.store.read_streams(conn, [r["stream_id"] for r in await conn.fetch(_ACTIVE_LOANS_SQL)])
+            appends = []
+            recorded_overdue = 0
+            for stream_id, events in streams.items():
+                loan = domain.loan_from_events((REGISTRY.parse_event(e), e.stream_version) for e in events)
+                if loan is None:
+                    continue
+                overdue = domain.overdue_installments(loan, business_date)
+                if overdue:
+                    recorded_overdue += len(overdue)
+                    appends.append(
+                        StreamAppend(
+                            stream_id, loan.version, [NewEvent(e, actor=actor, area=events[0].area) for e in overdue]
+                        )
+                    )
+            body = {
+                "business_date": business_date.isoformat(),
+                "loans_overdue": len(appends),
+                "installments_overdue": recorded_overdue,
+            }
+            if not appends:
+                async with conn.transaction():
+                    await unit.record(201, body)
+                return 201, body
+            recorded = await self.store.append_to_streams(conn, appends, record=unit.response(201, body))
+            return 201, body | {"position": {SCHEMA: max(e.position for e in recorded)}}
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    # --- the saga: the ledger's answers, from the inbox -----------------------------------------
+    async def handle_ledger_answer(self, conn: asyncpg.Connection, message: InboxMessage) -> str:
+        p = message.payload
+        loan_id = (
+            uuid.UUID(p["loan_id"]) if p.get("loan_id") else stream_uuid(str(p["source"]).removeprefix("lending:"))
+        )
+        request_id = uuid.UUID(p["request_id"])
+        loan, area = await self.load_loan(conn, loan_id)
+        answer: EventPayload | None
+        if message.kind == "ledger.LendingPostingRefused":
+            answer = domain.fail_disbursement(loan, request_id, p["reason"])
+        else:
+            answer = domain.complete_disbursement(loan, request_id, date.fromisoformat(p["posted_on"]))
+        if answer is None:
+            return "nothing to do"  # a repayment's posting, or an answer handled before
+        await self.store.append(
+            conn, domain.loan_stream(loan_id), loan.version, [NewEvent(answer, actor=SAGA, area=area)]
+        )
+        self.commit_signal.poke()
+        return type(answer).__name__
+
+
+def describe_event(event: EventPayload) -> dict[str, Any]:
+    """The money fields of an event as the API shows them (decimal strings, no _satang suffix)."""
+    shown: dict[str, Any] = {}
+    for name, value in event.model_dump(mode="json").items():
+        if name.endswith("_satang") and isinstance(value, int):
+            shown[name.removesuffix("_satang")] = format_baht(value)
+        elif name in (
+            "reason",
+            "paid_on",
+            "disbursed_on",
+            "oldest_unpaid_due_on",
+            "approvals",
+            "fully_approved",
+            "request_id",
+        ):
+            shown[name] = value
+    return shown
+
+
+_ACTIVE_LOANS_SQL = """
+    select stream_id from lending.events where event_type = 'lending.LoanDisbursed'
+    except
+    select stream_id from lending.events where event_type = 'lending.LoanClosed'"""
