@@ -366,23 +366,39 @@ def position(loan: Loan, on: date) -> LoanPosition:
     principal_due = max(0, principal_scheduled - loan.principal_paid_satang)
     interest_due = max(0, interest_scheduled - loan.interest_paid_satang)
     dpd = (on - oldest.due_on).days if oldest is not None and oldest.due_on < on else 0
-    penalty = loan.penalty_outstanding_satang
-    if dpd and loan.terms.penalty_rate_per_month and oldest is not None:
-        since = max(oldest.due_on, loan.penalty_through or oldest.due_on)
-        days = (on - since).days
-        if days > 0:
-            penalty += _half_up(Decimal(principal_due + interest_due) * loan.terms.penalty_rate_per_month * days / 30)
     return LoanPosition(
         on,
         principal_due,
         interest_due,
-        penalty,
+        loan.penalty_outstanding_satang + _penalty_accrued(loan, on),
         loan.outstanding_principal_satang,
         oldest,
         dpd,
         paid,
         statuses,
     )
+
+
+def _penalty_accrued(loan: Loan, on: date) -> int:
+    """Penalty since the last repayment: each overdue installment's unpaid part, at the monthly penalty
+    rate, for the days it has been overdue since its due date or the last repayment (a month = 30 days)."""
+    rate = loan.terms.penalty_rate_per_month
+    if not rate:
+        return 0
+    accrued = Decimal(0)
+    cum_principal = cum_interest = 0
+    for inst in loan.schedule:
+        if inst.due_on >= on:
+            break
+        cum_principal += inst.principal_satang
+        cum_interest += inst.interest_satang
+        unpaid = min(inst.principal_satang, max(0, cum_principal - loan.principal_paid_satang)) + min(
+            inst.interest_satang, max(0, cum_interest - loan.interest_paid_satang)
+        )
+        days = (on - max(inst.due_on, loan.penalty_through or inst.due_on)).days
+        if unpaid and days > 0:
+            accrued += Decimal(unpaid) * rate * days / 30
+    return _half_up(accrued)
 
 
 def repay(
