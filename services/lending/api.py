@@ -308,6 +308,30 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             "savings": format_baht(facts.savings_satang),
         }
 
+    @router.get("/portfolio", summary="Portfolio quality: delinquency buckets and PAR30 for an area, on a date")
+    async def portfolio(
+        level: Annotated[Literal["national", "province", "district", "group"], Query()] = "national",
+        code: Annotated[str | None, Query(description="Province or district code, or group id")] = None,
+        on: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
+    ) -> dict[str, object]:
+        if level != "national" and not code:
+            raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
+        day = on or today_in_thailand()
+        quality = domain.portfolio_quality(await handlers.portfolio(level, code), day)
+        return {
+            "level": level,
+            "code": code,
+            "as_of": day.isoformat(),
+            "loans": quality.loans,
+            "outstanding": format_baht(quality.outstanding_satang),
+            "buckets": {
+                name: {"loans": count, "outstanding": format_baht(amount)}
+                for name, (count, amount) in quality.buckets.items()
+            },
+            "par30": format_baht(quality.par30_satang),
+            "par30_percent": f"{(quality.par30_ratio * 100).quantize(Decimal('0.01'))}",
+        }
+
     @router.get("/loans/{loan_id}", summary="A loan: status, schedule, what is due, days past due")
     async def get_loan(
         loan_id: uuid.UUID,

@@ -9,7 +9,7 @@ from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.lending.api import build_router
 from services.lending.handlers import SCHEMA, LendingHandlers
-from services.lending.projections import LedgerFeed
+from services.lending.projections import LedgerFeed, LoanPortfolio
 
 NAME = "lending"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -25,6 +25,9 @@ def build(platform: Platform) -> ServiceRuntime:
         "Group loans, social-policy programme loans and pawn loans.",
         routers=[build_router(handlers)],
         relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
-        projectors=[platform.projector(SCHEMA, feed)],
+        projectors=[
+            platform.projector(SCHEMA, feed),
+            platform.projector(SCHEMA, LoanPortfolio(topic_for(NAME, platform.settings.topic_prefix), SCHEMA)),
+        ],
         workers=[handlers.commit_signal, InboxWorker(platform.pool, inbox, handlers.handle_ledger_answer)],
     )

@@ -542,3 +542,42 @@ def bucket_of(days_past_due: int) -> str:
     if days_past_due <= 90:
         return "61-90"
     return "90+"
+
+
+BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
+
+
+@dataclass(frozen=True)
+class PortfolioLine:
+    outstanding_satang: int
+    oldest_unpaid_due_on: date | None
+
+
+@dataclass(frozen=True)
+class PortfolioQuality:
+    loans: int
+    outstanding_satang: int
+    buckets: dict[str, tuple[int, int]]  # bucket → (loans, outstanding)
+    par30_satang: int
+
+    @property
+    def par30_ratio(self) -> Decimal:
+        """PAR30: outstanding principal of loans more than 30 days past due, over all outstanding."""
+        if not self.outstanding_satang:
+            return Decimal(0)
+        return Decimal(self.par30_satang) / Decimal(self.outstanding_satang)
+
+
+def portfolio_quality(lines: Iterable[PortfolioLine], on: date) -> PortfolioQuality:
+    buckets = dict.fromkeys(BUCKETS, (0, 0))
+    loans = outstanding = par30 = 0
+    for line in lines:
+        dpd = (on - line.oldest_unpaid_due_on).days if line.oldest_unpaid_due_on else 0
+        bucket = bucket_of(dpd)
+        count, amount = buckets[bucket]
+        buckets[bucket] = (count + 1, amount + line.outstanding_satang)
+        loans += 1
+        outstanding += line.outstanding_satang
+        if dpd > 30:
+            par30 += line.outstanding_satang
+    return PortfolioQuality(loans, outstanding, buckets, par30)

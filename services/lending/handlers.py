@@ -91,6 +91,17 @@ class LendingHandlers:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
 
+    async def portfolio(self, level: str, code: str | None) -> list[domain.PortfolioLine]:
+        column = {"national": None, "province": "province_code", "district": "district_code", "group": "group_id"}[
+            level
+        ]
+        where = "status = 'active'" + (f" and {column}::text = $1" if column else "")
+        rows = await self.pool.fetch(
+            f"select outstanding_satang, oldest_unpaid_due_on from lending.loan_portfolio where {where}",
+            *([code] if column else []),
+        )
+        return [domain.PortfolioLine(r["outstanding_satang"], r["oldest_unpaid_due_on"]) for r in rows]
+
     # --- commands -------------------------------------------------------------------------------
     async def _append_responding(
         self,

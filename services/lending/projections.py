@@ -4,6 +4,7 @@ ledger's answers to its payout requests (into lending's inbox, for the saga to c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 import asyncpg
 
@@ -72,3 +73,57 @@ class LedgerFeed:
 def _from_lending(payload: dict[str, object]) -> bool:
     source = payload.get("source")
     return payload.get("loan_id") is not None or (isinstance(source, str) and source.startswith("lending:"))
+
+
+class LoanPortfolio:
+    """Each paid-out loan's outstanding principal and oldest unpaid due date, by area."""
+
+    name = "loan_portfolio"
+
+    def __init__(self, lending_topic: str, schema: str = "lending") -> None:
+        self.topics: Sequence[str] = (lending_topic,)
+        self.table = f'"{schema}".loan_portfolio'
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        for event in events:
+            p = event.payload
+            if event.event_type == "lending.LoanDisbursed":
+                area = event.area
+                await conn.execute(
+                    f"insert into {self.table} (loan_id, group_id, member_id, province_code, district_code, status,"
+                    " principal_satang, outstanding_satang, oldest_unpaid_due_on, disbursed_on)"
+                    " values ($1, $2, $3, $4, $5, 'active', $6, $6, $7, $8) on conflict (loan_id) do nothing",
+                    p["loan_id"],
+                    p["group_id"],
+                    p["member_id"],
+                    area.province_code if area else "",
+                    area.district_code if area else "",
+                    int(p["principal_satang"]),
+                    _date(p["schedule"][0]["due_on"]) if p["schedule"] else None,
+                    _date(p["disbursed_on"]),
+                )
+            elif event.event_type == "lending.RepaymentReceived":
+                await conn.execute(
+                    f"update {self.table} set outstanding_satang = $2, oldest_unpaid_due_on = $3 where loan_id = $1",
+                    p["loan_id"],
+                    int(p["outstanding_principal_after_satang"]),
+                    _date(p["oldest_unpaid_due_on"]) if p["oldest_unpaid_due_on"] else None,
+                )
+            elif event.event_type == "lending.LoanRescheduled":
+                await conn.execute(
+                    f"update {self.table} set outstanding_satang = $2, oldest_unpaid_due_on = $3 where loan_id = $1",
+                    p["loan_id"],
+                    int(p["outstanding_principal_satang"]),
+                    _date(p["schedule"][0]["due_on"]),
+                )
+            elif event.event_type == "lending.LoanClosed":
+                await conn.execute(
+                    f"update {self.table} set status = $2, outstanding_satang = 0, oldest_unpaid_due_on = null"
+                    " where loan_id = $1",
+                    p["loan_id"],
+                    "written_off" if p["reason"] == "written_off" else "closed",
+                )
+
+
+def _date(value: str) -> date:
+    return date.fromisoformat(value)

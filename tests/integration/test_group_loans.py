@@ -96,3 +96,19 @@ async def test_a_group_loan_from_application_to_repayment(client: httpx.AsyncCli
     assert {line["account"]: line["credit"] for line in entry["lines"]}["4020"] == "200.00"  # type: ignore[attr-defined]
     books = await _trial(client, gid)
     assert books["4020"] == "-200.00"
+
+    # Portfolio quality from the projection: the one loan ages into the buckets by business date.
+    outstanding = after["outstanding_principal"]
+
+    async def portfolio_caught_up() -> dict[str, object] | None:
+        response = await client.get("/lending/v1/portfolio", params={"level": "group", "code": gid, "on": "2024-04-04"})
+        body: dict[str, object] = response.json()
+        return body if body["outstanding"] == outstanding else None
+
+    early = await eventually(portfolio_caught_up)
+    assert early["loans"] == 1 and early["buckets"]["1-30"] == {"loans": 1, "outstanding": outstanding}
+    assert (early["par30"], early["par30_percent"]) == ("0.00", "0.00")
+    district = (
+        await client.get("/lending/v1/portfolio", params={"level": "district", "code": "2701", "on": "2024-05-01"})
+    ).json()
+    assert district["buckets"]["31-60"]["loans"] >= 1 and district["par30_percent"] != "0.00"

@@ -201,3 +201,24 @@ def test_the_saga_answers_only_the_pending_request() -> None:
     book.add(failed)
     assert book.loan.status == "approved" and book.loan.failure_reason == "cash short"
     assert domain.fail_disbursement(book.loan, first, "again") is None  # answered before
+
+
+def test_portfolio_quality_by_bucket_and_par30() -> None:
+    on = date(2024, 6, 30)
+    lines = [
+        domain.PortfolioLine(100_000, None),  # all paid so far
+        domain.PortfolioLine(200_000, date(2024, 6, 30)),  # due today: current
+        domain.PortfolioLine(300_000, date(2024, 5, 31)),  # 30 days: 1-30
+        domain.PortfolioLine(400_000, date(2024, 5, 30)),  # 31 days: 31-60
+        domain.PortfolioLine(500_000, date(2024, 3, 1)),  # 121 days: 90+
+    ]
+    quality = domain.portfolio_quality(lines, on)
+    assert quality.loans == 5 and quality.outstanding_satang == 1_500_000
+    assert quality.buckets == {
+        "current": (2, 300_000),
+        "1-30": (1, 300_000),
+        "31-60": (1, 400_000),
+        "61-90": (0, 0),
+        "90+": (1, 500_000),
+    }
+    assert quality.par30_satang == 900_000 and quality.par30_ratio == Decimal("0.6")
