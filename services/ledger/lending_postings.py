@@ -40,7 +40,12 @@ class LendingRequests:
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         await self.inbox.put(
             conn,
-            [InboxMessage(str(e.event_id), e.event_type, e.payload) for e in events if e.event_type in REQUESTS],
+            [
+                InboxMessage(str(e.event_id), e.event_type, e.payload)
+                for e in events
+                # A programme loan's money is the programme's, not the group's: nothing to post.
+                if e.event_type in REQUESTS and not e.payload.get("programme_id")
+            ],
         )
 
 

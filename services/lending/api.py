@@ -9,13 +9,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
-from libs.events.money import PositiveAmount, format_baht
+from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.projector import wait_until_applied
-from libs.events.schemas.lending import Component, LoanTerms, ProductDefined
-from services.lending import domain
+from libs.events.schemas.lending import Component, LoanTerms, ProductDefined, ProgrammeLaunched
+from services.lending import domain, programmes
 from services.lending.handlers import SCHEMA, LendingHandlers, NotFound, today_in_thailand
 
 Key = Annotated[str, Depends(idempotency_key)]
@@ -88,12 +88,26 @@ class ProductRequest(StrictRequest):
 
 class LoanApplicationRequest(StrictRequest):
     member_id: uuid.UUID
-    product_id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
+    product_id: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9-]{1,39}$", description="A group loan's product"
+    )
+    programme_id: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9-]{1,39}$", description="Or a social-policy programme to borrow from"
+    )
+    eligibility: dict[str, bool] = Field(
+        default_factory=dict, description='Facts the officer attests for a programme, e.g. {"poor_household": true}'
+    )
     principal: PositiveAmount
     term_months: int = Field(ge=1, le=360)
     purpose: str = Field(min_length=1, max_length=500)
     guarantor_ids: list[uuid.UUID] = Field(default_factory=list, max_length=5)
     applied_on: date | None = Field(default=None, description="Default: today in Thailand")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> LoanApplicationRequest:
+        if (self.product_id is None) == (self.programme_id is None):
+            raise ValueError("name either product_id (a group loan) or programme_id (a programme loan)")
+        return self
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -108,6 +122,74 @@ class LoanApplicationRequest(StrictRequest):
                 }
             ]
         }
+    )
+
+
+class ProgrammeRequest(StrictRequest):
+    programme_id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
+    name_th: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    funding_source: Literal["central_budget", "local_budget", "partner_credit_line"]
+    funder: str = Field(min_length=1, max_length=100, description='e.g. "gsb" for its credit line')
+    interest_method: Literal["flat", "declining"] = "flat"
+    interest_rate_percent: Percent
+    rate_per: Literal["month", "year"] = "year"
+    max_amount: PositiveAmount
+    max_term_months: int = Field(ge=1, le=360)
+    eligibility_required: list[str] = Field(default_factory=list, max_length=10)
+    province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
+    district_code: str | None = Field(default=None, pattern=r"^\d{4}$")
+    budget: NonNegativeAmount = 0
+    funded_on: date | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "programme_id": "poor-households-2024",
+                    "name_th": "สินเชื่อครัวเรือนยากจน ปี 2567",
+                    "name_en": "Poor-household credit 2024",
+                    "funding_source": "local_budget",
+                    "funder": "อบจ.สระแก้ว",
+                    "interest_rate_percent": "3.00",
+                    "rate_per": "year",
+                    "max_amount": "30000.00",
+                    "max_term_months": 36,
+                    "eligibility_required": ["poor_household"],
+                    "province_code": "27",
+                    "budget": "1000000.00",
+                    "funded_on": "2024-01-02",
+                }
+            ]
+        }
+    )
+
+    def to_event(self) -> ProgrammeLaunched:
+        rate = self.interest_rate_percent / 100
+        return ProgrammeLaunched(
+            programme_id=self.programme_id,
+            name_th=self.name_th,
+            name_en=self.name_en,
+            funding_source=self.funding_source,
+            funder=self.funder,
+            terms=LoanTerms(
+                interest_method=self.interest_method, rate_per_month=rate / 12 if self.rate_per == "year" else rate
+            ),
+            max_amount_satang=self.max_amount,
+            max_term_months=self.max_term_months,
+            eligibility_required=self.eligibility_required,
+            province_code=self.province_code,
+            district_code=self.district_code,
+        )
+
+
+class FundingRequest(StrictRequest):
+    amount: PositiveAmount
+    funded_on: date
+    note: str = Field(min_length=1, max_length=500)
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"amount": "500000.00", "funded_on": "2024-07-01", "note": "งบเพิ่มเติมกลางปี"}]}
     )
 
 
@@ -186,6 +268,73 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             product = await handlers.load_product(handlers.pool, product_id)
         return describe_product(product)
 
+    @router.post("/programmes", status_code=201, summary="Launch a social-policy lending programme, with its budget")
+    async def launch_programme(body: ProgrammeRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.launch_programme(
+                key,
+                _fp(request, body),
+                actor_of(request),
+                body.to_event(),
+                body.budget,
+                body.funded_on or today_in_thailand(),
+            )
+        return result.response()
+
+    @router.post("/programmes/{programme_id}/funding", status_code=201, summary="Add budget to a programme")
+    async def fund_programme(programme_id: str, body: FundingRequest, request: Request, key: Key) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.fund_programme(
+                key, _fp(request, body), actor_of(request), programme_id, body.amount, body.funded_on, body.note
+            )
+        return result.response()
+
+    @router.get("/programmes/{programme_id}", summary="A programme's budget, what it lent, what came back, by area")
+    async def get_programme(
+        programme_id: str,
+        on: Annotated[date | None, Query(description="Figures up to this date (default: today)")] = None,
+        since: Annotated[date | None, Query(description="Also give the growth of outstanding since this date")] = None,
+        level: Annotated[Literal["national", "province", "district"], Query()] = "province",
+    ) -> dict[str, object]:
+        day = on or today_in_thailand()
+        with _domain_errors():
+            programme = await handlers.load_programme(handlers.pool, programme_id)
+            events = await handlers.programme_events(programme_id)
+        now = programmes.figures_by_area(events, day, level)
+        before = programmes.figures_by_area(events, since, level) if since else {}
+        p = programme.launched
+        return {
+            "programme_id": p.programme_id,
+            "name_th": p.name_th,
+            "name_en": p.name_en,
+            "funding_source": p.funding_source,
+            "funder": p.funder,
+            "funded": format_baht(programme.funded_satang),
+            "lent": format_baht(programme.allocated_satang),
+            "returned": format_baht(programme.returned_satang),
+            "outstanding": format_baht(programme.outstanding_satang),
+            "available": format_baht(programme.available_satang),
+            "as_of": day.isoformat(),
+            "by_area": [
+                {
+                    "code": code,
+                    "outstanding": format_baht(f.outstanding_satang),
+                    "lent": format_baht(f.allocated_satang),
+                    "returned": format_baht(f.returned_satang),
+                    **(
+                        {
+                            "growth_since": format_baht(
+                                f.outstanding_satang - (before[code].outstanding_satang if code in before else 0)
+                            )
+                        }
+                        if since
+                        else {}
+                    ),
+                }
+                for code, f in now.items()
+            ],
+        }
+
     @router.post("/loans", status_code=201, summary="Apply for a loan (the person entering it is the maker)")
     async def apply(body: LoanApplicationRequest, request: Request, key: Key) -> JSONResponse:
         with _domain_errors():
@@ -194,12 +343,14 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
                 _fp(request, body),
                 actor_of(request),
                 body.member_id,
-                body.product_id,
+                body.product_id or "",
                 body.principal,
                 body.term_months,
                 body.purpose,
                 body.guarantor_ids,
                 body.applied_on or today_in_thailand(),
+                body.programme_id,
+                body.eligibility,
             )
         return result.response()
 
@@ -234,7 +385,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             key,
             body,
             loan_id,
-            lambda loan: [domain.request_disbursement(loan, request_id, body.disbursed_on, today)],
+            lambda loan: domain.start_disbursement(loan, request_id, body.disbursed_on, today),
             202,
         )
 

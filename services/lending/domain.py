@@ -118,6 +118,7 @@ class Loan:
     rejection_reason: str | None = None
     failure_reason: str | None = None
     closed_on: date | None = None
+    programme_id: str | None = None
 
     @property
     def outstanding_principal_satang(self) -> int:
@@ -198,6 +199,7 @@ def loan_from_events(events: Iterable[tuple[EventPayload, int]], start: Loan | N
                 payload.terms,
                 payload.entered_by,
                 version,
+                programme_id=payload.programme_id,
             )
             continue
         if loan is None:
@@ -295,6 +297,25 @@ def schedule_for(principal_satang: int, terms: LoanTerms, term_months: int, star
         )
         for i in schedules.build_schedule(
             principal_satang, terms.interest_method, terms.rate_per_month, term_months, first_due, terms.grace_months
+        )
+    ]
+
+
+def start_disbursement(loan: Loan, request_id: uuid.UUID, disbursed_on: date, today: date) -> list[EventPayload]:
+    """A group loan asks the ledger to pay out of the group's cash (a saga); a programme loan is paid
+    out of the programme's budget at once (its budget is checked with the programme's stream)."""
+    requested = request_disbursement(loan, request_id, disbursed_on, today)
+    if loan.programme_id is None:
+        return [requested]
+    return [
+        LoanDisbursed(
+            loan_id=loan.loan_id,
+            request_id=request_id,
+            group_id=loan.group_id,
+            member_id=loan.member_id,
+            principal_satang=loan.principal_satang,
+            disbursed_on=disbursed_on,
+            schedule=schedule_for(loan.principal_satang, loan.terms, loan.term_months, disbursed_on),
         )
     ]
 
@@ -452,6 +473,7 @@ def repay(
             prepaid_principal_satang=prepaid,
             outstanding_principal_after_satang=outstanding_after,
             oldest_unpaid_due_on=None if outstanding_after == 0 else (oldest_after.due_on if oldest_after else None),
+            programme_id=loan.programme_id,
         )
     ]
     if outstanding_after == 0:
@@ -526,6 +548,7 @@ def write_off(loan: Loan, written_off_on: date, reason: str, today: date) -> lis
             written_off_on=written_off_on,
             principal_satang=loan.outstanding_principal_satang,
             reason=reason,
+            programme_id=loan.programme_id,
         ),
         LoanClosed(loan_id=loan.loan_id, closed_on=written_off_on, reason="written_off"),
     ]

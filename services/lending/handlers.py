@@ -17,11 +17,11 @@ from libs.events.ids import new_id
 from libs.events.inbox import InboxMessage
 from libs.events.money import format_baht
 from libs.events.registry import REGISTRY
-from libs.events.schemas.lending import ProductDefined
+from libs.events.schemas.lending import ProductDefined, ProgrammeLaunched
 from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend, stream_uuid
 from libs.events.wakeup import CommitSignal
-from services.lending import domain
+from services.lending import domain, programmes
 
 SCHEMA = "lending"
 SAGA = Actor(kind="system", id="lending-saga")
@@ -80,6 +80,19 @@ class LendingHandlers:
             row["savings"],
         )
 
+    async def load_programme(self, conn: asyncpg.Connection | asyncpg.Pool, programme_id: str) -> programmes.Programme:
+        events = await self.store.read_stream(conn, programmes.programme_stream(programme_id))
+        programme = programmes.programme_from_events((REGISTRY.parse_event(e), e.stream_version) for e in events)
+        if programme is None:
+            raise NotFound("programme", programme_id)
+        return programme
+
+    async def programme_events(self, programme_id: str) -> list[EventPayload]:
+        events = await self.store.read_stream(self.pool, programmes.programme_stream(programme_id))
+        if not events:
+            raise NotFound("programme", programme_id)
+        return [REGISTRY.parse_event(e) for e in events]
+
     async def wait_while_disbursing(self, loan_id: uuid.UUID, timeout: float) -> tuple[domain.Loan, Area | None]:
         """Long-poll: the loan once its payout saga has an answer (or as it is when the time is up)."""
         deadline = time.monotonic() + timeout
@@ -128,6 +141,49 @@ class LendingHandlers:
 
         return await self.commands.execute(key, fingerprint, command)
 
+    async def launch_programme(
+        self, key: str, fingerprint: str, actor: Actor, launched: ProgrammeLaunched, budget_satang: int, funded_on: date
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            stream = programmes.programme_stream(launched.programme_id)
+            if await self.store.read_stream(unit.conn, stream):
+                raise domain.LendingRuleBroken(f"programme {launched.programme_id} exists already", "programme_id", 409)
+            events: list[EventPayload] = [launched]
+            if budget_satang:
+                programme = programmes.Programme(launched, 1)
+                events.append(
+                    programmes.fund(programme, budget_satang, funded_on, "งบประมาณเริ่มต้น", today_in_thailand())
+                )
+            body = {"programme_id": launched.programme_id, "available": format_baht(budget_satang)}
+            return await self._append_responding(unit, stream, 0, [NewEvent(e, actor=actor) for e in events], 201, body)
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def fund_programme(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        programme_id: str,
+        amount_satang: int,
+        funded_on: date,
+        note: str,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            programme = await self.load_programme(unit.conn, programme_id)
+            event = programmes.fund(programme, amount_satang, funded_on, note, today_in_thailand())
+            body = {"programme_id": programme_id, "available": format_baht(event.available_after_satang)}
+            return await self._append_responding(
+                unit,
+                programmes.programme_stream(programme_id),
+                programme.version,
+                [NewEvent(event, actor=actor)],
+                201,
+                body,
+            )
+
+        return await self.commands.execute(key, fingerprint, command)
+
     async def apply_for_loan(
         self,
         key: str,
@@ -140,25 +196,44 @@ class LendingHandlers:
         purpose: str,
         guarantor_ids: list[uuid.UUID],
         applied_on: date,
+        programme_id: str | None = None,
+        eligibility: dict[str, bool] | None = None,
     ) -> CommandResult:
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
-            product = await self.load_product(conn, product_id)
             member = await self.member_facts(conn, member_id)
-            guarantors = [(g, await self.member_facts(conn, g)) for g in guarantor_ids]
             loan_id = new_id()
-            event = domain.apply_for_loan(
-                loan_id,
-                product,
-                member,
-                guarantors,
-                principal_satang,
-                term_months,
-                purpose,
-                applied_on,
-                today_in_thailand(),
-                actor.id,
-            )
+            today = today_in_thailand()
+            event: EventPayload
+            if programme_id is not None:
+                programme = await self.load_programme(conn, programme_id)
+                event = programmes.apply_for_programme_loan(
+                    loan_id,
+                    programme,
+                    member,
+                    principal_satang,
+                    term_months,
+                    purpose,
+                    eligibility or {},
+                    applied_on,
+                    today,
+                    actor.id,
+                )
+            else:
+                product = await self.load_product(conn, product_id)
+                guarantors = [(g, await self.member_facts(conn, g)) for g in guarantor_ids]
+                event = domain.apply_for_loan(
+                    loan_id,
+                    product,
+                    member,
+                    guarantors,
+                    principal_satang,
+                    term_months,
+                    purpose,
+                    applied_on,
+                    today,
+                    actor.id,
+                )
             assert member is not None
             body = {
                 "loan_id": str(loan_id),
@@ -190,6 +265,28 @@ class LendingHandlers:
             assert after is not None
             body = {"loan_id": str(loan_id), "status": after.status, "events": [type(e).__name__ for e in events]}
             body |= describe_event(events[0])
+            if loan.programme_id is not None:
+                programme = await self.load_programme(unit.conn, loan.programme_id)
+                effects = programmes.budget_effects(
+                    programme, events, area or Area(province_code="00", district_code="0000")
+                )
+                if effects:
+                    appends = [
+                        StreamAppend(
+                            domain.loan_stream(loan_id),
+                            loan.version,
+                            [NewEvent(e, actor=actor, area=area) for e in events],
+                        ),
+                        StreamAppend(
+                            programmes.programme_stream(loan.programme_id),
+                            programme.version,
+                            [NewEvent(e, actor=actor, area=area) for e in effects],
+                        ),
+                    ]
+                    recorded = await self.store.append_to_streams(
+                        unit.conn, appends, record=unit.response(status, body)
+                    )
+                    return status, body | {"position": {SCHEMA: max(r.position for r in recorded)}}
             return await self._append_responding(
                 unit,
                 domain.loan_stream(loan_id),

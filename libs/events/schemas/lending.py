@@ -65,6 +65,10 @@ class LoanApplied(EventPayload):
     # Who entered the application (maker); they may not approve it (checker).
     entered_by: str
     terms: LoanTerms
+    # A social-policy programme loan draws the programme's budget instead of the group's cash.
+    programme_id: str | None = None
+    # Facts the officer attested for the programme's eligibility rules (e.g. {"poor_household": true}).
+    eligibility: dict[str, bool] = Field(default_factory=dict)
 
 
 @REGISTRY.register("lending.LoanApproved", 1)
@@ -144,6 +148,8 @@ class RepaymentReceived(EventPayload):
     outstanding_principal_after_satang: int = Field(ge=0)
     # The due date of the first installment not yet fully paid after this repayment (None: all paid).
     oldest_unpaid_due_on: date | None
+    # Set for a programme loan: its money is the programme's, not the group's (the ledger posts nothing).
+    programme_id: str | None = None
 
 
 @REGISTRY.register("lending.InstallmentOverdue", 1)
@@ -180,6 +186,7 @@ class LoanWrittenOff(EventPayload):
     written_off_on: date
     principal_satang: int = Field(gt=0)
     reason: str = Field(min_length=1, max_length=500)
+    programme_id: str | None = None
 
 
 @REGISTRY.register("lending.LoanClosed", 1)
@@ -187,3 +194,63 @@ class LoanClosed(EventPayload):
     loan_id: uuid.UUID
     closed_on: date
     reason: Literal["repaid", "written_off"]
+
+
+FundingSource = Literal["central_budget", "local_budget", "partner_credit_line"]
+
+
+@REGISTRY.register("lending.ProgrammeLaunched", 1)
+class ProgrammeLaunched(EventPayload):
+    """A social-policy lending programme: who funds it, whom it lends to, on what terms."""
+
+    programme_id: str = Slug
+    name_th: str = Field(min_length=1, max_length=200)
+    name_en: str = Field(min_length=1, max_length=200)
+    funding_source: FundingSource
+    # The partner behind a credit line (e.g. "gsb"), or the budget's owner.
+    funder: str = Field(min_length=1, max_length=100)
+    terms: LoanTerms
+    max_amount_satang: int = Field(gt=0)
+    max_term_months: int = Field(ge=1, le=360)
+    # Attested facts a borrower must have, all true (e.g. ["poor_household"]).
+    eligibility_required: list[str] = Field(default_factory=list)
+    # Where it lends: a province, a district, or (both None) everywhere.
+    province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
+    district_code: str | None = Field(default=None, pattern=r"^\d{4}$")
+
+
+@REGISTRY.register("lending.ProgrammeFunded", 1)
+class ProgrammeFunded(EventPayload):
+    """Budget added to a programme (a year's entrusted budget, a credit line drawn)."""
+
+    programme_id: str
+    amount_satang: int = Field(gt=0)
+    funded_on: date
+    note: str = Field(min_length=1, max_length=500)
+    available_after_satang: int = Field(ge=0)
+
+
+@REGISTRY.register("lending.FundsAllocated", 1)
+class FundsAllocated(EventPayload):
+    """A programme loan paid out of the programme's budget."""
+
+    programme_id: str
+    loan_id: uuid.UUID
+    amount_satang: int = Field(gt=0)
+    allocated_on: date
+    province_code: str
+    district_code: str
+    available_after_satang: int = Field(ge=0)
+
+
+@REGISTRY.register("lending.FundsReturned", 1)
+class FundsReturned(EventPayload):
+    """Principal repaid on a programme loan, back in the programme's budget to lend again."""
+
+    programme_id: str
+    loan_id: uuid.UUID
+    amount_satang: int = Field(gt=0)
+    returned_on: date
+    province_code: str
+    district_code: str
+    available_after_satang: int = Field(ge=0)
