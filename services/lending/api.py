@@ -5,17 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from libs.events.envelope import Area
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.schemas.lending import Component, LoanTerms, ProductDefined, ProgrammeLaunched
-from services.lending import domain, programmes
+from services.lending import domain, pawn, pawn_tickets, programmes
 from services.lending.handlers import SCHEMA, LendingHandlers, NotFound, today_in_thailand
 
 Key = Annotated[str, Depends(idempotency_key)]
@@ -190,6 +191,79 @@ class FundingRequest(StrictRequest):
 
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"amount": "500000.00", "funded_on": "2024-07-01", "note": "งบเพิ่มเติมกลางปี"}]}
+    )
+
+
+class PayoutRequest(StrictRequest):
+    channel: Literal["cash", "bank_transfer", "promptpay"]
+    bank_code: str | None = Field(default=None, pattern=r"^\d{3}$", description="Thai bank code, e.g. 030 (GSB)")
+    account_number: str | None = Field(default=None, pattern=r"^\d{10,15}$")
+    promptpay_id: str | None = Field(default=None, pattern=r"^(0\d{9}|\d{13})$", description="Mobile or ID number")
+
+    @model_validator(mode="after")
+    def _details_match_the_channel(self) -> PayoutRequest:
+        if self.channel == "bank_transfer" and not (self.bank_code and self.account_number):
+            raise ValueError("a bank transfer needs bank_code and account_number")
+        if self.channel == "promptpay" and not self.promptpay_id:
+            raise ValueError("a PromptPay payout needs promptpay_id")
+        return self
+
+
+class PledgeRequest(StrictRequest):
+    branch_code: str = Field(min_length=1, max_length=20, description="The office's branch (สาขา) code")
+    province_code: str = Field(pattern=r"^\d{2}$")
+    district_code: str = Field(pattern=r"^\d{4}$")
+    customer_ref: str = Field(
+        min_length=1, max_length=64, description="The office's own pseudonymous customer reference (never an ID number)"
+    )
+    item_category: Literal["gold", "jewellery", "electronics", "tools", "other"]
+    item_description: str = Field(min_length=1, max_length=500)
+    appraised_value: PositiveAmount
+    principal: PositiveAmount
+    pledged_on: date
+    payout: PayoutRequest
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "branch_code": "BKK-01",
+                    "province_code": "10",
+                    "district_code": "1001",
+                    "customer_ref": "c-7f3a91",
+                    "item_category": "gold",
+                    "item_description": "สร้อยคอทองคำ 96.5% หนัก 1 บาท",
+                    "appraised_value": "38000.00",
+                    "principal": "30000.00",
+                    "pledged_on": "2025-03-01",
+                    "payout": {"channel": "promptpay", "promptpay_id": "0812345678"},
+                }
+            ]
+        }
+    )
+
+
+class PawnDateRequest(StrictRequest):
+    on: date
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"on": "2025-05-01"}]})
+
+
+class SaleRequest(StrictRequest):
+    sold_on: date
+    sale_price: PositiveAmount
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"sold_on": "2025-09-06", "sale_price": "31500.00"}]})
+
+
+class PayoutCallbackRequest(StrictRequest):
+    succeeded: bool
+    reference: str | None = Field(default=None, min_length=1, max_length=100, description="The transfer's reference")
+    reason: str | None = Field(default=None, max_length=500)
+    on: date | None = None
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"succeeded": True, "reference": "PP20250301-000123", "on": "2025-03-01"}]}
     )
 
 
@@ -481,6 +555,110 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             },
             "par30": format_baht(quality.par30_satang),
             "par30_percent": f"{(quality.par30_ratio * 100).quantize(Decimal('0.01'))}",
+        }
+
+    # --- pawn loans: the pawnshop office's partner endpoints ----------------------------------
+    grace_days = handlers.settings.pawn_forfeit_grace_days
+
+    async def ticket_command(
+        request: Request, key: str, body: BaseModel, ticket_id: uuid.UUID, decide: Any
+    ) -> JSONResponse:
+        with _domain_errors():
+            result = await handlers.ticket_command(key, _fp(request, body), actor_of(request), ticket_id, decide)
+        return result.response()
+
+    @router.post("/pawn/tickets", status_code=201, summary="Pledge an item: a ticket and its payout instruction")
+    async def pledge(body: PledgeRequest, request: Request, key: Key) -> JSONResponse:
+        fields = {
+            "branch_code": body.branch_code,
+            "customer_ref": body.customer_ref,
+            "item_category": body.item_category,
+            "item_description": body.item_description,
+            "appraised_value_satang": body.appraised_value,
+            "principal_satang": body.principal,
+            "pledged_on": body.pledged_on,
+        }
+        area = Area(province_code=body.province_code, district_code=body.district_code)
+        with _domain_errors():
+            result = await handlers.pledge(
+                key, _fp(request, body), actor_of(request), area, fields, body.payout.model_dump()
+            )
+        return result.response()
+
+    @router.post(
+        "/pawn/payouts/{instruction_id}/callback",
+        status_code=201,
+        summary="The payment side confirms (or fails) a transfer / PromptPay payout",
+    )
+    async def payout_callback(
+        instruction_id: uuid.UUID, body: PayoutCallbackRequest, request: Request, key: Key
+    ) -> JSONResponse:
+        with _domain_errors():
+            ticket_id = await handlers.ticket_of_instruction(instruction_id)
+        on = body.on or today_in_thailand()
+        return await ticket_command(
+            request,
+            key,
+            body,
+            ticket_id,
+            lambda t: pawn_tickets.payout_callback(t, instruction_id, body.succeeded, body.reference, body.reason, on),
+        )
+
+    @router.post("/pawn/tickets/{ticket_id}/renewals", status_code=201, summary="Pay the interest due (ต่อดอก)")
+    async def renew(ticket_id: uuid.UUID, body: PawnDateRequest, request: Request, key: Key) -> JSONResponse:
+        today = today_in_thailand()
+        return await ticket_command(
+            request, key, body, ticket_id, lambda t: [pawn_tickets.renew(t, body.on, today, grace_days)]
+        )
+
+    @router.post("/pawn/tickets/{ticket_id}/redemptions", status_code=201, summary="Redeem (ไถ่ถอน)")
+    async def redeem(ticket_id: uuid.UUID, body: PawnDateRequest, request: Request, key: Key) -> JSONResponse:
+        today = today_in_thailand()
+        return await ticket_command(request, key, body, ticket_id, lambda t: [pawn_tickets.redeem(t, body.on, today)])
+
+    @router.post("/pawn/tickets/{ticket_id}/forfeitures", status_code=201, summary="Forfeit after the term (หลุดจำนำ)")
+    async def forfeit(ticket_id: uuid.UUID, body: PawnDateRequest, request: Request, key: Key) -> JSONResponse:
+        today = today_in_thailand()
+        return await ticket_command(
+            request, key, body, ticket_id, lambda t: [pawn_tickets.forfeit(t, body.on, today, grace_days)]
+        )
+
+    @router.post("/pawn/tickets/{ticket_id}/sales", status_code=201, summary="Sell a forfeited item")
+    async def sell(ticket_id: uuid.UUID, body: SaleRequest, request: Request, key: Key) -> JSONResponse:
+        today = today_in_thailand()
+        return await ticket_command(
+            request, key, body, ticket_id, lambda t: [pawn_tickets.sell(t, body.sold_on, body.sale_price, today)]
+        )
+
+    @router.get("/pawn/tickets/{ticket_id}", summary="A pawn ticket: status, interest due on a date, term")
+    async def get_ticket(
+        ticket_id: uuid.UUID, on: Annotated[date | None, Query(description="Default: today in Thailand")] = None
+    ) -> dict[str, object]:
+        day = on or today_in_thailand()
+        with _domain_errors():
+            ticket, _ = await handlers.load_ticket(handlers.pool, ticket_id)
+        p = ticket.pledged
+        open_ = ticket.status == "pawned"
+        return {
+            "ticket_id": str(ticket_id),
+            "status": ticket.status,
+            "branch_code": p.branch_code,
+            "customer_ref": p.customer_ref,
+            "item_category": p.item_category,
+            "item_description": p.item_description,
+            "appraised_value": format_baht(p.appraised_value_satang),
+            "principal": format_baht(p.principal_satang),
+            "rate_table": p.rate_table,
+            "monthly_interest": format_baht(p.monthly_interest_satang),
+            "pledged_on": p.pledged_on.isoformat(),
+            "interest_from": ticket.term_start.isoformat(),
+            "maturity_date": pawn.maturity_date(ticket.term_start).isoformat(),
+            "as_of": day.isoformat(),
+            "interest_due": format_baht(pawn_tickets.interest_due(ticket, day))
+            if open_ and day >= ticket.term_start
+            else None,
+            "may_forfeit": open_ and pawn.may_forfeit(ticket.term_start, day, grace_days),
+            "payout": {"channel": ticket.channel, "reference": ticket.payout_reference},
         }
 
     @router.get("/loans/{loan_id}", summary="A loan: status, schedule, what is due, days past due")

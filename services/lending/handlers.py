@@ -21,7 +21,7 @@ from libs.events.schemas.lending import ProductDefined, ProgrammeLaunched
 from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend, stream_uuid
 from libs.events.wakeup import CommitSignal
-from services.lending import domain, programmes
+from services.lending import domain, pawn_tickets, programmes
 
 SCHEMA = "lending"
 SAGA = Actor(kind="system", id="lending-saga")
@@ -334,6 +334,112 @@ class LendingHandlers:
 
         return await self.commands.execute(key, fingerprint, command)
 
+    # --- pawn tickets (the pawnshop office's partner API) -----------------------------------------
+    async def load_ticket(
+        self, conn: asyncpg.Connection | asyncpg.Pool, ticket_id: uuid.UUID
+    ) -> tuple[pawn_tickets.Ticket, Area | None]:
+        events = await self.store.read_stream(conn, pawn_tickets.ticket_stream(ticket_id))
+        ticket = pawn_tickets.ticket_from_events((REGISTRY.parse_event(e), e.stream_version) for e in events)
+        if ticket is None:
+            raise NotFound("pawn ticket", ticket_id)
+        return ticket, events[0].area
+
+    async def pledge(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        area: Area,
+        fields: dict[str, Any],
+        payout: dict[str, str | None],
+    ) -> CommandResult:
+        """A ticket, its payout instruction, and the payout's account details (in the erasable register)."""
+
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            conn = unit.conn
+            ticket_id, instruction_id = new_id(), new_id()
+            events = pawn_tickets.pledge_item(
+                ticket_id,
+                instruction_id,
+                channel=payout["channel"],  # type: ignore[arg-type]
+                today=today_in_thailand(),
+                **fields,
+            )
+            pledged = events[0]
+            assert isinstance(pledged, pawn_tickets.ItemPledged)
+            body: dict[str, Any] = {
+                "ticket_id": str(ticket_id),
+                "instruction_id": str(instruction_id),
+                "status": "pawned" if payout["channel"] == "cash" else "awaiting_payout",
+                "principal": format_baht(pledged.principal_satang),
+                "monthly_interest": format_baht(pledged.monthly_interest_satang),
+                "rate_table": pledged.rate_table,
+                "maturity_date": pledged.maturity_date.isoformat(),
+            }
+            async with conn.transaction():
+                recorded = await self.store.append(
+                    conn,
+                    pawn_tickets.ticket_stream(ticket_id),
+                    0,
+                    [NewEvent(e, actor=actor, area=area) for e in events],
+                )
+                await conn.execute(
+                    "insert into lending.payout_register (instruction_id, ticket_id, channel, bank_code,"
+                    " account_number, promptpay_id) values ($1, $2, $3, $4, $5, $6)",
+                    instruction_id,
+                    ticket_id,
+                    payout["channel"],
+                    payout.get("bank_code"),
+                    payout.get("account_number"),
+                    payout.get("promptpay_id"),
+                )
+                body |= {"position": {SCHEMA: recorded[-1].position}}
+                await unit.record(201, body)
+            return 201, body
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def ticket_of_instruction(self, instruction_id: uuid.UUID) -> uuid.UUID:
+        ticket_id = await self.pool.fetchval(
+            "select ticket_id from lending.payout_register where instruction_id = $1", instruction_id
+        )
+        if ticket_id is None:
+            raise NotFound("payout instruction", instruction_id)
+        return uuid.UUID(str(ticket_id))
+
+    async def ticket_command(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        ticket_id: uuid.UUID,
+        decide: Callable[[pawn_tickets.Ticket], Sequence[EventPayload]],
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            ticket, area = await self.load_ticket(unit.conn, ticket_id)
+            events = decide(ticket)
+            body: dict[str, Any] = {"ticket_id": str(ticket_id)}
+            if not events:
+                # The same answer again (e.g. a repeated payout callback): nothing new to record.
+                body |= {"status": ticket.status, "unchanged": True}
+                async with unit.conn.transaction():
+                    await unit.record(200, body)
+                return 200, body
+            status: str = ticket.status
+            for e in events:
+                status = _ticket_status_after(status, e)
+            body |= {"status": status} | describe_event(events[0])
+            return await self._append_responding(
+                unit,
+                pawn_tickets.ticket_stream(ticket_id),
+                ticket.version,
+                [NewEvent(e, actor=actor, area=area) for e in events],
+                201,
+                body,
+            )
+
+        return await self.commands.execute(key, fingerprint, command)
+
     # --- the saga: the ledger's answers, from the inbox -----------------------------------------
     async def handle_ledger_answer(self, conn: asyncpg.Connection, message: InboxMessage) -> str:
         p = message.payload
@@ -356,6 +462,16 @@ class LendingHandlers:
         return type(answer).__name__
 
 
+def _ticket_status_after(status: str, event: EventPayload) -> str:
+    return {
+        "PayoutConfirmed": "pawned",
+        "PayoutFailed": "payout_failed",
+        "PawnRedeemed": "redeemed",
+        "PawnForfeited": "forfeited",
+        "ForfeitSold": "sold",
+    }.get(type(event).__name__, status)
+
+
 def describe_event(event: EventPayload) -> dict[str, Any]:
     """The money fields of an event as the API shows them (decimal strings, no _satang suffix)."""
     shown: dict[str, Any] = {}
@@ -370,6 +486,8 @@ def describe_event(event: EventPayload) -> dict[str, Any]:
             "approvals",
             "fully_approved",
             "request_id",
+            "maturity_date",
+            "reference",
         ):
             shown[name] = value
     return shown

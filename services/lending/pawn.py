@@ -47,6 +47,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
+from libs.events.money import format_baht
+
 TICKET_LIMIT_SATANG = 10_000_000  # 100,000 baht per ticket, Pawnshop Act มาตรา 4
 TERM_MONTHS = 4
 TERM_EXTRA_DAYS = 30
@@ -215,7 +217,8 @@ def may_forfeit(term_start: date, on: date, grace_days: int = 0) -> bool:
 
 
 def format_satang(satang: int) -> str:
-    return f"{Decimal(satang) / 100:,.2f}"
+    """Baht as the API writes them ("100000.00"), so a message quotes a figure the way it is sent."""
+    return format_baht(satang)
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,7 @@ def test_pledge_at_the_ticket_limit() -> None:
 @pytest.mark.parametrize(
     ("principal", "appraised", "on", "message"),
     [
-        (TICKET_LIMIT_SATANG + 1, 20_000_000, date(2025, 3, 1), "at most 100,000.00 baht"),
+        (TICKET_LIMIT_SATANG + 1, 20_000_000, date(2025, 3, 1), "at most 100000.00 baht"),
         (TEN_THOUSAND + 1, TEN_THOUSAND, date(2025, 3, 1), "more than the item's appraised value"),
         (0, TEN_THOUSAND, date(2025, 3, 1), "more than zero"),
         (-1, TEN_THOUSAND, date(2025, 3, 1), "more than zero"),

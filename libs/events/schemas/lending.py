@@ -254,3 +254,86 @@ class FundsReturned(EventPayload):
     province_code: str
     district_code: str
     available_after_satang: int = Field(ge=0)
+
+
+PayoutChannel = Literal["cash", "bank_transfer", "promptpay"]
+
+
+@REGISTRY.register("lending.ItemPledged", 1)
+class ItemPledged(EventPayload):
+    """A pawn ticket (ตั๋วจำนำ). The customer is named only by the office's own pseudonymous reference;
+    account details for the payout live in lending's erasable payout register."""
+
+    ticket_id: uuid.UUID
+    branch_code: str = Field(min_length=1, max_length=20)
+    customer_ref: str = Field(min_length=1, max_length=64)
+    item_category: Literal["gold", "jewellery", "electronics", "tools", "other"]
+    item_description: str = Field(min_length=1, max_length=500)
+    appraised_value_satang: int = Field(gt=0)
+    principal_satang: int = Field(gt=0)
+    pledged_on: date
+    rate_table: str
+    monthly_interest_satang: int = Field(ge=0)
+    maturity_date: date
+
+
+@REGISTRY.register("lending.PayoutInstructed", 1)
+class PayoutInstructed(EventPayload):
+    """The pawn loan is to be paid to the customer: in cash at the counter, or by transfer / PromptPay
+    (confirmed later by the payment side's callback)."""
+
+    ticket_id: uuid.UUID
+    instruction_id: uuid.UUID
+    channel: PayoutChannel
+    amount_satang: int = Field(gt=0)
+
+
+@REGISTRY.register("lending.PayoutConfirmed", 1)
+class PayoutConfirmed(EventPayload):
+    ticket_id: uuid.UUID
+    instruction_id: uuid.UUID
+    reference: str = Field(min_length=1, max_length=100)
+    confirmed_on: date
+
+
+@REGISTRY.register("lending.PayoutFailed", 1)
+class PayoutFailed(EventPayload):
+    ticket_id: uuid.UUID
+    instruction_id: uuid.UUID
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.register("lending.PawnInterestPaid", 1)
+class PawnInterestPaid(EventPayload):
+    """A renewal (ต่อดอก): all interest due paid; the interest start and the term restart."""
+
+    ticket_id: uuid.UUID
+    paid_on: date
+    interest_satang: int = Field(ge=0)
+    maturity_date: date
+
+
+@REGISTRY.register("lending.PawnRedeemed", 1)
+class PawnRedeemed(EventPayload):
+    ticket_id: uuid.UUID
+    redeemed_on: date
+    principal_satang: int = Field(gt=0)
+    interest_satang: int = Field(ge=0)
+
+
+@REGISTRY.register("lending.PawnForfeited", 1)
+class PawnForfeited(EventPayload):
+    """Not redeemed or renewed within the term (and any grace): the item passes to the office."""
+
+    ticket_id: uuid.UUID
+    forfeited_on: date
+
+
+@REGISTRY.register("lending.ForfeitSold", 1)
+class ForfeitSold(EventPayload):
+    ticket_id: uuid.UUID
+    sold_on: date
+    sale_price_satang: int = Field(gt=0)
+    principal_satang: int = Field(gt=0)
+    # Sale price less the principal lent (negative: a loss).
+    gain_satang: int
