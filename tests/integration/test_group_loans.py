@@ -112,3 +112,41 @@ async def test_a_group_loan_from_application_to_repayment(client: httpx.AsyncCli
         await client.get("/lending/v1/portfolio", params={"level": "district", "code": "2701", "on": "2024-05-01"})
     ).json()
     assert district["buckets"]["31-60"]["loans"] >= 1 and district["par30_percent"] != "0.00"
+
+
+async def test_rejection_and_write_off_reach_the_books(client: httpx.AsyncClient) -> None:
+    await define_product(client, guarantors_required=0, approvals_required=1)
+    gid = (await new_group(client, founded_on="2023-06-01"))["group_id"]
+    borrower = await known_member(client, gid, sajja="2000.00")
+    lender = await known_member(client, gid)
+    body = {"account": "special", "amount": "10000.00", "deposited_on": "2024-01-06"}
+    assert (await post(client, f"/ledger/v1/members/{lender}/deposits", body)).status_code == 201
+    application = {
+        "member_id": borrower,
+        "product_id": "occupation",
+        "principal": "5000.00",
+        "term_months": 6,
+        "purpose": "ค้าขาย",
+    }
+
+    refused = (await as_user(client, "maker", "/lending/v1/loans", application)).json()["loan_id"]
+    rejected = await as_user(client, "checker", f"/lending/v1/loans/{refused}/rejections", {"reason": "ยังมีหนี้ค้าง"})
+    assert rejected.status_code == 201 and rejected.json()["status"] == "rejected"
+    assert (await as_user(client, "other", f"/lending/v1/loans/{refused}/approvals", {})).status_code == 409
+    assert (await client.get(f"/lending/v1/loans/{refused}")).json()["rejection_reason"] == "ยังมีหนี้ค้าง"
+
+    loan = (await as_user(client, "maker", "/lending/v1/loans", application)).json()["loan_id"]
+    await as_user(client, "checker", f"/lending/v1/loans/{loan}/approvals", {})
+    await post(client, f"/lending/v1/loans/{loan}/disbursements", {"disbursed_on": "2024-01-15"})
+    assert (await client.get(f"/lending/v1/loans/{loan}", params={"wait": 10})).json()["status"] == "active"
+    written = await post(
+        client, f"/lending/v1/loans/{loan}/write-offs", {"written_off_on": "2024-12-31", "reason": "ย้ายถิ่น ติดตามไม่ได้"}
+    )
+    assert written.status_code == 201 and written.json()["status"] == "written_off"
+
+    async def bad_debt_posted() -> dict[str, str] | None:
+        books = await _trial(client, gid)
+        return books if books["5020"] == "5000.00" else None
+
+    books = await eventually(bad_debt_posted)
+    assert books["1100"] == "0.00"
