@@ -145,3 +145,8 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     raise TypeError(f"cannot serialise {type(value).__name__} in an event")
+
+
+def today_in_thailand() -> date:
+    """The business date: today in Asia/Bangkok, whatever the server's own time zone."""
+    return datetime.now(BANGKOK).date()

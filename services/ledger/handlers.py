@@ -6,13 +6,13 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
 import asyncpg
 
-from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, RecordedEvent
+from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, RecordedEvent, today_in_thailand
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
@@ -43,10 +43,6 @@ _MONTH_CLOSE_LOCK = "select pg_advisory_xact_lock{mode}(hashtextextended('ledger
 class NotFound(Exception):
     def __init__(self, what: str, ident: uuid.UUID) -> None:
         super().__init__(f"{what} {ident} does not exist")
-
-
-def today_in_thailand() -> date:
-    return datetime.now(BANGKOK).date()
 
 
 def _parsed(events: list[RecordedEvent]) -> list[tuple[Any, int]]:

@@ -125,6 +125,17 @@ class Loan:
         return sum(i.principal_satang for i in self.schedule) - self.principal_paid_satang
 
 
+def check_borrower(member: MemberFacts | None, applied_on: date, today: date) -> MemberFacts:
+    """Whoever applies — for a group loan or a programme's — is a current member lending knows."""
+    if member is None:
+        raise LendingRuleBroken("is not a member the lending service knows (yet)", "member_id", 404)
+    if not member.active:
+        raise LendingRuleBroken("the member has left the group", "member_id", 409)
+    if applied_on > today:
+        raise LendingRuleBroken("must not be in the future", "applied_on")
+    return member
+
+
 def apply_for_loan(
     loan_id: uuid.UUID,
     product: ProductDefined,
@@ -137,12 +148,7 @@ def apply_for_loan(
     today: date,
     entered_by: str,
 ) -> LoanApplied:
-    if member is None:
-        raise LendingRuleBroken("is not a member the lending service knows (yet)", "member_id", 404)
-    if not member.active:
-        raise LendingRuleBroken("the member has left the group", "member_id", 409)
-    if applied_on > today:
-        raise LendingRuleBroken("must not be in the future", "applied_on")
+    member = check_borrower(member, applied_on, today)
     if not product.min_term_months <= term_months <= product.max_term_months:
         raise LendingRuleBroken(
             f"must be between {product.min_term_months} and {product.max_term_months} months", "term_months"
@@ -305,25 +311,10 @@ def start_disbursement(loan: Loan, request_id: uuid.UUID, disbursed_on: date, to
     """A group loan asks the ledger to pay out of the group's cash (a saga); a programme loan is paid
     out of the programme's budget at once (its budget is checked with the programme's stream)."""
     requested = request_disbursement(loan, request_id, disbursed_on, today)
-    if loan.programme_id is None:
-        return [requested]
-    return [
-        LoanDisbursed(
-            loan_id=loan.loan_id,
-            request_id=request_id,
-            group_id=loan.group_id,
-            member_id=loan.member_id,
-            principal_satang=loan.principal_satang,
-            disbursed_on=disbursed_on,
-            schedule=schedule_for(loan.principal_satang, loan.terms, loan.term_months, disbursed_on),
-        )
-    ]
+    return [requested] if loan.programme_id is None else [_disbursed(loan, request_id, disbursed_on)]
 
 
-def complete_disbursement(loan: Loan, request_id: uuid.UUID, disbursed_on: date) -> LoanDisbursed | None:
-    """The ledger posted the payout: the loan becomes active. None when this answer was handled before."""
-    if loan.status != "disbursing" or loan.pending_request != request_id:
-        return None
+def _disbursed(loan: Loan, request_id: uuid.UUID, disbursed_on: date) -> LoanDisbursed:
     return LoanDisbursed(
         loan_id=loan.loan_id,
         request_id=request_id,
@@ -333,6 +324,13 @@ def complete_disbursement(loan: Loan, request_id: uuid.UUID, disbursed_on: date)
         disbursed_on=disbursed_on,
         schedule=schedule_for(loan.principal_satang, loan.terms, loan.term_months, disbursed_on),
     )
+
+
+def complete_disbursement(loan: Loan, request_id: uuid.UUID, disbursed_on: date) -> LoanDisbursed | None:
+    """The ledger posted the payout: the loan becomes active. None when this answer was handled before."""
+    if loan.status != "disbursing" or loan.pending_request != request_id:
+        return None
+    return _disbursed(loan, request_id, disbursed_on)
 
 
 def fail_disbursement(loan: Loan, request_id: uuid.UUID, reason: str) -> LoanDisbursementFailed | None:

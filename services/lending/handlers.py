@@ -6,12 +6,12 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import asyncpg
 
-from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent
+from libs.events.envelope import Actor, Area, EventPayload, NewEvent, today_in_thailand
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.inbox import InboxMessage
@@ -30,10 +30,6 @@ SAGA = Actor(kind="system", id="lending-saga")
 class NotFound(Exception):
     def __init__(self, what: str, ident: object) -> None:
         super().__init__(f"{what} {ident} does not exist")
-
-
-def today_in_thailand() -> date:
-    return datetime.now(BANGKOK).date()
 
 
 class LendingHandlers:

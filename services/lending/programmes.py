@@ -20,7 +20,7 @@ from libs.events.schemas.lending import (
     ProgrammeLaunched,
     RepaymentReceived,
 )
-from services.lending.domain import LendingRuleBroken, MemberFacts
+from services.lending.domain import LendingRuleBroken, MemberFacts, check_borrower
 
 
 def programme_stream(programme_id: str) -> str:
@@ -93,12 +93,7 @@ def apply_for_programme_loan(
     entered_by: str,
 ) -> LoanApplied:
     p = programme.launched
-    if member is None:
-        raise LendingRuleBroken("is not a member the lending service knows (yet)", "member_id", 404)
-    if not member.active:
-        raise LendingRuleBroken("the member has left the group", "member_id", 409)
-    if applied_on > today:
-        raise LendingRuleBroken("must not be in the future", "applied_on")
+    member = check_borrower(member, applied_on, today)
     if p.province_code and member.area.province_code != p.province_code:
         raise LendingRuleBroken(f"the programme lends in province {p.province_code} only", "member_id", 409)
     if p.district_code and member.area.district_code != p.district_code:
