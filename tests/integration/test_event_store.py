@@ -163,3 +163,36 @@ async def test_a_multi_stream_append_must_be_the_first_write_and_may_store_the_r
         stored = await conn.fetchrow("select fingerprint, response from ledger.idempotency_keys where key = 'k1'")
     assert stored["fingerprint"] == "fp"
     assert json.loads(stored["response"]) == {"ok": True, "position": {"ledger": event.position}}
+
+
+async def test_a_database_migrated_before_the_shared_sql_was_edited_is_brought_level(pool: asyncpg.Pool) -> None:
+    from libs.events.migrations import migrate
+
+    async with pool.acquire() as conn:
+        # What an early database looked like: the NOTIFY trigger, no held-back columns, and only 001 applied.
+        await conn.execute(
+            """create schema early;
+            create table early.events (stream_id text, stream_version int);
+            create function early.notify_events_appended() returns trigger language plpgsql as $$
+                begin perform pg_notify('early_events', ''); return null; end $$;
+            create trigger events_appended after insert on early.events
+                for each statement execute function early.notify_events_appended();
+            create table early.projector_streams (projector text, stream_id text, stream_version int,
+                position bigint, primary key (projector, stream_id));
+            create table early.schema_migrations (name text primary key, applied_at timestamptz default now());
+            insert into early.schema_migrations (name) values ('events/001_event_store.sql');"""
+        )
+        applied = await migrate(conn, "early")
+        assert "events/003_catch_up_early_schemas.sql" in applied
+        columns = {
+            r["column_name"]
+            for r in await conn.fetch(
+                "select column_name from information_schema.columns"
+                " where table_schema = 'early' and table_name = 'projector_streams'"
+            )
+        }
+        assert {"seen_version", "waiting_since"} <= columns
+        assert not await conn.fetchval(
+            "select count(*) from pg_trigger t join pg_class c on c.oid = t.tgrelid"
+            " join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'early' and not t.tgisinternal"
+        )
