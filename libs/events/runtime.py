@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -81,9 +81,13 @@ class ServiceRuntime:
     relays: list[Relay] = field(default_factory=list)
     projectors: list[Projector] = field(default_factory=list)
     workers: list[Worker] = field(default_factory=list)
+    # Awaited before anything runs or is served (e.g. launching shipped definitions).
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        for step in self.on_start:
+            await step()
         workers: list[Worker] = [*self.relays, *self.projectors, *self.workers]
         for worker in workers:
             self._tasks.append(asyncio.create_task(self._supervise(worker), name=f"{self.name}:{worker}"))
@@ -156,6 +160,7 @@ def service_runtime(
     relays: Sequence[Relay] = (),
     projectors: Sequence[Projector] = (),
     workers: Sequence[Worker] = (),
+    on_start: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> ServiceRuntime:
     """A service's app (OpenAPI under /<name>/, problem+json errors, health routes) and workers."""
     app = FastAPI(
@@ -171,7 +176,7 @@ def service_runtime(
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
-    runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors), list(workers))
+    runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors), list(workers), list(on_start))
     add_health_routes(app, runtime, name)
     return runtime
 

@@ -1,14 +1,29 @@
-"""Campaign composition root. Only health routes so far: its capabilities arrive with their issues."""
+"""Campaign composition root: definitions, the ledger facts projection, routes, relay, health."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
+from services.campaign.api import build_router
+from services.campaign.handlers import SCHEMA, CampaignHandlers
+from services.campaign.projections import LedgerFacts
 
 NAME = "campaign"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def build(platform: Platform) -> ServiceRuntime:
-    return service_runtime(NAME, platform, "Savings campaigns: counters, district reports, nominations.")
+    handlers = CampaignHandlers(platform.pool, platform.settings)
+    facts = LedgerFacts(topic_for("ledger", platform.settings.topic_prefix), SCHEMA)
+    return service_runtime(
+        NAME,
+        platform,
+        "Savings campaigns: counters, district reports, nominations.",
+        routers=[build_router(handlers)],
+        relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
+        projectors=[platform.projector(SCHEMA, facts)],
+        workers=[handlers.commit_signal],
+        on_start=[handlers.launch_definitions],
+    )

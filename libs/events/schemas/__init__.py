@@ -4,6 +4,7 @@ Importing this package registers every event type in `libs.events.registry.REGIS
 """
 
 from libs.events.schemas import (
+    campaign,  # noqa: F401
     ledger,  # noqa: F401
     lending,  # noqa: F401
 )

@@ -1,0 +1,222 @@
+"""Campaign HTTP API under /campaign/v1: campaigns as data, progress, reports."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+import geothai
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from libs.events.envelope import today_in_thailand
+from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
+from libs.events.money import format_baht
+from libs.events.schemas.campaign import CampaignLaunched
+from libs.events.thai_dates import thai_date, thai_date_short
+from services.campaign import counters as counting
+from services.campaign.handlers import CampaignHandlers, NotFound
+from services.campaign.reports import CampaignRuleBroken, deadline_for
+
+Key = Annotated[str, Depends(idempotency_key)]
+LevelQuery = Annotated[Literal["national", "province", "district"], Query()]
+
+
+class ReportRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"level": "district", "code": "2701", "notes": "จัดกิจกรรมครบทุกตำบล"}]},
+    )
+
+    level: Literal["district", "province"]
+    code: str = Field(pattern=r"^\d{2}(\d{2})?$")
+    notes: str = Field(default="", max_length=4000)
+
+
+def shown(figures: dict[str, int]) -> dict[str, object]:
+    return {k: format_baht(v) if k in counting.MONEY_COUNTERS else v for k, v in figures.items()}
+
+
+def area_name(level: str, code: str | None) -> dict[str, str | None]:
+    if level == "province" and code and (p := geothai.province(code)):
+        return {"name_th": p.name_th, "name_en": p.name_en}
+    if level == "district" and code and (d := geothai.district(code)):
+        return {"name_th": d.name_th, "name_en": d.name_en}
+    return {
+        "name_th": "ทั้งประเทศ" if level == "national" else None,
+        "name_en": "Thailand" if level == "national" else None,
+    }
+
+
+def build_router(handlers: CampaignHandlers) -> APIRouter:
+    router = APIRouter(prefix="/campaign/v1", tags=["campaign"])
+
+    def _check_area(level: str, code: str | None) -> None:
+        if level != "national" and not code:
+            raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
+
+    @router.get("/campaigns", summary="Every campaign, as data")
+    async def list_campaigns() -> dict[str, object]:
+        return {"items": [c.model_dump(mode="json") for c in await handlers.campaigns()]}
+
+    @router.post("/campaigns", status_code=201, summary="Launch a campaign from its definition (no code needed)")
+    async def launch(body: CampaignLaunched, request: Request, key: Key) -> JSONResponse:
+        with _errors():
+            result = await handlers.launch(
+                key, fingerprint("POST", request.url.path, body.model_dump(mode="json")), actor_of(request), body
+            )
+        return result.response()
+
+    @router.get("/campaigns/{campaign_id}", summary="A campaign's definition")
+    async def get_campaign(campaign_id: str) -> dict[str, object]:
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        return campaign.model_dump(mode="json") | {
+            "starts_on_th": thai_date(campaign.starts_on),
+            "ends_on_th": thai_date(campaign.ends_on),
+        }
+
+    @router.get("/campaigns/{campaign_id}/progress", summary="The campaign's counters for an area")
+    async def progress(
+        campaign_id: str,
+        level: LevelQuery = "national",
+        code: Annotated[str | None, Query(description="Province or district code")] = None,
+        as_of: Annotated[date | None, Query(description="Default: today in Thailand")] = None,
+    ) -> dict[str, object]:
+        _check_area(level, code)
+        day = as_of or today_in_thailand()
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        figures = counting.counters(campaign, await handlers.facts(campaign, level, code), day)
+        return {
+            "campaign_id": campaign_id,
+            "level": level,
+            "code": code,
+            **area_name(level, code),
+            "counters": shown(figures),
+            "targets": shown(campaign.targets.get(code or "national", {})),
+            "as_of": day.isoformat(),
+            "as_of_th": thai_date(day),
+        }
+
+    @router.get("/campaigns/{campaign_id}/progress/series", summary="Daily values of the counters, for charts")
+    async def progress_series(
+        campaign_id: str,
+        level: LevelQuery = "national",
+        code: Annotated[str | None, Query()] = None,
+        as_of: Annotated[date | None, Query()] = None,
+    ) -> dict[str, object]:
+        _check_area(level, code)
+        day = as_of or today_in_thailand()
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        points = counting.series(campaign, await handlers.facts(campaign, level, code), day)
+        return {
+            "campaign_id": campaign_id,
+            "level": level,
+            "code": code,
+            "points": [{"date": d.isoformat(), "date_th": thai_date_short(d), "counters": shown(c)} for d, c in points],
+        }
+
+    @router.get("/campaigns/{campaign_id}/progress/breakdown", summary="The child areas' counters")
+    async def progress_breakdown(
+        campaign_id: str,
+        level: LevelQuery = "national",
+        code: Annotated[str | None, Query()] = None,
+        as_of: Annotated[date | None, Query()] = None,
+    ) -> dict[str, object]:
+        _check_area(level, code)
+        day = as_of or today_in_thailand()
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        child = {"national": ("province", "province_code"), "province": ("district", "district_code")}.get(
+            level, ("group", "group_id")
+        )
+        parts = counting.split_by(await handlers.facts(campaign, level, code), child[1])
+        return {
+            "campaign_id": campaign_id,
+            "level": level,
+            "code": code,
+            "child_level": child[0],
+            "as_of": day.isoformat(),
+            "items": [
+                {"code": c, **area_name(child[0], c), "counters": shown(counting.counters(campaign, f, day))}
+                for c, f in parts.items()
+            ],
+        }
+
+    @router.post(
+        "/campaigns/{campaign_id}/reports",
+        status_code=201,
+        summary="Submit a district's (or province's) savings-promotion report, prefilled from the counters",
+    )
+    async def submit(campaign_id: str, body: ReportRequest, request: Request, key: Key) -> JSONResponse:
+        with _errors():
+            result = await handlers.submit(
+                key,
+                fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+                actor_of(request),
+                campaign_id,
+                body.level,
+                body.code,
+                body.notes,
+                None,  # the date of submission is the server's: a report cannot be dated back
+            )
+        return result.response()
+
+    @router.get("/campaigns/{campaign_id}/reports", summary="Status board: reports due, submitted, late")
+    async def report_status(
+        campaign_id: str,
+        level: Annotated[Literal["district", "province"], Query()] = "district",
+        province: Annotated[str | None, Query(pattern=r"^\d{2}$", description="For districts: their province")] = None,
+    ) -> dict[str, object]:
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        if level == "district" and not province:
+            raise Problem(422, "Invalid request", "province: required for the district board", "validation")
+        deadline = deadline_for(campaign, level)
+        submitted = await handlers.submitted_reports(campaign_id, level)
+        areas = (
+            [(d.code, d.name_th) for d in geothai.districts(province or "")]
+            if level == "district"
+            else [(p.code, p.name_th) for p in geothai.provinces()]
+        )
+        today = today_in_thailand()
+        items = []
+        for code, name in areas:
+            report = submitted.get(code)
+            if report is not None:
+                state = "late" if report.late else "submitted"
+            else:
+                state = "overdue" if deadline and today > deadline else "due"
+            items.append(
+                {
+                    "code": code,
+                    "name_th": name,
+                    "state": state,
+                    "submitted_on": report.submitted_on.isoformat() if report else None,
+                }
+            )
+        return {
+            "campaign_id": campaign_id,
+            "level": level,
+            "deadline": deadline.isoformat() if deadline else None,
+            "deadline_th": thai_date(deadline) if deadline else None,
+            "items": items,
+        }
+
+    return router
+
+
+class _errors:  # noqa: N801 - used as a context manager
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, CampaignRuleBroken):
+            errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
+            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
+            raise Problem(exc.status, "Refused by campaign rules", detail, "campaign-rule", errors=errors) from exc
+        if isinstance(exc, NotFound):
+            raise Problem(404, "Not found", str(exc), "not-found") from exc

@@ -1,0 +1,90 @@
+"""Campaigns as data (a new one needs only a definition) and the savings-promotion reports: prefilled
+from the counters, flagged late after the deadline, consolidated by the province, on a status board."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from libs.events.envelope import today_in_thailand
+from tests.support.api import new_group, new_member, post
+
+SAVINGS_WEEK = {
+    "campaign_id": "savings-week-test",
+    "name_th": "สัปดาห์การออมแห่งชาติ",
+    "name_en": "National savings week",
+    "starts_on": "2024-10-28",
+    "ends_on": "2024-11-03",
+    "provinces": ["27"],
+    "rules": [{"kind": "special_deposit", "min_amount_satang": 10000}],
+    "targets": {"27": {"special_depositors": 10}},
+    "deadlines": {},
+}
+
+
+async def test_a_new_campaign_is_only_a_definition(client: httpx.AsyncClient) -> None:
+    campaign = SAVINGS_WEEK | {"deadlines": {"district_report": (today_in_thailand() + timedelta(days=30)).isoformat()}}
+    assert (await post(client, "/campaign/v1/campaigns", campaign)).status_code == 201
+    assert (await post(client, "/campaign/v1/campaigns", campaign)).status_code == 409
+    gid = (await new_group(client, district_code="2701", founded_on="2020-01-01"))["group_id"]
+    member = (await new_member(client, gid, joined_on="2023-01-01"))["member_id"]
+    for amount, on in (("100.00", "2024-10-30"), ("99.99", "2024-10-31"), ("500.00", "2024-11-04")):
+        body = {"account": "special", "amount": amount, "deposited_on": on}
+        assert (await post(client, f"/ledger/v1/members/{member}/deposits", body)).status_code == 201
+
+    async def counted() -> dict[str, object] | None:
+        response = await client.get(
+            "/campaign/v1/campaigns/savings-week-test/progress", params={"level": "province", "code": "27"}
+        )
+        body: dict[str, object] = response.json()
+        return body if body["counters"]["savings_added"] == "199.99" else None  # type: ignore[index]
+
+    from tests.support.api import eventually
+
+    progress = await eventually(counted)
+    counters = progress["counters"]
+    # Only the 100.00 inside the week counts; the rules the campaign lacks stay 0.
+    assert (counters["special_deposits"], counters["special_deposit_amount"], counters["new_members"]) == (
+        1,
+        "100.00",
+        0,
+    )
+    assert progress["targets"] == {"special_depositors": 10}
+
+    # A report submitted before its deadline is on time; the province consolidates its districts.
+    report = await post(
+        client,
+        "/campaign/v1/campaigns/savings-week-test/reports",
+        {"level": "district", "code": "2701", "notes": "ครบ"},
+    )
+    assert report.status_code == 201 and report.json()["late"] is False
+    again = await post(
+        client, "/campaign/v1/campaigns/savings-week-test/reports", {"level": "district", "code": "2701"}
+    )
+    assert again.status_code == 409
+    province = await post(
+        client, "/campaign/v1/campaigns/savings-week-test/reports", {"level": "province", "code": "27"}
+    )
+    assert province.status_code == 201 and province.json()["consolidates"] == ["2701"]
+    board = (
+        await client.get(
+            "/campaign/v1/campaigns/savings-week-test/reports", params={"level": "district", "province": "27"}
+        )
+    ).json()
+    states = {i["code"]: i["state"] for i in board["items"]}
+    assert states["2701"] == "submitted" and states["2702"] == "due" and len(states) == 9  # Sa Kaeo has 9 districts
+
+
+async def test_a_report_after_its_deadline_is_flagged_late(client: httpx.AsyncClient) -> None:
+    # The 50-year campaign's district reports were due on 15 March 2024.
+    late = await post(client, "/campaign/v1/campaigns/savings-50y/reports", {"level": "district", "code": "2702"})
+    assert late.status_code == 201 and late.json()["late"] is True and late.json()["deadline"] == "2024-03-15"
+    board = (
+        await client.get("/campaign/v1/campaigns/savings-50y/reports", params={"level": "district", "province": "27"})
+    ).json()
+    states = {i["code"]: i["state"] for i in board["items"]}
+    assert (states["2702"], states["2701"]) == ("late", "overdue")
+    assert board["deadline_th"] == "๑๕ มีนาคม ๒๕๖๗"
+    bad = await post(client, "/campaign/v1/campaigns/savings-50y/reports", {"level": "district", "code": "27"})
+    assert bad.status_code == 422
