@@ -4,9 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint schemas schemas-check bench install clean
+.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts
 
-install: $(STAMP)
+# Reports and exports are set in a Thai font: Debian's fonts-thai-tlwg (Laksaman is TLWG's TH Sarabun).
+THAI_FONT := /usr/share/fonts/truetype/tlwg/Laksaman.ttf
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+install: $(STAMP) fonts
+
+fonts:
+	@test -f $(THAI_FONT) || { \
+	  command -v apt-get >/dev/null || { echo "Install Debian's fonts-thai-tlwg (a Thai font for reports): $(THAI_FONT) is missing"; exit 1; }; \
+	  echo "Installing Debian's fonts-thai-tlwg (a Thai font for reports) …"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fonts-thai-tlwg >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: set PYTHON=python3.11")'
@@ -15,13 +25,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) fonts
 	$(BIN)/sajja run
 
-test: $(STAMP)
+test: $(STAMP) fonts
 	$(BIN)/python -m pytest -q -ra
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) fonts
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
 lint: $(STAMP)

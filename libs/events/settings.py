@@ -29,6 +29,8 @@ class Settings(BaseSettings):
 
     # How long a read with ?after=… waits for its projection before answering 504.
     read_wait_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Where Debian's fonts-thai-tlwg puts its fonts (reports and exports are set in Laksaman).
+    thai_font_dir: str = "/usr/share/fonts/truetype/tlwg"
     # Days after a pawn ticket's maturity before its item may be forfeited (some public pawnshops give 60).
     pawn_forfeit_grace_days: int = Field(default=0, ge=0, le=365)
     # Key for the national-ID hash carried in events. Set a secret one in every real deployment.

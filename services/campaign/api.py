@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import geothai
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.envelope import today_in_thailand
@@ -16,6 +16,7 @@ from libs.events.money import format_baht
 from libs.events.schemas.campaign import CampaignLaunched
 from libs.events.thai_dates import thai_date, thai_date_short
 from services.campaign import counters as counting
+from services.campaign import exports
 from services.campaign.handlers import CampaignHandlers, NotFound
 from services.campaign.reports import CampaignRuleBroken, deadline_for
 
@@ -205,6 +206,51 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             "deadline_th": thai_date(deadline) if deadline else None,
             "items": items,
         }
+
+    @router.get(
+        "/campaigns/{campaign_id}/reports/{level}/{code}/export",
+        summary="The savings-promotion report as XLSX or PDF (Thai, Buddhist Era): the submitted one, or a draft",
+        response_class=Response,
+    )
+    async def export_report(
+        campaign_id: str,
+        level: Literal["district", "province"],
+        code: str,
+        format: Annotated[Literal["xlsx", "pdf"], Query()] = "xlsx",  # noqa: A002 - the query's public name
+    ) -> Response:
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        today = today_in_thailand()
+        submitted = (await handlers.submitted_reports(campaign_id, level)).get(code)
+        facts = await handlers.facts(campaign, level, code)
+        children = []
+        if level == "province":
+            for district, part in counting.split_by(facts, "district_code").items():
+                name = area_name("district", district)["name_th"] or district
+                children.append((district, name, counting.counters(campaign, part, today)))
+        view = exports.ReportView(
+            campaign_name_th=campaign.name_th,
+            starts_on=campaign.starts_on,
+            ends_on=campaign.ends_on,
+            level=level,
+            code=code,
+            area_name_th=area_name(level, code)["name_th"] or code,
+            counters=submitted.counters if submitted else counting.counters(campaign, facts, today),
+            as_of=submitted.submitted_on if submitted else today,
+            submitted_on=submitted.submitted_on if submitted else None,
+            late=submitted.late if submitted else False,
+            deadline=submitted.deadline if submitted else deadline_for(campaign, level),
+            notes=submitted.notes if submitted else "",
+            children=children,
+        )
+        name = f"{campaign_id}-{level}-{code}.{format}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if format == "xlsx":
+            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            return Response(exports.to_xlsx(view), media_type=media, headers=headers)
+        return Response(
+            exports.to_pdf(view, handlers.settings.thai_font_dir), media_type="application/pdf", headers=headers
+        )
 
     return router
 

@@ -194,3 +194,57 @@ async def counters_from_shuffled_streams(pool: asyncpg.Pool, settings: Settings)
     figures = counting.counters(campaign, await handlers.facts(campaign, "province", "27"), date(2026, 1, 1))
     shown = {k: f"{v / 100:.2f}" if k in counting.MONEY_COUNTERS else v for k, v in figures.items()}
     assert shown == EXPECTED_27
+
+
+async def test_reports_export_as_xlsx_and_pdf_in_thai_with_the_figures(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    import io
+
+    import openpyxl
+    import pypdf
+
+    last = await scripted_district(client)
+    await wait_for_facts(pool, settings, last)
+    submitted = await post(
+        client,
+        "/campaign/v1/campaigns/savings-50y/reports",
+        {"level": "district", "code": "2701", "notes": "จัดกิจกรรมครบทุกกลุ่ม"},
+    )
+    assert submitted.status_code == 201 and submitted.json()["late"] is True
+
+    url = "/campaign/v1/campaigns/savings-50y/reports/district/2701/export"
+    xlsx = await client.get(url, params={"format": "xlsx"})
+    assert xlsx.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    cells = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
+    text = "\n".join(cells)
+    assert "แบบรายงานการส่งเสริมการออม" in text and "อำเภอเมืองสระแก้ว" in text
+    assert "ระยะเวลาดำเนินการ ๑ ธันวาคม ๒๕๖๖ ถึง ๒๙ กุมภาพันธ์ ๒๕๖๗" in text and "ส่งล่าช้า" in text
+    rows = {row[1]: row[2] for row in sheet.iter_rows(values_only=True) if row and isinstance(row[0], int)}
+    assert rows["จำนวนสมาชิกใหม่ที่รับสมัครเพิ่ม"] == "2"
+    assert rows["จำนวนเงินฝากสัจจะสะสมพิเศษ"] == "110.00"
+    assert rows["เงินออมที่เพิ่มขึ้นในช่วงกิจกรรม"] == "240.00"
+    assert "จัดกิจกรรมครบทุกกลุ่ม" in text
+
+    pdf = await client.get(url, params={"format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    extracted = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    fonts = {
+        str(f) for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages for f in page["/Resources"]["/Font"].values()
+    }
+    assert fonts  # embedded
+    for expected in ("แบบรายงาน", "สระแก้ว", "240.00", "110.00", "๒๕๖๗"):
+        assert expected in extracted, (expected, extracted[:400])
+
+    # The province's draft report lists its districts.
+    province = await client.get(
+        "/campaign/v1/campaigns/savings-50y/reports/province/27/export", params={"format": "xlsx"}
+    )
+    province_text = "\n".join(
+        str(c)
+        for row in openpyxl.load_workbook(io.BytesIO(province.content)).active.iter_rows(values_only=True)
+        for c in row
+        if c
+    )
+    assert "ร่างรายงาน" in province_text and "คลองหาด" in province_text and "290.00" in province_text

@@ -1,0 +1,144 @@
+"""The savings-promotion report (แบบรายงานการส่งเสริมการออม) as XLSX and PDF, in Thai, with Buddhist
+Era dates, laid out after the form: heading, campaign and period, the results table, the areas it
+covers, notes, and the reporter's signature line."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from fpdf import FPDF
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+from libs.events.money import format_baht
+from libs.events.thai_dates import thai_date
+from services.campaign.counters import MONEY_COUNTERS
+
+TITLE = "แบบรายงานการส่งเสริมการออม"
+# The results table: counter → (Thai row label, unit).
+ROWS: tuple[tuple[str, str, str], ...] = (
+    ("groups_taking_part", "จำนวนกลุ่มออมทรัพย์เพื่อการผลิตที่เข้าร่วมกิจกรรม", "กลุ่ม"),
+    ("new_members", "จำนวนสมาชิกใหม่ที่รับสมัครเพิ่ม", "คน"),
+    ("commitment_raises", "จำนวนสมาชิกที่เพิ่มเงินสัจจะสะสม", "คน"),
+    ("special_depositors", "จำนวนสมาชิกที่ฝากเงินสัจจะสะสมพิเศษ", "คน"),
+    ("special_deposits", "จำนวนครั้งที่ฝากเงินสัจจะสะสมพิเศษ", "ครั้ง"),
+    ("special_deposit_amount", "จำนวนเงินฝากสัจจะสะสมพิเศษ", "บาท"),
+    ("members_taking_part", "จำนวนสมาชิกที่เข้าร่วมกิจกรรมทั้งสิ้น", "คน"),
+    ("savings_added", "เงินออมที่เพิ่มขึ้นในช่วงกิจกรรม", "บาท"),
+)
+LEVEL_TH = {"district": "อำเภอ", "province": "จังหวัด", "national": "ประเทศ"}
+
+
+@dataclass(frozen=True)
+class ReportView:
+    campaign_name_th: str
+    starts_on: date
+    ends_on: date
+    level: str
+    code: str
+    area_name_th: str
+    counters: dict[str, int]
+    as_of: date
+    submitted_on: date | None = None
+    late: bool = False
+    deadline: date | None = None
+    notes: str = ""
+    # Child areas (districts of a province): (code, Thai name, counters).
+    children: list[tuple[str, str, dict[str, int]]] = field(default_factory=list)
+
+
+def value(counter: str, figures: dict[str, int]) -> str:
+    amount = figures.get(counter, 0)
+    return format_baht(amount) if counter in MONEY_COUNTERS else f"{amount:,}"
+
+
+def heading_lines(view: ReportView) -> list[str]:
+    lines = [
+        TITLE,
+        view.campaign_name_th,
+        f"{LEVEL_TH[view.level]}{view.area_name_th} (รหัส {view.code})",
+        f"ระยะเวลาดำเนินการ {thai_date(view.starts_on)} ถึง {thai_date(view.ends_on)}",
+        f"ข้อมูล ณ วันที่ {thai_date(view.as_of)}",
+    ]
+    if view.submitted_on:
+        status = "ส่งล่าช้า" if view.late else "ส่งตามกำหนด"
+        due = f" (กำหนดส่ง {thai_date(view.deadline)})" if view.deadline else ""
+        lines.append(f"วันที่ส่งรายงาน {thai_date(view.submitted_on)} — {status}{due}")
+    else:
+        lines.append("ร่างรายงาน (ยังไม่ได้ส่ง)")
+    return lines
+
+
+def to_xlsx(view: ReportView) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "รายงาน"
+    bold = Font(bold=True)
+    for line in heading_lines(view):
+        sheet.append([line])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append([])
+    sheet.append(["ที่", "รายการ", "จำนวน", "หน่วย"])
+    for cell in sheet[sheet.max_row]:
+        cell.font = bold
+    for i, (counter, label, unit) in enumerate(ROWS, start=1):
+        sheet.append([i, label, value(counter, view.counters), unit])
+        sheet.cell(sheet.max_row, 3).alignment = Alignment(horizontal="right")
+    if view.children:
+        sheet.append([])
+        sheet.append(["รหัส", "พื้นที่", *[label for _, label, _ in ROWS]])
+        for cell in sheet[sheet.max_row]:
+            cell.font = bold
+        for code, name, figures in view.children:
+            sheet.append([code, name, *[value(counter, figures) for counter, _, _ in ROWS]])
+    sheet.append([])
+    sheet.append(["หมายเหตุ", view.notes or "-"])
+    sheet.append([])
+    sheet.append(["", "ลงชื่อ ....................................... ผู้รายงาน"])
+    sheet.column_dimensions["B"].width = 48
+    sheet.column_dimensions["C"].width = 16
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def to_pdf(view: ReportView, font_dir: str) -> bytes:
+    regular, bold = Path(font_dir) / "Laksaman.ttf", Path(font_dir) / "Laksaman-Bold.ttf"
+    if not regular.exists():
+        raise FileNotFoundError(f"{regular} is missing: install Debian's fonts-thai-tlwg (make fonts)")
+    pdf = FPDF(format="A4")
+    pdf.add_font("Laksaman", "", str(regular))
+    pdf.add_font("Laksaman", "B", str(bold))
+    pdf.set_text_shaping(True)  # Thai vowels and tone marks placed by HarfBuzz
+    pdf.add_page()
+    lines = heading_lines(view)
+    pdf.set_font("Laksaman", "B", 18)
+    pdf.cell(0, 10, lines[0], align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Laksaman", "", 14)
+    for line in lines[1:]:
+        pdf.cell(0, 8, line, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    with pdf.table(col_widths=(10, 110, 40, 20), text_align=("CENTER", "LEFT", "RIGHT", "CENTER")) as table:
+        table.row(["ที่", "รายการ", "จำนวน", "หน่วย"])
+        for i, (counter, label, unit) in enumerate(ROWS, start=1):
+            table.row([str(i), label, value(counter, view.counters), unit])
+    if view.children:
+        pdf.ln(4)
+        pdf.set_font("Laksaman", "B", 14)
+        pdf.cell(0, 8, "ผลการดำเนินงานรายอำเภอ", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Laksaman", "", 12)
+        picked = ("new_members", "commitment_raises", "special_depositors", "members_taking_part", "savings_added")
+        with pdf.table(text_align="RIGHT") as table:
+            table.row(["อำเภอ", "สมาชิกใหม่", "เพิ่มสัจจะ", "ฝากพิเศษ", "ผู้เข้าร่วม", "เงินออมเพิ่ม"])
+            for _, name, figures in view.children:
+                table.row([name, *[value(c, figures) for c in picked]])
+    pdf.ln(4)
+    pdf.set_font("Laksaman", "", 14)
+    pdf.multi_cell(0, 8, f"หมายเหตุ: {view.notes or '-'}", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(8)
+    pdf.cell(0, 8, "ลงชื่อ ....................................... ผู้รายงาน", align="R", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
