@@ -16,9 +16,9 @@ from libs.events.money import format_baht
 from libs.events.schemas.campaign import CampaignLaunched
 from libs.events.thai_dates import thai_date, thai_date_short
 from services.campaign import counters as counting
-from services.campaign import exports
+from services.campaign import exports, nominations
 from services.campaign.handlers import CampaignHandlers, NotFound
-from services.campaign.reports import CampaignRuleBroken, deadline_for
+from services.campaign.reports import CampaignRuleBroken, deadline_for, nominations_as_of
 
 Key = Annotated[str, Depends(idempotency_key)]
 LevelQuery = Annotated[Literal["national", "province", "district"], Query()]
@@ -33,6 +33,47 @@ class ReportRequest(BaseModel):
     level: Literal["district", "province"]
     code: str = Field(pattern=r"^\d{2}(\d{2})?$")
     notes: str = Field(default="", max_length=4000)
+
+
+class CampaignDefinition(CampaignLaunched):
+    """A campaign's definition as a request: a mistyped field is refused, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NominationRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"district_code": "2701", "kind": "member"}],
+        },
+    )
+
+    district_code: str = Field(pattern=r"^\d{4}$")
+    kind: Literal["member", "group"]
+    nominee_id: str | None = Field(default=None, description="Default: the record's top proposal")
+    override_reason: str | None = Field(default=None, max_length=1000, description="Required to choose another")
+
+
+class AwardRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "province_code": "27",
+                    "kind": "group",
+                    "nominee_id": "0190a5a8-0000-7000-8000-000000000001",
+                    "citation": "ผลงานเด่นด้านสวัสดิการชุมชน",
+                }
+            ]
+        },
+    )
+
+    province_code: str = Field(pattern=r"^\d{2}$")
+    kind: Literal["member", "group"]
+    nominee_id: str
+    citation: str = Field(default="", max_length=1000)
 
 
 def shown(figures: dict[str, int]) -> dict[str, object]:
@@ -62,10 +103,11 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         return {"items": [c.model_dump(mode="json") for c in await handlers.campaigns()]}
 
     @router.post("/campaigns", status_code=201, summary="Launch a campaign from its definition (no code needed)")
-    async def launch(body: CampaignLaunched, request: Request, key: Key) -> JSONResponse:
+    async def launch(body: CampaignDefinition, request: Request, key: Key) -> JSONResponse:
+        campaign = CampaignLaunched.model_validate(body.model_dump())
         with _errors():
             result = await handlers.launch(
-                key, fingerprint("POST", request.url.path, body.model_dump(mode="json")), actor_of(request), body
+                key, fingerprint("POST", request.url.path, body.model_dump(mode="json")), actor_of(request), campaign
             )
         return result.response()
 
@@ -205,6 +247,77 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             "deadline": deadline.isoformat() if deadline else None,
             "deadline_th": thai_date(deadline) if deadline else None,
             "items": items,
+        }
+
+    @router.get(
+        "/campaigns/{campaign_id}/nominations/{district_code}/proposals",
+        summary="The district's members and groups ranked by a transparent score, each with its evidence",
+    )
+    async def proposals(
+        campaign_id: str, district_code: str, limit: Annotated[int, Query(ge=1, le=100)] = 10
+    ) -> dict[str, object]:
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        as_of = nominations_as_of(campaign, today_in_thailand())
+        members, groups = await handlers.proposals(campaign, district_code, as_of)
+
+        def show(score: nominations.Score) -> dict[str, object]:
+            return {
+                "id": score.subject_id,
+                "score": str(score.total),
+                "parts": {k: str(v) for k, v in score.parts.items()},
+                "evidence": score.evidence,
+            }
+
+        return {
+            "campaign_id": campaign_id,
+            "district_code": district_code,
+            "as_of": as_of.isoformat(),
+            "weights": nominations.WEIGHTS,
+            "members": [show(s) for s in members[:limit]],
+            "groups": [show(s) for s in groups[:limit]],
+        }
+
+    @router.post(
+        "/campaigns/{campaign_id}/nominations", status_code=201, summary="A district nominates (ดีเด่นระดับอำเภอ)"
+    )
+    async def nominate(campaign_id: str, body: NominationRequest, request: Request, key: Key) -> JSONResponse:
+        with _errors():
+            result = await handlers.nominate(
+                key,
+                fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+                actor_of(request),
+                campaign_id,
+                body.district_code,
+                body.kind,
+                body.nominee_id,
+                body.override_reason,
+            )
+        return result.response()
+
+    @router.post("/campaigns/{campaign_id}/awards", status_code=201, summary="A province grants its award to a nominee")
+    async def award(campaign_id: str, body: AwardRequest, request: Request, key: Key) -> JSONResponse:
+        with _errors():
+            result = await handlers.grant_award(
+                key,
+                fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+                actor_of(request),
+                campaign_id,
+                body.province_code,
+                body.kind,
+                body.nominee_id,
+                body.citation,
+            )
+        return result.response()
+
+    @router.get("/campaigns/{campaign_id}/nominations", summary="Nominations and awards so far")
+    async def list_nominations(campaign_id: str) -> dict[str, object]:
+        with _errors():
+            await handlers.load_campaign(campaign_id)
+        return {
+            "campaign_id": campaign_id,
+            "nominations": await handlers.events_of("campaign.NominationSubmitted", campaign_id),
+            "awards": await handlers.events_of("campaign.AwardGranted", campaign_id),
         }
 
     @router.get(

@@ -8,7 +8,7 @@ from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.campaign.api import build_router
 from services.campaign.handlers import SCHEMA, CampaignHandlers
-from services.campaign.projections import LedgerFacts
+from services.campaign.projections import LedgerFacts, LendingFacts
 
 NAME = "campaign"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,7 +23,10 @@ def build(platform: Platform) -> ServiceRuntime:
         "Savings campaigns: counters, district reports, nominations.",
         routers=[build_router(handlers)],
         relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
-        projectors=[platform.projector(SCHEMA, facts)],
+        projectors=[
+            platform.projector(SCHEMA, facts),
+            platform.projector(SCHEMA, LendingFacts(topic_for("lending", platform.settings.topic_prefix), SCHEMA)),
+        ],
         workers=[handlers.commit_signal],
         on_start=[handlers.launch_definitions],
     )

@@ -14,12 +14,13 @@ import asyncpg
 from libs.events.envelope import SYSTEM_ACTOR, Actor, NewEvent, today_in_thailand
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.registry import REGISTRY
-from libs.events.schemas.campaign import CampaignLaunched, Level, ReportSubmitted
+from libs.events.schemas.campaign import AwardGranted, CampaignLaunched, Level, NomineeKind, ReportSubmitted
 from libs.events.settings import Settings
 from libs.events.store import EventStore
 from libs.events.wakeup import CommitSignal
 from services.campaign import counters as counting
-from services.campaign.reports import CampaignRuleBroken, submit_report
+from services.campaign import nominations
+from services.campaign.reports import CampaignRuleBroken, decide_nomination, nominations_as_of, submit_report
 
 SCHEMA = "campaign"
 DEFINITIONS = Path(__file__).with_name("definitions")
@@ -37,6 +38,14 @@ def campaign_stream(campaign_id: str) -> str:
 
 def report_stream(campaign_id: str, level: str, code: str) -> str:
     return f"report-{campaign_id}-{level}-{code}"
+
+
+def nomination_stream(campaign_id: str, district_code: str, kind: str) -> str:
+    return f"nomination-{campaign_id}-{district_code}-{kind}"
+
+
+def award_stream(campaign_id: str, province_code: str, kind: str) -> str:
+    return f"award-{campaign_id}-{province_code}-{kind}"
 
 
 class CampaignHandlers:
@@ -135,6 +144,112 @@ class CampaignHandlers:
             )
         ]
         return counting.Facts(members, changes, moves)
+
+    async def loans(self, member_ids: list[uuid.UUID]) -> list[nominations.LoanFact]:
+        rows = await self.pool.fetch(
+            f"""select l.member_id, l.product_id, l.due_dates,
+                       (select count(*) from "{self.schema}".overdue_installments o
+                        where o.loan_id = l.loan_id) as overdue
+                from "{self.schema}".loan_facts l where l.member_id = any($1::uuid[])""",
+            member_ids,
+        )
+        return [nominations.LoanFact(r["member_id"], r["product_id"], r["due_dates"], r["overdue"]) for r in rows]
+
+    async def proposals(
+        self, campaign: CampaignLaunched, district_code: str, as_of: date
+    ) -> tuple[list[nominations.Score], list[nominations.Score]]:
+        facts = await self.facts(campaign, "district", district_code)
+        loans = await self.loans([m.member_id for m in facts.members])
+        members = nominations.rank_members(facts, loans, as_of)
+        taking_part = {
+            group: counting.counters(campaign, part, campaign.ends_on)["members_taking_part"]
+            for group, part in counting.split_by(facts, "group_id").items()
+        }
+        return members, nominations.rank_groups(facts, members, taking_part)
+
+    async def events_of(self, event_type: str, campaign_id: str) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "select payload::text as payload from campaign.events"
+            " where event_type = $1 and payload->>'campaign_id' = $2 order by position",
+            event_type,
+            campaign_id,
+        )
+        return [json.loads(r["payload"]) for r in rows]
+
+    async def nominate(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        campaign_id: str,
+        district_code: str,
+        kind: NomineeKind,
+        nominee_id: str | None,
+        override_reason: str | None,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            campaign = await self.load_campaign(campaign_id)
+            stream = nomination_stream(campaign_id, district_code, kind)
+            if await self.store.read_stream(unit.conn, stream):
+                raise CampaignRuleBroken(f"{district_code} has nominated its outstanding {kind} already", None, 409)
+            today = today_in_thailand()
+            as_of = nominations_as_of(campaign, today)
+            members, groups = await self.proposals(campaign, district_code, as_of)
+            ranked = members if kind == "member" else groups
+            event = decide_nomination(
+                campaign, district_code, kind, ranked, nominee_id, override_reason, today, actor.id
+            )
+            body = event.model_dump(mode="json")
+            recorded = await self.store.append(
+                unit.conn, stream, 0, [NewEvent(event, actor=actor)], record=unit.response(201, body)
+            )
+            return 201, body | {"position": {SCHEMA: recorded[0].position}}
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def grant_award(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        campaign_id: str,
+        province_code: str,
+        kind: NomineeKind,
+        nominee_id: str,
+        citation: str,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            await self.load_campaign(campaign_id)
+            stream = award_stream(campaign_id, province_code, kind)
+            if await self.store.read_stream(unit.conn, stream):
+                raise CampaignRuleBroken(f"province {province_code} has granted its {kind} award already", None, 409)
+            nominated = [
+                n
+                for n in await self.events_of("campaign.NominationSubmitted", campaign_id)
+                if n["kind"] == kind and n["district_code"].startswith(province_code)
+            ]
+            match = next((n for n in nominated if n["nominee_id"] == nominee_id), None)
+            if match is None:
+                raise CampaignRuleBroken(
+                    f"only a {kind} nominated by one of the province's districts can be awarded", "nominee_id", 409
+                )
+            event = AwardGranted(
+                campaign_id=campaign_id,
+                province_code=province_code,
+                kind=kind,
+                nominee_id=nominee_id,
+                district_code=match["district_code"],
+                granted_on=today_in_thailand(),
+                granted_by=actor.id,
+                citation=citation,
+            )
+            body = event.model_dump(mode="json")
+            recorded = await self.store.append(
+                unit.conn, stream, 0, [NewEvent(event, actor=actor)], record=unit.response(201, body)
+            )
+            return 201, body | {"position": {SCHEMA: recorded[0].position}}
+
+        return await self.commands.execute(key, fingerprint, command)
 
     async def submitted_reports(self, campaign_id: str, level: str) -> dict[str, ReportSubmitted]:
         rows = await self.pool.fetch(

@@ -82,3 +82,29 @@ class LedgerFacts:
 
 def _day(value: str) -> date:
     return date.fromisoformat(value)
+
+
+class LendingFacts:
+    """Borrowers' loans and their overdue installments, for the nomination scores."""
+
+    name = "lending_facts"
+
+    def __init__(self, lending_topic: str, schema: str = "campaign") -> None:
+        self.topics: Sequence[str] = (lending_topic,)
+        s = f'"{schema}"'
+        self._applied_sql = (
+            f"insert into {s}.loan_facts (loan_id, member_id, product_id) values ($1, $2, $3)"
+            " on conflict (loan_id) do nothing"
+        )
+        self._schedule_sql = f"update {s}.loan_facts set due_dates = $2::date[] where loan_id = $1"
+        self._overdue_sql = f"insert into {s}.overdue_installments values ($1, $2) on conflict do nothing"
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        for e in events:
+            p = e.payload
+            if e.event_type == "lending.LoanApplied":
+                await conn.execute(self._applied_sql, p["loan_id"], p["member_id"], p["product_id"])
+            elif e.event_type in ("lending.LoanDisbursed", "lending.LoanRescheduled"):
+                await conn.execute(self._schedule_sql, p["loan_id"], [_day(i["due_on"]) for i in p["schedule"]])
+            elif e.event_type == "lending.InstallmentOverdue":
+                await conn.execute(self._overdue_sql, p["loan_id"], int(p["installment"]))

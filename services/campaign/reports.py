@@ -3,10 +3,11 @@ to the department, each by the campaign's deadline for its level. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 
-from libs.events.schemas.campaign import CampaignLaunched, Level, ReportSubmitted
+from libs.events.schemas.campaign import CampaignLaunched, Level, NominationSubmitted, NomineeKind, ReportSubmitted
+from services.campaign.nominations import Score
 
 
 class CampaignRuleBroken(Exception):
@@ -56,4 +57,51 @@ def submit_report(
         notes=notes,
         submitted_by=submitted_by,
         consolidates=consolidates,
+    )
+
+
+def nominations_as_of(campaign: CampaignLaunched, today: date) -> date:
+    """Nominees are scored on the record as it stood when nominations were due (or today, if earlier)."""
+    due = campaign.deadlines.nominations or campaign.ends_on
+    return min(due, today)
+
+
+def decide_nomination(
+    campaign: CampaignLaunched,
+    district_code: str,
+    kind: NomineeKind,
+    ranked: Sequence[Score],
+    nominee_id: str | None,
+    override_reason: str | None,
+    today: date,
+    submitted_by: str,
+) -> NominationSubmitted:
+    """The top proposal, or the committee's own choice with its reason."""
+    if len(district_code) != 4 or not district_code.isdigit():
+        raise CampaignRuleBroken("a district code has 4 digits", "district_code")
+    if not ranked:
+        raise CampaignRuleBroken(f"there is no {kind} to nominate in {district_code}", None, 409)
+    proposed = ranked[0]
+    chosen = proposed if nominee_id is None else next((s for s in ranked if s.subject_id == nominee_id), None)
+    if chosen is None:
+        raise CampaignRuleBroken(f"is not a {kind} of district {district_code}", "nominee_id", 422)
+    if chosen is not proposed and not (override_reason or "").strip():
+        raise CampaignRuleBroken(
+            f"the record proposes {proposed.subject_id} (score {proposed.total}); say why the committee chose another",
+            "override_reason",
+        )
+    deadline = campaign.deadlines.nominations
+    return NominationSubmitted(
+        campaign_id=campaign.campaign_id,
+        district_code=district_code,
+        kind=kind,
+        nominee_id=chosen.subject_id,
+        score=str(chosen.total),
+        evidence=chosen.evidence,
+        proposed_id=proposed.subject_id,
+        override_reason=override_reason if chosen is not proposed else None,
+        submitted_on=today,
+        deadline=deadline,
+        late=deadline is not None and today > deadline,
+        submitted_by=submitted_by,
     )

@@ -88,3 +88,41 @@ async def test_a_report_after_its_deadline_is_flagged_late(client: httpx.AsyncCl
     assert board["deadline_th"] == "๑๕ มีนาคม ๒๕๖๗"
     bad = await post(client, "/campaign/v1/campaigns/savings-50y/reports", {"level": "district", "code": "27"})
     assert bad.status_code == 422
+
+
+async def test_nominations_from_the_record_with_overrides_and_the_provinces_award(
+    client: httpx.AsyncClient, pool: object, settings: object
+) -> None:
+    from tests.integration.test_campaign_counters import scripted_district, wait_for_facts
+
+    last = await scripted_district(client)
+    await wait_for_facts(pool, settings, last)  # type: ignore[arg-type]
+    proposals = (await client.get("/campaign/v1/campaigns/savings-50y/nominations/2701/proposals")).json()
+    assert proposals["as_of"] == "2024-02-16" and len(proposals["members"]) == 5 and len(proposals["groups"]) == 2
+    scores = [float(m["score"]) for m in proposals["members"]]
+    assert scores == sorted(scores, reverse=True)
+    top, runner_up = proposals["members"][0], proposals["members"][1]
+    assert set(top["evidence"]) == {"regularity", "growth", "membership", "repayment", "occupation"}
+
+    url = "/campaign/v1/campaigns/savings-50y/nominations"
+    no_reason = await post(client, url, {"district_code": "2701", "kind": "member", "nominee_id": runner_up["id"]})
+    assert no_reason.status_code == 422 and "say why" in no_reason.json()["detail"]
+    chosen = await post(
+        client,
+        url,
+        {"district_code": "2701", "kind": "member", "nominee_id": runner_up["id"], "override_reason": "อาสาช่วยงานชุมชน"},
+    )
+    assert chosen.status_code == 201, chosen.text
+    body = chosen.json()
+    assert (body["nominee_id"], body["proposed_id"], body["late"]) == (runner_up["id"], top["id"], True)
+    group = await post(client, url, {"district_code": "2701", "kind": "group"})
+    assert group.status_code == 201 and group.json()["nominee_id"] == proposals["groups"][0]["id"]
+    assert (await post(client, url, {"district_code": "2701", "kind": "group"})).status_code == 409
+
+    awards = "/campaign/v1/campaigns/savings-50y/awards"
+    not_nominated = await post(client, awards, {"province_code": "27", "kind": "member", "nominee_id": top["id"]})
+    assert not_nominated.status_code == 409
+    granted = await post(client, awards, {"province_code": "27", "kind": "member", "nominee_id": runner_up["id"]})
+    assert granted.status_code == 201 and granted.json()["district_code"] == "2701"
+    listed = (await client.get(url)).json()
+    assert len(listed["nominations"]) == 2 and len(listed["awards"]) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from libs.events.envelope import EventPayload
 from libs.events.registry import REGISTRY
@@ -33,6 +33,24 @@ class ReportDeadlines(EventPayload):
 @REGISTRY.register("campaign.CampaignLaunched", 1)
 class CampaignLaunched(EventPayload):
     """A campaign, as data: what counts, where, when, the targets and the reporting deadlines."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "campaign_id": "savings-week-2025",
+                    "name_th": "สัปดาห์การออมแห่งชาติ ๒๕๖๘",
+                    "name_en": "National savings week 2025",
+                    "starts_on": "2025-10-27",
+                    "ends_on": "2025-11-02",
+                    "provinces": [],
+                    "rules": [{"kind": "special_deposit", "min_amount_satang": 10000}],
+                    "targets": {"national": {"special_depositors": 100000}},
+                    "deadlines": {"district_report": "2025-11-14", "province_report": "2025-11-28"},
+                }
+            ]
+        }
+    )
 
     campaign_id: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
     name_th: str = Field(min_length=1, max_length=300)
@@ -64,3 +82,39 @@ class ReportSubmitted(EventPayload):
     consolidates: list[str] = Field(default_factory=list)
 
 
+
+
+NomineeKind = Literal["member", "group"]
+
+
+@REGISTRY.register("campaign.NominationSubmitted", 1)
+class NominationSubmitted(EventPayload):
+    """A district's outstanding member or group (แบบรายงาน…ดีเด่นระดับอำเภอ), with the score that proposed
+    it; a committee choosing another than the top proposal says why."""
+
+    campaign_id: str
+    district_code: str = Field(pattern=r"^\d{4}$")
+    kind: NomineeKind
+    nominee_id: str
+    score: str  # a decimal, as shown with its evidence
+    evidence: dict[str, str]
+    proposed_id: str | None
+    override_reason: str | None = Field(default=None, max_length=1000)
+    submitted_on: date
+    deadline: date | None
+    late: bool
+    submitted_by: str
+
+
+@REGISTRY.register("campaign.AwardGranted", 1)
+class AwardGranted(EventPayload):
+    """The province's award to one of its districts' nominees."""
+
+    campaign_id: str
+    province_code: str = Field(pattern=r"^\d{2}$")
+    kind: NomineeKind
+    nominee_id: str
+    district_code: str
+    granted_on: date
+    granted_by: str
+    citation: str = Field(default="", max_length=1000)
