@@ -53,6 +53,9 @@ class NominationRequest(BaseModel):
     kind: Literal["member", "group"]
     nominee_id: str | None = Field(default=None, description="Default: the record's top proposal")
     override_reason: str | None = Field(default=None, max_length=1000, description="Required to choose another")
+    narrative: dict[Literal["occupation", "contributions", "results", "problems", "suggestions"], str] = Field(
+        default_factory=dict, description="The form's written sections"
+    )
 
 
 class AwardRequest(BaseModel):
@@ -292,6 +295,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
                 body.kind,
                 body.nominee_id,
                 body.override_reason,
+                {k: v[:4000] for k, v in body.narrative.items()},
             )
         return result.response()
 
@@ -319,6 +323,49 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             "nominations": await handlers.events_of("campaign.NominationSubmitted", campaign_id),
             "awards": await handlers.events_of("campaign.AwardGranted", campaign_id),
         }
+
+    @router.get(
+        "/campaigns/{campaign_id}/nominations/{district_code}/{kind}/export",
+        summary="A nomination in the layout of the district nomination forms, as XLSX or PDF",
+        response_class=Response,
+    )
+    async def export_nomination(
+        campaign_id: str,
+        district_code: str,
+        kind: Literal["member", "group"],
+        format: Annotated[Literal["xlsx", "pdf"], Query()] = "pdf",  # noqa: A002 - the query's public name
+    ) -> Response:
+        with _errors():
+            campaign = await handlers.load_campaign(campaign_id)
+        nomination = next(
+            (
+                n
+                for n in await handlers.events_of("campaign.NominationSubmitted", campaign_id)
+                if n["district_code"] == district_code and n["kind"] == kind
+            ),
+            None,
+        )
+        if nomination is None:
+            raise Problem(404, "Not found", f"{district_code} has not nominated a {kind}", "not-found")
+        view = exports.NominationView(
+            kind=kind,
+            campaign_name_th=campaign.name_th,
+            district_name_th=area_name("district", district_code)["name_th"] or district_code,
+            district_code=district_code,
+            nominee_id=nomination["nominee_id"],
+            score=nomination["score"],
+            evidence=nomination["evidence"],
+            narrative=nomination.get("narrative") or {},
+            submitted_on=date.fromisoformat(nomination["submitted_on"]),
+            late=nomination["late"],
+            override_reason=nomination.get("override_reason"),
+        )
+        headers = {"Content-Disposition": f'attachment; filename="{campaign_id}-{district_code}-{kind}.{format}"'}
+        if format == "xlsx":
+            media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            return Response(exports.nomination_to_xlsx(view), media_type=media, headers=headers)
+        pdf = exports.nomination_to_pdf(view, handlers.settings.thai_font_dir)
+        return Response(pdf, media_type="application/pdf", headers=headers)
 
     @router.get(
         "/campaigns/{campaign_id}/reports/{level}/{code}/export",

@@ -142,3 +142,111 @@ def to_pdf(view: ReportView, font_dir: str) -> bytes:
     pdf.ln(8)
     pdf.cell(0, 8, "ลงชื่อ ....................................... ผู้รายงาน", align="R", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
+
+
+# The nomination forms' sections (แบบรายงานข้อมูล…ดีเด่นระดับอำเภอ), in the forms' order.
+MEMBER_FORM = (
+    "แบบรายงานข้อมูลสมาชิกกลุ่มออมทรัพย์เพื่อการผลิตดีเด่นระดับอำเภอ",
+    (
+        ("general", "๑. ข้อมูลทั่วไปของสมาชิก"),
+        ("occupation", "๒. อาชีพที่สมาชิกนำเงินกู้หรือเงินออมไปดำเนินการจนประสบความสำเร็จ/ความโดดเด่น"),
+        ("contributions", "๓. ผลงานของสมาชิกที่เกี่ยวข้องกับการดำเนินงานกลุ่มออมทรัพย์เพื่อการผลิต"),
+        ("suggestions", "๔. ข้อเสนอแนะ"),
+        ("evidence", "๕. หลักฐานประกอบ (คะแนนจากข้อมูลในระบบ)"),
+    ),
+)
+GROUP_FORM = (
+    "แบบรายงานข้อมูลกลุ่มออมทรัพย์เพื่อการผลิตดีเด่นระดับอำเภอ",
+    (
+        ("general", "๑. ข้อมูลทั่วไป (ประวัติการก่อตั้งกลุ่ม/คณะกรรมการ/สมาชิก/ยอดสัจจะรายเดือน สัจจะสะสม)"),
+        ("results", "๒. ผลการดำเนินงาน (กฎระเบียบ การจัดสรรกำไร สวัสดิการ กิจกรรม ผลงานดีเด่น รางวัล)"),
+        ("problems", "๓. ปัญหาอุปสรรคและข้อเสนอแนะ"),
+        ("evidence", "๔. หลักฐานประกอบ (คะแนนจากข้อมูลในระบบ)"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class NominationView:
+    kind: str  # member | group
+    campaign_name_th: str
+    district_name_th: str
+    district_code: str
+    nominee_id: str
+    score: str
+    evidence: dict[str, str]
+    narrative: dict[str, str]
+    submitted_on: date
+    late: bool
+    override_reason: str | None
+
+
+def nomination_sections(view: NominationView) -> tuple[str, list[tuple[str, list[str]]]]:
+    title, sections = MEMBER_FORM if view.kind == "member" else GROUP_FORM
+    general = [
+        f"{'สมาชิก' if view.kind == 'member' else 'กลุ่ม'} รหัส {view.nominee_id}",
+        "ชื่อ ......................................................................"
+        if view.kind == "member"
+        else "ชื่อกลุ่ม .................................................................",
+        f"อำเภอ{view.district_name_th} (รหัส {view.district_code})",
+        f"วันที่เสนอ {thai_date(view.submitted_on)}" + (" (ส่งล่าช้า)" if view.late else ""),
+    ]
+    filled: list[tuple[str, list[str]]] = []
+    for key, heading in sections:
+        if key == "general":
+            lines = general + ([view.narrative["general"]] if view.narrative.get("general") else [])
+        elif key == "evidence":
+            lines = [f"คะแนนรวม {view.score} จาก 100"] + list(view.evidence.values())
+            if view.override_reason:
+                lines.append(f"คณะกรรมการเลือกต่างจากข้อเสนอของระบบ เนื่องจาก: {view.override_reason}")
+        else:
+            lines = [view.narrative.get(key) or "-"]
+        filled.append((heading, lines))
+    return title, filled
+
+
+def nomination_to_xlsx(view: NominationView) -> bytes:
+    title, sections = nomination_sections(view)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "แบบรายงาน"
+    sheet.append([title])
+    sheet["A1"].font = Font(bold=True, size=14)
+    sheet.append([view.campaign_name_th])
+    for heading, lines in sections:
+        sheet.append([])
+        sheet.append([heading])
+        sheet.cell(sheet.max_row, 1).font = Font(bold=True)
+        for line in lines:
+            sheet.append([line])
+    sheet.column_dimensions["A"].width = 100
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def nomination_to_pdf(view: NominationView, font_dir: str) -> bytes:
+    title, sections = nomination_sections(view)
+    regular, bold = Path(font_dir) / "Laksaman.ttf", Path(font_dir) / "Laksaman-Bold.ttf"
+    if not regular.exists():
+        raise FileNotFoundError(f"{regular} is missing: install Debian's fonts-thai-tlwg (make fonts)")
+    pdf = FPDF(format="A4")
+    pdf.add_font("Laksaman", "", str(regular))
+    pdf.add_font("Laksaman", "B", str(bold))
+    pdf.set_text_shaping(True)
+    pdf.add_page()
+    pdf.set_font("Laksaman", "B", 17)
+    pdf.multi_cell(0, 9, title, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Laksaman", "", 14)
+    pdf.cell(0, 8, view.campaign_name_th, align="C", new_x="LMARGIN", new_y="NEXT")
+    for heading, lines in sections:
+        pdf.ln(3)
+        pdf.set_font("Laksaman", "B", 14)
+        pdf.multi_cell(0, 8, heading, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("Laksaman", "", 14)
+        for line in lines:
+            pdf.multi_cell(0, 7, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(8)
+    pdf.cell(0, 8, "ลงชื่อ ....................................... ผู้เสนอ", align="R", new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

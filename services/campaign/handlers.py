@@ -186,6 +186,7 @@ class CampaignHandlers:
         kind: NomineeKind,
         nominee_id: str | None,
         override_reason: str | None,
+        narrative: dict[str, str] | None = None,
     ) -> CommandResult:
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             campaign = await self.load_campaign(campaign_id)
@@ -197,7 +198,7 @@ class CampaignHandlers:
             members, groups = await self.proposals(campaign, district_code, as_of)
             ranked = members if kind == "member" else groups
             event = decide_nomination(
-                campaign, district_code, kind, ranked, nominee_id, override_reason, today, actor.id
+                campaign, district_code, kind, ranked, nominee_id, override_reason, today, actor.id, narrative
             )
             body = event.model_dump(mode="json")
             recorded = await self.store.append(

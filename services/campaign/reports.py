@@ -75,6 +75,7 @@ def decide_nomination(
     override_reason: str | None,
     today: date,
     submitted_by: str,
+    narrative: dict[str, str] | None = None,
 ) -> NominationSubmitted:
     """The top proposal, or the committee's own choice with its reason."""
     if len(district_code) != 4 or not district_code.isdigit():
@@ -104,4 +105,5 @@ def decide_nomination(
         deadline=deadline,
         late=deadline is not None and today > deadline,
         submitted_by=submitted_by,
+        narrative=narrative or {},
     )

@@ -110,7 +110,13 @@ async def test_nominations_from_the_record_with_overrides_and_the_provinces_awar
     chosen = await post(
         client,
         url,
-        {"district_code": "2701", "kind": "member", "nominee_id": runner_up["id"], "override_reason": "อาสาช่วยงานชุมชน"},
+        {
+            "district_code": "2701",
+            "kind": "member",
+            "nominee_id": runner_up["id"],
+            "override_reason": "อาสาช่วยงานชุมชน",
+            "narrative": {"occupation": "เลี้ยงไก่ไข่ขายในตลาดชุมชน", "suggestions": "ขยายตลาดออนไลน์"},
+        },
     )
     assert chosen.status_code == 201, chosen.text
     body = chosen.json()
@@ -126,3 +132,23 @@ async def test_nominations_from_the_record_with_overrides_and_the_provinces_awar
     assert granted.status_code == 201 and granted.json()["district_code"] == "2701"
     listed = (await client.get(url)).json()
     assert len(listed["nominations"]) == 2 and len(listed["awards"]) == 1
+
+    # The nomination in the layout of the district's member form, read back from XLSX and PDF.
+    import io
+
+    import openpyxl
+    import pypdf
+
+    export = "/campaign/v1/campaigns/savings-50y/nominations/2701/member/export"
+    xlsx = await client.get(export, params={"format": "xlsx"})
+    text = "\n".join(
+        str(c)
+        for row in openpyxl.load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True)
+        for c in row
+        if c
+    )
+    assert "แบบรายงานข้อมูลสมาชิกกลุ่มออมทรัพย์เพื่อการผลิตดีเด่นระดับอำเภอ" in text
+    assert "เลี้ยงไก่ไข่ขายในตลาดชุมชน" in text and "อาสาช่วยงานชุมชน" in text and f"คะแนนรวม {runner_up['score']}" in text
+    pdf = await client.get(export, params={"format": "pdf"})
+    extracted = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
+    assert "ดีเด่นระดับอ" in extracted and runner_up["score"] in extracted and "เมืองสระแก้ว" in extracted

@@ -104,6 +104,8 @@ class NominationSubmitted(EventPayload):
     deadline: date | None
     late: bool
     submitted_by: str
+    # The form's written sections (e.g. "occupation", "contributions", "suggestions"), as the district wrote them.
+    narrative: dict[str, str] = Field(default_factory=dict)
 
 
 @REGISTRY.register("campaign.AwardGranted", 1)
