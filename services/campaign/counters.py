@@ -67,7 +67,7 @@ def _rule(campaign: CampaignLaunched, kind: str) -> CampaignRule | None:
     return next((r for r in campaign.rules if r.kind == kind), None)
 
 
-def _commitment_on(member: MemberFact, changes: Sequence[tuple[date, int]], month: date) -> int:
+def commitment_on(member: MemberFact, changes: Sequence[tuple[date, int]], month: date) -> int:
     value = member.initial_commitment_satang
     for effective, amount in changes:
         if effective <= month:
@@ -100,11 +100,9 @@ def counters(campaign: CampaignLaunched, facts: Facts, as_of: date) -> dict[str,
                 continue
             changes = facts.commitment_changes.get(m.member_id, ())
             baseline = (
-                m.initial_commitment_satang
-                if m.joined_on >= start
-                else _commitment_on(m, changes, start.replace(day=1))
+                m.initial_commitment_satang if m.joined_on >= start else commitment_on(m, changes, start.replace(day=1))
             )
-            if _commitment_on(m, changes, end.replace(day=1)) - baseline >= max(rule.min_amount_satang, 1):
+            if commitment_on(m, changes, end.replace(day=1)) - baseline >= max(rule.min_amount_satang, 1):
                 raised.add(m.member_id)
         result["commitment_raises"] = len(raised)
         taking_part |= raised

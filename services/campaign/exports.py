@@ -106,15 +106,21 @@ def to_xlsx(view: ReportView) -> bytes:
     return out.getvalue()
 
 
-def to_pdf(view: ReportView, font_dir: str) -> bytes:
+def thai_pdf(font_dir: str) -> FPDF:
+    """An A4 page set in Laksaman (TLWG's TH Sarabun), Thai vowels and tone marks placed by HarfBuzz."""
     regular, bold = Path(font_dir) / "Laksaman.ttf", Path(font_dir) / "Laksaman-Bold.ttf"
     if not regular.exists():
         raise FileNotFoundError(f"{regular} is missing: install Debian's fonts-thai-tlwg (make fonts)")
     pdf = FPDF(format="A4")
     pdf.add_font("Laksaman", "", str(regular))
     pdf.add_font("Laksaman", "B", str(bold))
-    pdf.set_text_shaping(True)  # Thai vowels and tone marks placed by HarfBuzz
+    pdf.set_text_shaping(True)
     pdf.add_page()
+    return pdf
+
+
+def to_pdf(view: ReportView, font_dir: str) -> bytes:
+    pdf = thai_pdf(font_dir)
     lines = heading_lines(view)
     pdf.set_font("Laksaman", "B", 18)
     pdf.cell(0, 10, lines[0], align="C", new_x="LMARGIN", new_y="NEXT")
@@ -228,14 +234,7 @@ def nomination_to_xlsx(view: NominationView) -> bytes:
 
 def nomination_to_pdf(view: NominationView, font_dir: str) -> bytes:
     title, sections = nomination_sections(view)
-    regular, bold = Path(font_dir) / "Laksaman.ttf", Path(font_dir) / "Laksaman-Bold.ttf"
-    if not regular.exists():
-        raise FileNotFoundError(f"{regular} is missing: install Debian's fonts-thai-tlwg (make fonts)")
-    pdf = FPDF(format="A4")
-    pdf.add_font("Laksaman", "", str(regular))
-    pdf.add_font("Laksaman", "B", str(bold))
-    pdf.set_text_shaping(True)
-    pdf.add_page()
+    pdf = thai_pdf(font_dir)
     pdf.set_font("Laksaman", "B", 17)
     pdf.multi_cell(0, 9, title, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Laksaman", "", 14)

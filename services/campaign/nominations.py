@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from services.campaign.counters import Facts, MemberFact
+from services.campaign.counters import Facts, MemberFact, commitment_on
 
 OCCUPATION_PRODUCTS = ("occupation",)
 WEIGHTS = {"regularity": 30, "growth": 20, "membership": 20, "repayment": 20, "occupation": 10}
@@ -50,14 +50,6 @@ def _months_back(as_of: date, count: int) -> list[date]:
     return months
 
 
-def _commitment_on(member: MemberFact, changes: Sequence[tuple[date, int]], month: date) -> int:
-    value = member.initial_commitment_satang
-    for effective, amount in changes:
-        if effective <= month:
-            value = amount
-    return value
-
-
 def member_score(member: MemberFact, facts: Facts, loans: Sequence[LoanFact], as_of: date) -> Score:
     changes = facts.commitment_changes.get(member.member_id, ())
     moves = [m for m in facts.moves if m.member_id == member.member_id and m.reversed_on is None and m.on_date <= as_of]
@@ -67,14 +59,14 @@ def member_score(member: MemberFact, facts: Facts, loans: Sequence[LoanFact], as
         month = mv.on_date.replace(day=1)
         if mv.account == "sajja" and mv.kind == "deposit" and month in paid:
             paid[month] += mv.amount_satang
-    met = sum(1 for m in months if paid[m] >= _commitment_on(member, changes, m))
+    met = sum(1 for m in months if paid[m] >= commitment_on(member, changes, m))
     regularity = Decimal(met) / len(months) if months else Decimal(0)
 
     year_ago = date(as_of.year - 1, as_of.month, min(as_of.day, 28))
     added = sum(
         (mv.amount_satang if mv.kind == "deposit" else -mv.amount_satang) for mv in moves if mv.on_date > year_ago
     )
-    yardstick = 12 * max(_commitment_on(member, changes, as_of.replace(day=1)), 1)
+    yardstick = 12 * max(commitment_on(member, changes, as_of.replace(day=1)), 1)
     growth = min(Decimal(1), max(Decimal(0), Decimal(added) / yardstick))
 
     years = Decimal((as_of - member.joined_on).days) / Decimal("365.25")
