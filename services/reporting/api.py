@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem
 from libs.events.money import format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.runtime import Platform
+from services.reporting import statistics
 from services.reporting.projections import MemberBalances
 
 SCHEMA = "reporting"
@@ -83,5 +86,23 @@ def build_router(platform: Platform, balances: MemberBalances) -> APIRouter:
             special=format_baht(row["special_satang"]),
             total=format_baht(row["sajja_satang"] + row["special_satang"]),
         )
+
+    @router.get("/stats", summary="Groups, members, savings, borrowers and loans for an area, on any date")
+    async def stats(
+        level: Annotated[Literal["national", "province", "district", "group"], Query()] = "national",
+        code: Annotated[str | None, Query(description="Province or district code, or group id")] = None,
+        as_of: Annotated[date | None, Query(description="Any past date (default: today in Thailand)")] = None,
+    ) -> dict[str, object]:
+        if level != "national" and not code:
+            raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
+        day = as_of or today_in_thailand()
+        values = await statistics.figures(pool, SCHEMA, level, code, day)
+        money = ("savings", "sajja_savings", "special_savings", "loans_outstanding")
+        return {
+            "level": level,
+            "code": code,
+            **{k: format_baht(v) if k in money else v for k, v in values.items()},
+            "as_of": day.isoformat(),
+        }
 
     return router

@@ -8,17 +8,20 @@ from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.reporting.api import SCHEMA, build_router
 from services.reporting.projections import MemberBalances
+from services.reporting.statistics import Statistics
 
 NAME = "reporting"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def build(platform: Platform) -> ServiceRuntime:
-    balances = MemberBalances(topic_for("ledger", platform.settings.topic_prefix), SCHEMA)
+    prefix = platform.settings.topic_prefix
+    balances = MemberBalances(topic_for("ledger", prefix), SCHEMA)
+    stats = Statistics(topic_for("ledger", prefix), topic_for("lending", prefix), SCHEMA)
     return service_runtime(
         NAME,
         platform,
         "Read models: balances, statistics, referral feeds.",
         routers=[build_router(platform, balances)],
-        projectors=[platform.projector(SCHEMA, balances)],
+        projectors=[platform.projector(SCHEMA, balances), platform.projector(SCHEMA, stats)],
     )
