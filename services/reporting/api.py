@@ -8,6 +8,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from libs.events.envelope import today_in_thailand
@@ -15,6 +16,7 @@ from libs.events.http import Problem
 from libs.events.money import format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.runtime import Platform
+from libs.events.thai_dates import thai_date
 from services.reporting import statistics
 from services.reporting.projections import MemberBalances
 
@@ -105,4 +107,95 @@ def build_router(platform: Platform, balances: MemberBalances) -> APIRouter:
             "as_of": day.isoformat(),
         }
 
+    @router.get(
+        "/stats/breakdown",
+        summary="The child areas' statistics on a date, as JSON, CSV or XLSX (Thai headings, Buddhist Era)",
+        response_model=None,
+    )
+    async def stats_breakdown(
+        level: Annotated[Literal["national", "province", "district"], Query()] = "national",
+        code: Annotated[str | None, Query()] = None,
+        as_of: Annotated[date | None, Query()] = None,
+        format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
+        if level != "national" and not code:
+            raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
+        day = as_of or today_in_thailand()
+        child = {"national": "province", "province": "district"}.get(level, "group")
+        rows = []
+        for child_code in await statistics.child_codes(pool, SCHEMA, level, code):
+            values = await statistics.figures(pool, SCHEMA, child, child_code, day)
+            rows.append((child_code, area_name_th(child, child_code), values))
+        if format == "json":
+            return {
+                "level": level,
+                "code": code,
+                "child_level": child,
+                "as_of": day.isoformat(),
+                "items": [{"code": c, "name_th": n, **shown_stats(v)} for c, n, v in rows],
+            }
+        table = stats_table(child, rows, day)
+        name = f"stats-{level}-{code or 'th'}-{day.isoformat()}.{format}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if format == "csv":
+            return Response(table_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return Response(table_xlsx(table), media_type=media, headers=headers)
+
     return router
+
+
+MONEY_STATS = ("savings", "sajja_savings", "special_savings", "loans_outstanding")
+STAT_HEADINGS = (
+    ("groups", "จำนวนกลุ่ม"),
+    ("members", "จำนวนสมาชิก (คน)"),
+    ("savings", "เงินออมรวม (บาท)"),
+    ("sajja_savings", "เงินสัจจะสะสม (บาท)"),
+    ("special_savings", "เงินสัจจะสะสมพิเศษ (บาท)"),
+    ("borrowers", "สมาชิกกู้ยืม (คน)"),
+    ("loans_outstanding", "เงินกู้คงค้าง (บาท)"),
+)
+
+
+def shown_stats(values: dict[str, int]) -> dict[str, object]:
+    return {k: format_baht(v) if k in MONEY_STATS else v for k, v in values.items()}
+
+
+def area_name_th(level: str, code: str) -> str:
+    import geothai
+
+    found = geothai.province(code) if level == "province" else geothai.district(code) if level == "district" else None
+    return found.name_th if found else ""
+
+
+def stats_table(child: str, rows: list[tuple[str, str, dict[str, int]]], day: date) -> list[list[str]]:
+    label = {"province": "จังหวัด", "district": "อำเภอ", "group": "กลุ่ม"}[child]
+    table = [[f"ข้อมูล ณ วันที่ {thai_date(day)}"], ["รหัส", label, *[h for _, h in STAT_HEADINGS]]]
+    for code, name, values in rows:
+        shown = shown_stats(values)
+        table.append([code, name, *[str(shown[k]) for k, _ in STAT_HEADINGS]])
+    return table
+
+
+def table_csv(table: list[list[str]]) -> bytes:
+    import csv
+    import io
+
+    out = io.StringIO()
+    csv.writer(out).writerows(table)
+    return ("\ufeff" + out.getvalue()).encode()  # a BOM, so spreadsheet programs read the Thai as UTF-8
+
+
+def table_xlsx(table: list[list[str]]) -> bytes:
+    import io
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    for row in table:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -151,3 +151,16 @@ async def figures(
 
 def _day(value: str) -> date:
     return date.fromisoformat(value)
+
+
+async def child_codes(conn: asyncpg.Connection | asyncpg.Pool, schema: str, level: str, code: str | None) -> list[str]:
+    """The child areas with any history under an area: provinces, districts, or groups."""
+    child, parent = {"national": ("province_code", None), "province": ("district_code", "province_code")}.get(
+        level, ("group_id", "district_code")
+    )
+    where = f"where {parent}::text = $1" if parent else ""
+    rows = await conn.fetch(
+        f'select distinct {child}::text as code from "{schema}".stat_deltas {where} order by 1',
+        *([code] if parent else []),
+    )
+    return [r["code"] for r in rows]

@@ -174,3 +174,25 @@ async def test_statistics_equal_an_independent_fold_on_every_date_and_level(
     assert checked >= 5 * 8
     national = (await client.get("/reporting/v1/stats", params={"as_of": "2024-04-15"})).json()
     assert national["borrowers"] == 2 and national["loans_outstanding"] == "500.00"
+
+    # The same figures as a table of child areas: JSON, and CSV / XLSX with Thai headings.
+    provinces = (await client.get("/reporting/v1/stats/breakdown", params={"as_of": "2024-12-31"})).json()
+    want = expected(events, date(2024, 12, 31))
+    assert [(i["code"], i["name_th"]) for i in provinces["items"]] == [("10", "กรุงเทพมหานคร"), ("27", "สระแก้ว")]
+    for item in provinces["items"]:
+        assert {k: item[k] for k in want[("province", item["code"])]} == want[("province", item["code"])]
+    csv_text = (
+        await client.get("/reporting/v1/stats/breakdown", params={"level": "province", "code": "27", "format": "csv"})
+    ).content.decode("utf-8-sig")
+    assert "เงินสัจจะสะสม (บาท)" in csv_text and "เมืองสระแก้ว" in csv_text
+    import io
+
+    import openpyxl
+
+    xlsx = await client.get(
+        "/reporting/v1/stats/breakdown", params={"level": "province", "code": "27", "format": "xlsx"}
+    )
+    rows = list(openpyxl.load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
+    district = want[("district", "2702")]
+    row = next(r for r in rows if r[0] == "2702")
+    assert (row[1], row[3], row[4]) == ("คลองหาด", str(district["members"]), district["savings"])
