@@ -43,6 +43,7 @@ async def running_platform(
         platform = Platform(settings, pool, bootstrap_servers)
         for name in services or list(SERVICES):
             runtimes[name] = SERVICES[name].build(platform)
+            platform.apps[name] = runtimes[name].app
         # A leading relay holds two connections (its lock and LISTEN, and one to publish with); the
         # projectors and HTTP requests need the rest. Too small a pool would starve them silently.
         relays = sum(len(r.relays) for r in runtimes.values())

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
+import httpx
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
@@ -48,6 +49,19 @@ class Platform:
     settings: Settings
     pool: asyncpg.Pool
     bootstrap_servers: str
+    # The services running in this process (the local runner and tests run all of them in one).
+    apps: dict[str, FastAPI] = field(default_factory=dict)
+
+    def service_client(self, name: str) -> httpx.AsyncClient:
+        """An HTTP client for another service: in-process when it runs here, else at its configured URL
+        (SAJJA_SERVICE_URLS, e.g. {"ledger": "http://ledger:8000"})."""
+        if name in self.apps:
+            transport = httpx.ASGITransport(app=self.apps[name])
+            return httpx.AsyncClient(transport=transport, base_url=f"http://{name}.internal", timeout=10)
+        url = self.settings.service_urls.get(name)
+        if not url:
+            raise LookupError(f"service {name} is not in this process and SAJJA_SERVICE_URLS has no URL for it")
+        return httpx.AsyncClient(base_url=url, timeout=10)
 
     def relay(self, store: EventStore, topic: str, **kwargs: Any) -> Relay:
         return Relay(

@@ -558,6 +558,32 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             next_link = str(request.url.include_query_params(after=str(rows[-1]["member_id"]), limit=limit))
         return {"items": items, "next": next_link}
 
+    @router.get(
+        "/members/{member_id}/contact",
+        summary="The contact data a consent allows sharing with a partner, read from the register now",
+        responses={403: {"description": "No consent in force for this partner and purpose"}},
+    )
+    async def member_contact(
+        member_id: uuid.UUID,
+        partner: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
+        purpose: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
+    ) -> dict[str, object]:
+        with _domain_errors():
+            member = await handlers.load_member(handlers.pool, member_id)
+        notice = member.consents.get((partner, purpose))
+        if notice is None:
+            raise Problem(403, "No consent", f"no consent in force for {partner}/{purpose}", "no-consent")
+        row = await handlers.pool.fetchrow(
+            "select full_name, phone, erased_at is not null as erased from ledger.member_register where member_id = $1",
+            member_id,
+        )
+        return {
+            "member_id": str(member_id),
+            "notice_version": notice,
+            "full_name": None if row is None or row["erased"] else row["full_name"],
+            "phone": None if row is None or row["erased"] else row["phone"],
+        }
+
     @router.get("/members/{member_id}", summary="A member's state, read from the member's stream")
     async def get_member(member_id: uuid.UUID) -> dict[str, object]:
         with _domain_errors():

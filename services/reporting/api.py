@@ -7,18 +7,19 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.envelope import today_in_thailand
-from libs.events.http import Problem
+from libs.events.http import Problem, idempotency_key
 from libs.events.money import format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.runtime import Platform
 from libs.events.thai_dates import thai_date
 from services.reporting import statistics
 from services.reporting.projections import MemberBalances
+from services.reporting.referral_feed import ReferralFeed
 
 SCHEMA = "reporting"
 _AFTER = re.compile(r"^(?P<source>[a-z]+):(?P<position>\d{1,18})$")
@@ -46,8 +47,60 @@ def parse_after(after: str | None) -> tuple[str, int] | None:
     return match["source"], int(match["position"])
 
 
-def build_router(platform: Platform, balances: MemberBalances) -> APIRouter:
+class OutcomeRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"referral_id": "3f1c0a9e2b7d4c5e6f708192", "outcome": "contacted"}]},
+    )
+
+    referral_id: str = Field(min_length=1, max_length=64)
+    outcome: Literal["contacted", "approved", "declined", "loan_granted"]
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2024-12-31"}]})
+
+    as_of: date | None = None
+
+
+def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFeed | None = None) -> APIRouter:
     router = APIRouter(prefix="/reporting/v1", tags=["reporting"])
+    feed = feed or ReferralFeed(platform)
+
+    def _partner(partner: str) -> None:
+        if partner not in feed.partners:
+            raise Problem(404, "Not found", f"no referral feed for partner {partner}", "not-found")
+
+    @router.post("/partners/{partner}/referrals/refresh", status_code=201, summary="Refer newly eligible members")
+    async def refresh(
+        partner: str, body: RefreshRequest, key: Annotated[str, Depends(idempotency_key)]
+    ) -> dict[str, object]:
+        _partner(partner)
+        # Idempotent by nature: a member already referred is not referred again.
+        added = await feed.refresh(partner, body.as_of or today_in_thailand())
+        return {"partner": partner, "referred": added}
+
+    @router.get("/partners/{partner}/referrals", summary="The partner's referral feed (cursor: after=seq)")
+    async def referrals_page(
+        partner: str,
+        request: Request,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> dict[str, object]:
+        _partner(partner)
+        items = await feed.page(partner, after, limit)
+        next_link = str(request.url.include_query_params(after=items[-1]["seq"], limit=limit)) if items else None
+        return {"partner": partner, "items": items, "next": next_link}
+
+    @router.post("/partners/{partner}/outcomes", status_code=201, summary="The partner reports what came of a referral")
+    async def outcome(
+        partner: str, body: OutcomeRequest, key: Annotated[str, Depends(idempotency_key)]
+    ) -> dict[str, object]:
+        _partner(partner)
+        if not await feed.record_outcome(partner, body.referral_id, body.outcome):
+            raise Problem(404, "Not found", f"{body.referral_id} is not a referral in {partner}'s feed", "not-found")
+        return {"partner": partner, "referral_id": body.referral_id, "outcome": body.outcome}
+
     pool = platform.pool
 
     @router.get("/members/{member_id}/balances", response_model=MemberBalancesResponse)

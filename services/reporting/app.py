@@ -8,6 +8,7 @@ from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.reporting.api import SCHEMA, build_router
 from services.reporting.projections import MemberBalances
+from services.reporting.referral_feed import ReferralFacts
 from services.reporting.statistics import Statistics
 
 NAME = "reporting"
@@ -23,5 +24,14 @@ def build(platform: Platform) -> ServiceRuntime:
         platform,
         "Read models: balances, statistics, referral feeds.",
         routers=[build_router(platform, balances)],
-        projectors=[platform.projector(SCHEMA, balances), platform.projector(SCHEMA, stats)],
+        projectors=[
+            platform.projector(SCHEMA, balances),
+            platform.projector(SCHEMA, stats),
+            platform.projector(
+                SCHEMA,
+                ReferralFacts(
+                    topic_for("ledger", prefix), topic_for("lending", prefix), platform.settings.national_id_hash_key
+                ),
+            ),
+        ],
     )
