@@ -29,6 +29,9 @@ class Settings(BaseSettings):
 
     # How long a read with ?after=… waits for its projection before answering 504.
     read_wait_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    # Partner webhooks (partner → URL, partner → signing secret); secrets come only from the environment.
+    webhook_urls: dict[str, str] = Field(default_factory=dict)
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
     # Where other services answer when they do not run in this process (name → base URL).
     service_urls: dict[str, str] = Field(default_factory=dict)
     # Where Debian's fonts-thai-tlwg puts its fonts (reports and exports are set in Laksaman).

@@ -92,6 +92,31 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         next_link = str(request.url.include_query_params(after=items[-1]["seq"], limit=limit)) if items else None
         return {"partner": partner, "items": items, "next": next_link}
 
+    @router.get("/partners/{partner}/webhooks/deliveries", summary="Webhook deliveries not yet accepted (or all)")
+    async def deliveries(
+        partner: str, state: Annotated[Literal["failed", "all"], Query()] = "failed"
+    ) -> dict[str, object]:
+        _partner(partner)
+        rows = await pool.fetch(
+            "select seq, attempts, next_attempt_at, delivered_at, last_error from reporting.webhook_deliveries"
+            " where partner = $1 and ($2 or (delivered_at is null and attempts > 0)) order by seq",
+            partner,
+            state == "all",
+        )
+        return {
+            "partner": partner,
+            "items": [
+                {
+                    "seq": r["seq"],
+                    "attempts": r["attempts"],
+                    "delivered_at": r["delivered_at"].isoformat() if r["delivered_at"] else None,
+                    "next_attempt_at": r["next_attempt_at"].isoformat(),
+                    "last_error": r["last_error"],
+                }
+                for r in rows
+            ],
+        }
+
     @router.post("/partners/{partner}/outcomes", status_code=201, summary="The partner reports what came of a referral")
     async def outcome(
         partner: str, body: OutcomeRequest, key: Annotated[str, Depends(idempotency_key)]

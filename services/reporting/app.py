@@ -10,6 +10,7 @@ from services.reporting.api import SCHEMA, build_router
 from services.reporting.projections import MemberBalances
 from services.reporting.referral_feed import ReferralFacts
 from services.reporting.statistics import Statistics
+from services.reporting.webhooks import WebhookSender
 
 NAME = "reporting"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -34,4 +35,5 @@ def build(platform: Platform) -> ServiceRuntime:
                 ),
             ),
         ],
+        workers=[WebhookSender(platform.pool, platform.settings)],
     )

@@ -82,8 +82,6 @@ class ReportSubmitted(EventPayload):
     consolidates: list[str] = Field(default_factory=list)
 
 
-
-
 NomineeKind = Literal["member", "group"]
 
 
