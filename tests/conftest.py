@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -176,8 +177,8 @@ def embedded_only_broker(tmp_path: Path) -> Iterator[Broker]:
         b.stop()
 
 
-@pytest.fixture
-def settings() -> Settings:
+def settings_for_test(**overrides: Any) -> Settings:
+    """Settings for one test: its own topics, quick consumer-group joins, generous read waits."""
     return Settings(
         topic_prefix=f"t{uuid.uuid4().hex[:10]}",
         kafka_session_timeout_ms=2000,
@@ -185,7 +186,13 @@ def settings() -> Settings:
         read_wait_timeout_seconds=15,
         database_pool_size=40,
         topic_partitions=6,
+        **overrides,
     )
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return settings_for_test()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from libs.events.settings import Settings
 from libs.infra.embedded import free_port
+from tests.conftest import settings_for_test
 from tests.support.api import eventually, new_group, new_member, post
 
 SECRET = "whsec-" + uuid.uuid4().hex
@@ -62,15 +63,8 @@ async def _started(server: uvicorn.Server) -> bool:
 
 @pytest.fixture
 def settings(receiver: Receiver) -> Settings:
-    return Settings(
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}",
-        kafka_session_timeout_ms=2000,
-        kafka_heartbeat_interval_ms=100,
-        read_wait_timeout_seconds=15,
-        database_pool_size=40,
-        topic_partitions=6,
-        webhook_urls={"gsb": f"http://127.0.0.1:{receiver.port}/hook"},
-        webhook_secrets={"gsb": SECRET},
+    return settings_for_test(
+        webhook_urls={"gsb": f"http://127.0.0.1:{receiver.port}/hook"}, webhook_secrets={"gsb": SECRET}
     )
 
 
