@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.envelope import today_in_thailand
-from libs.events.http import Problem, idempotency_key
+from libs.events.http import Problem, actor_of, idempotency_key
 from libs.events.money import format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.runtime import Platform
@@ -20,6 +20,7 @@ from libs.events.thai_dates import thai_date
 from services.reporting import statistics
 from services.reporting.projections import MemberBalances
 from services.reporting.referral_feed import ReferralFeed
+from services.reporting.smart_handlers import SmartGrading
 
 SCHEMA = "reporting"
 _AFTER = re.compile(r"^(?P<source>[a-z]+):(?P<position>\d{1,18})$")
@@ -57,6 +58,23 @@ class OutcomeRequest(BaseModel):
     outcome: Literal["contacted", "approved", "declined", "loan_granted"]
 
 
+class GovernanceRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"item": "annual_meeting_held", "done": True, "recorded_on": "2024-03-31"}]},
+    )
+
+    item: Literal["rules_written", "committee_meets_monthly", "annual_meeting_held", "accounts_audited"]
+    done: bool
+    recorded_on: date
+
+
+class GradingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2024-12-31"}]})
+
+    as_of: date | None = None
+
+
 class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2024-12-31"}]})
 
@@ -66,6 +84,34 @@ class RefreshRequest(BaseModel):
 def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFeed | None = None) -> APIRouter:
     router = APIRouter(prefix="/reporting/v1", tags=["reporting"])
     feed = feed or ReferralFeed(platform)
+    smart = SmartGrading(platform)
+
+    @router.post("/groups/{group_id}/governance", status_code=201, summary="An officer records a governance item")
+    async def governance(
+        group_id: uuid.UUID, body: GovernanceRequest, request: Request, key: Annotated[str, Depends(idempotency_key)]
+    ) -> dict[str, object]:
+        await smart.set_governance(group_id, body.item, body.done, body.recorded_on, actor_of(request).id)
+        return {"group_id": str(group_id), "item": body.item, "done": body.done}
+
+    @router.get("/groups/{group_id}/smart", summary="The group's SMART Saving Group level, with its reasons")
+    async def smart_level(group_id: uuid.UUID, as_of: Annotated[date | None, Query()] = None) -> dict[str, object]:
+        return await smart.grade(group_id, as_of or today_in_thailand())
+
+    @router.post("/groups/{group_id}/smart/gradings", status_code=201, summary="Record a grading in the history")
+    async def record_grading(
+        group_id: uuid.UUID, body: GradingRequest, key: Annotated[str, Depends(idempotency_key)]
+    ) -> dict[str, object]:
+        return await smart.record(group_id, body.as_of or today_in_thailand())
+
+    @router.get("/groups/{group_id}/smart/history", summary="The group's levels over time")
+    async def grading_history(group_id: uuid.UUID) -> dict[str, object]:
+        return {"group_id": str(group_id), "items": await smart.history(group_id)}
+
+    @router.get("/smart/closest", summary="A district's groups closest to their next level")
+    async def closest(
+        district: Annotated[str, Query(pattern=r"^\d{4}$")], as_of: Annotated[date | None, Query()] = None
+    ) -> dict[str, object]:
+        return {"district": district, "items": await smart.closest(district, as_of or today_in_thailand())}
 
     def _partner(partner: str) -> None:
         if partner not in feed.partners:

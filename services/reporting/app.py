@@ -9,6 +9,7 @@ from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.reporting.api import SCHEMA, build_router
 from services.reporting.projections import MemberBalances
 from services.reporting.referral_feed import ReferralFacts
+from services.reporting.smart_handlers import GroupCloses
 from services.reporting.statistics import Statistics
 from services.reporting.webhooks import WebhookSender
 
@@ -28,6 +29,7 @@ def build(platform: Platform) -> ServiceRuntime:
         projectors=[
             platform.projector(SCHEMA, balances),
             platform.projector(SCHEMA, stats),
+            platform.projector(SCHEMA, GroupCloses(topic_for("ledger", prefix))),
             platform.projector(
                 SCHEMA,
                 ReferralFacts(

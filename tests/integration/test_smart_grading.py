@@ -1,0 +1,64 @@
+"""SMART grading of real groups: closes, savings, governance items recorded by officers, PAR30 from
+lending; the levels' reasons, their history, and the groups closest to their next level."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+
+from tests.support.api import eventually, new_group, new_member, post
+
+
+async def group_with_a_year_of_savings(client: httpx.AsyncClient) -> tuple[str, int]:
+    gid = (await new_group(client, district_code="2702", founded_on="2020-01-01"))["group_id"]
+    members = [(await new_member(client, gid, joined_on="2023-01-01"))["member_id"] for _ in range(2)]
+    for member in members:
+        body = {"account": "sajja", "amount": "500.00", "deposited_on": "2023-06-05"}
+        await post(client, f"/ledger/v1/members/{member}/deposits", body)
+        for month in range(1, 12):
+            body = {"account": "sajja", "amount": "100.00", "deposited_on": f"2024-{month:02d}-05"}
+            assert (await post(client, f"/ledger/v1/members/{member}/deposits", body)).status_code == 201
+    last = 0
+    for month in range(1, 12):
+        closed = await post(client, f"/ledger/v1/groups/{gid}/month-closes", {"month": f"2024-{month:02d}"})
+        assert closed.status_code == 201 and closed.json()["members_missed"] == 0
+        last = closed.json()["position"]["ledger"]
+    return gid, last
+
+
+async def test_groups_are_graded_with_reasons_history_and_gaps(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    exemplary, _ = await group_with_a_year_of_savings(client)
+    plain, _ = await group_with_a_year_of_savings(client)
+    for item in ("rules_written", "committee_meets_monthly", "annual_meeting_held", "accounts_audited"):
+        body = {"item": item, "done": True, "recorded_on": "2024-06-30"}
+        assert (await post(client, f"/reporting/v1/groups/{exemplary}/governance", body)).status_code == 201
+
+    async def graded() -> dict[str, object] | None:
+        answer = (await client.get(f"/reporting/v1/groups/{exemplary}/smart", params={"as_of": "2024-12-15"})).json()
+        return (
+            answer
+            if answer["indicators"]["books_months_behind"] == 0 and answer["indicators"]["savings_growth"]
+            else None
+        )
+
+    top = await eventually(graded)
+    # Savings 1,000.00 a year ago, 3,200.00 now: growth 2.2; every installment met; no loans.
+    assert top["level"] == 3, top
+    assert top["indicators"] == {
+        "books_months_behind": 0,
+        "savings_regularity": "1.0000",
+        "savings_growth": "2.2000",
+        "par30": "0.0000",
+        "governance_items": 4,
+    }
+    other = (await client.get(f"/reporting/v1/groups/{plain}/smart", params={"as_of": "2024-12-15"})).json()
+    assert other["level"] == 1 and [c["name"] for c in other["gaps_to_next_level"]] == ["governance"]
+
+    recorded = await post(client, f"/reporting/v1/groups/{plain}/smart/gradings", {"as_of": "2024-12-15"})
+    assert recorded.status_code == 201
+    history = (await client.get(f"/reporting/v1/groups/{plain}/smart/history")).json()["items"]
+    assert history == [{"graded_on": "2024-12-15", "level": 1}]
+    closest = (
+        await client.get("/reporting/v1/smart/closest", params={"district": "2702", "as_of": "2024-12-15"})
+    ).json()
+    assert closest["items"] == [{"group_id": plain, "level": 1, "next_level": 2, "missing": ["governance"]}]
