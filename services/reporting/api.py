@@ -107,6 +107,44 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
     async def grading_history(group_id: uuid.UUID) -> dict[str, object]:
         return {"group_id": str(group_id), "items": await smart.history(group_id)}
 
+    @router.get("/groups/{group_id}/summary", summary="A group at a glance: members, savings, loans, PAR30, books")
+    async def group_summary(group_id: uuid.UUID, as_of: Annotated[date | None, Query()] = None) -> dict[str, object]:
+        day = as_of or today_in_thailand()
+        values = await statistics.figures(pool, SCHEMA, "group", str(group_id), day)
+        if not values["groups"]:
+            raise Problem(404, "Not found", f"group {group_id} has no history on {day}", "not-found")
+        async with platform.service_client("lending") as lending:
+            portfolio = (
+                await lending.get(
+                    "/lending/v1/portfolio", params={"level": "group", "code": str(group_id), "on": day.isoformat()}
+                )
+            ).json()
+        async with platform.service_client("ledger") as ledger:
+            trial = (
+                await ledger.get(f"/ledger/v1/groups/{group_id}/trial-balance", params={"as_of": day.isoformat()})
+            ).json()
+        return {
+            "group_id": str(group_id),
+            "as_of": day.isoformat(),
+            "as_of_th": thai_date(day),
+            **{k: v for k, v in shown_stats(values).items() if k != "groups"},
+            "loans": {
+                "count": portfolio["loans"],
+                "outstanding": portfolio["outstanding"],
+                "buckets": portfolio["buckets"],
+                "par30_percent": portfolio["par30_percent"],
+            },
+            "books": {
+                "balanced": trial["balanced"],
+                "accounts": [
+                    {"code": a["code"], "name_th": a["name_th"], "balance": a["balance"]}
+                    for a in trial["accounts"]
+                    if a["balance"] != "0.00"
+                ],
+            },
+            "smart_level": (await smart.grade(group_id, day))["level"],
+        }
+
     @router.get("/smart/closest", summary="A district's groups closest to their next level")
     async def closest(
         district: Annotated[str, Query(pattern=r"^\d{4}$")], as_of: Annotated[date | None, Query()] = None

@@ -62,3 +62,12 @@ async def test_groups_are_graded_with_reasons_history_and_gaps(client: httpx.Asy
         await client.get("/reporting/v1/smart/closest", params={"district": "2702", "as_of": "2024-12-15"})
     ).json()
     assert closest["items"] == [{"group_id": plain, "level": 1, "next_level": 2, "missing": ["governance"]}]
+
+    # The group at a glance: its figures, its books (balanced, savings on the liability side), its level.
+    summary = (await client.get(f"/reporting/v1/groups/{exemplary}/summary", params={"as_of": "2024-12-15"})).json()
+    assert (summary["members"], summary["sajja_savings"], summary["savings"]) == (2, "3200.00", "3200.00")
+    assert summary["loans"]["count"] == 0 and summary["loans"]["par30_percent"] == "0.00"
+    books = {a["code"]: a["balance"] for a in summary["books"]["accounts"]}
+    assert summary["books"]["balanced"] and books == {"1010": "3200.00", "2010": "-3200.00"}
+    assert summary["smart_level"] == 3 and summary["as_of_th"] == "๑๕ ธันวาคม ๒๕๖๗"
+    assert (await client.get("/reporting/v1/groups/00000000-0000-7000-8000-000000000000/summary")).status_code == 404
