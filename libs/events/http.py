@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.events.envelope import Actor
-from libs.events.errors import ConcurrencyConflict, IdempotencyKeyReused
+from libs.events.errors import ConcurrencyConflict, IdempotencyKeyReused, NotFound, RuleBroken
 from libs.events.store import ResponseRecord
 
 log = logging.getLogger("sajja.http")
@@ -84,6 +84,17 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc.status, exc.title, exc.detail, exc.type_, request.url.path, **exc.extra)
+
+    @app.exception_handler(RuleBroken)
+    async def _rule_broken(request: Request, exc: RuleBroken) -> JSONResponse:
+        errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
+        title = {403: "Forbidden", 404: "Not found", 409: "Conflict"}.get(exc.status, exc.title)
+        detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
+        return problem_response(exc.status, title, detail, exc.problem_type, request.url.path, errors=errors)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return problem_response(404, "Not found", str(exc), "not-found", request.url.path)
 
     @app.exception_handler(ConcurrencyConflict)
     async def _conflict(request: Request, exc: ConcurrencyConflict) -> JSONResponse:

@@ -17,8 +17,8 @@ from libs.events.schemas.campaign import CampaignLaunched
 from libs.events.thai_dates import thai_date, thai_date_short
 from services.campaign import counters as counting
 from services.campaign import exports, nominations
-from services.campaign.handlers import CampaignHandlers, NotFound
-from services.campaign.reports import CampaignRuleBroken, deadline_for, nominations_as_of
+from services.campaign.handlers import CampaignHandlers
+from services.campaign.reports import deadline_for, nominations_as_of
 
 Key = Annotated[str, Depends(idempotency_key)]
 LevelQuery = Annotated[Literal["national", "province", "district"], Query()]
@@ -108,16 +108,14 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     @router.post("/campaigns", status_code=201, summary="Launch a campaign from its definition (no code needed)")
     async def launch(body: CampaignDefinition, request: Request, key: Key) -> JSONResponse:
         campaign = CampaignLaunched.model_validate(body.model_dump())
-        with _errors():
-            result = await handlers.launch(
-                key, fingerprint("POST", request.url.path, body.model_dump(mode="json")), actor_of(request), campaign
-            )
+        result = await handlers.launch(
+            key, fingerprint("POST", request.url.path, body.model_dump(mode="json")), actor_of(request), campaign
+        )
         return result.response()
 
     @router.get("/campaigns/{campaign_id}", summary="A campaign's definition")
     async def get_campaign(campaign_id: str) -> dict[str, object]:
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         return campaign.model_dump(mode="json") | {
             "starts_on_th": thai_date(campaign.starts_on),
             "ends_on_th": thai_date(campaign.ends_on),
@@ -132,8 +130,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     ) -> dict[str, object]:
         _check_area(level, code)
         day = as_of or today_in_thailand()
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         figures = counting.counters(campaign, await handlers.facts(campaign, level, code), day)
         return {
             "campaign_id": campaign_id,
@@ -155,8 +152,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     ) -> dict[str, object]:
         _check_area(level, code)
         day = as_of or today_in_thailand()
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         points = counting.series(campaign, await handlers.facts(campaign, level, code), day)
         return {
             "campaign_id": campaign_id,
@@ -174,8 +170,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     ) -> dict[str, object]:
         _check_area(level, code)
         day = as_of or today_in_thailand()
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         child = {"national": ("province", "province_code"), "province": ("district", "district_code")}.get(
             level, ("group", "group_id")
         )
@@ -198,17 +193,16 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         summary="Submit a district's (or province's) savings-promotion report, prefilled from the counters",
     )
     async def submit(campaign_id: str, body: ReportRequest, request: Request, key: Key) -> JSONResponse:
-        with _errors():
-            result = await handlers.submit(
-                key,
-                fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-                actor_of(request),
-                campaign_id,
-                body.level,
-                body.code,
-                body.notes,
-                None,  # the date of submission is the server's: a report cannot be dated back
-            )
+        result = await handlers.submit(
+            key,
+            fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+            actor_of(request),
+            campaign_id,
+            body.level,
+            body.code,
+            body.notes,
+            None,  # the date of submission is the server's: a report cannot be dated back
+        )
         return result.response()
 
     @router.get("/campaigns/{campaign_id}/reports", summary="Status board: reports due, submitted, late")
@@ -217,8 +211,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         level: Annotated[Literal["district", "province"], Query()] = "district",
         province: Annotated[str | None, Query(pattern=r"^\d{2}$", description="For districts: their province")] = None,
     ) -> dict[str, object]:
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         if level == "district" and not province:
             raise Problem(422, "Invalid request", "province: required for the district board", "validation")
         deadline = deadline_for(campaign, level)
@@ -259,8 +252,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     async def proposals(
         campaign_id: str, district_code: str, limit: Annotated[int, Query(ge=1, le=100)] = 10
     ) -> dict[str, object]:
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         as_of = nominations_as_of(campaign, today_in_thailand())
         members, groups = await handlers.proposals(campaign, district_code, as_of)
 
@@ -285,39 +277,36 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         "/campaigns/{campaign_id}/nominations", status_code=201, summary="A district nominates (ดีเด่นระดับอำเภอ)"
     )
     async def nominate(campaign_id: str, body: NominationRequest, request: Request, key: Key) -> JSONResponse:
-        with _errors():
-            result = await handlers.nominate(
-                key,
-                fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-                actor_of(request),
-                campaign_id,
-                body.district_code,
-                body.kind,
-                body.nominee_id,
-                body.override_reason,
-                {k: v[:4000] for k, v in body.narrative.items()},
-            )
+        result = await handlers.nominate(
+            key,
+            fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+            actor_of(request),
+            campaign_id,
+            body.district_code,
+            body.kind,
+            body.nominee_id,
+            body.override_reason,
+            {k: v[:4000] for k, v in body.narrative.items()},
+        )
         return result.response()
 
     @router.post("/campaigns/{campaign_id}/awards", status_code=201, summary="A province grants its award to a nominee")
     async def award(campaign_id: str, body: AwardRequest, request: Request, key: Key) -> JSONResponse:
-        with _errors():
-            result = await handlers.grant_award(
-                key,
-                fingerprint("POST", request.url.path, body.model_dump(mode="json")),
-                actor_of(request),
-                campaign_id,
-                body.province_code,
-                body.kind,
-                body.nominee_id,
-                body.citation,
-            )
+        result = await handlers.grant_award(
+            key,
+            fingerprint("POST", request.url.path, body.model_dump(mode="json")),
+            actor_of(request),
+            campaign_id,
+            body.province_code,
+            body.kind,
+            body.nominee_id,
+            body.citation,
+        )
         return result.response()
 
     @router.get("/campaigns/{campaign_id}/nominations", summary="Nominations and awards so far")
     async def list_nominations(campaign_id: str) -> dict[str, object]:
-        with _errors():
-            await handlers.load_campaign(campaign_id)
+        await handlers.load_campaign(campaign_id)
         return {
             "campaign_id": campaign_id,
             "nominations": await handlers.events_of("campaign.NominationSubmitted", campaign_id),
@@ -335,8 +324,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         kind: Literal["member", "group"],
         format: Annotated[Literal["xlsx", "pdf"], Query()] = "pdf",  # noqa: A002 - the query's public name
     ) -> Response:
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         nomination = next(
             (
                 n
@@ -378,8 +366,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         code: str,
         format: Annotated[Literal["xlsx", "pdf"], Query()] = "xlsx",  # noqa: A002 - the query's public name
     ) -> Response:
-        with _errors():
-            campaign = await handlers.load_campaign(campaign_id)
+        campaign = await handlers.load_campaign(campaign_id)
         today = today_in_thailand()
         submitted = (await handlers.submitted_reports(campaign_id, level)).get(code)
         facts = await handlers.facts(campaign, level, code)
@@ -413,16 +400,3 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         )
 
     return router
-
-
-class _errors:  # noqa: N801 - used as a context manager
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, CampaignRuleBroken):
-            errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
-            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
-            raise Problem(exc.status, "Refused by campaign rules", detail, "campaign-rule", errors=errors) from exc
-        if isinstance(exc, NotFound):
-            raise Problem(404, "Not found", str(exc), "not-found") from exc

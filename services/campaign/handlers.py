@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from libs.events.envelope import SYSTEM_ACTOR, Actor, NewEvent, today_in_thailand
+from libs.events.errors import NotFound
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.registry import REGISTRY
 from libs.events.schemas.campaign import AwardGranted, CampaignLaunched, Level, NomineeKind, ReportSubmitted
@@ -25,11 +26,6 @@ from services.campaign.reports import CampaignRuleBroken, decide_nomination, nom
 SCHEMA = "campaign"
 DEFINITIONS = Path(__file__).with_name("definitions")
 log = logging.getLogger("sajja.campaign")
-
-
-class NotFound(Exception):
-    def __init__(self, what: str, ident: object) -> None:
-        super().__init__(f"{what} {ident} does not exist")
 
 
 def campaign_stream(campaign_id: str) -> str:

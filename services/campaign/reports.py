@@ -6,16 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 
+from libs.events.errors import RuleBroken
 from libs.events.schemas.campaign import CampaignLaunched, Level, NominationSubmitted, NomineeKind, ReportSubmitted
 from services.campaign.nominations import Score
 
 
-class CampaignRuleBroken(Exception):
-    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
+class CampaignRuleBroken(RuleBroken):
+    """A command the campaign's rules refuse."""
+
+    problem_type = "campaign-rule"
+    title = "Refused by campaign rules"
 
 
 def deadline_for(campaign: CampaignLaunched, level: Level) -> date | None:

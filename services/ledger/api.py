@@ -15,7 +15,7 @@ from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
 from services.ledger import books, domain, installments
-from services.ledger.handlers import LedgerHandlers, NotFound, today_in_thailand
+from services.ledger.handlers import LedgerHandlers, today_in_thailand
 from services.ledger.months import month_end
 
 
@@ -251,34 +251,31 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
 
     @router.post("/groups", status_code=201, summary="Register a savings group")
     async def register_group(body: RegisterGroupRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            fields = body.model_dump(exclude={"rules"}) | {"rules": body.rules.to_rules()}
-            result = await handlers.register_group(key, _fp(request, body), actor_of(request), fields)
+        fields = body.model_dump(exclude={"rules"}) | {"rules": body.rules.to_rules()}
+        result = await handlers.register_group(key, _fp(request, body), actor_of(request), fields)
         return result.response()
 
     @router.post("/groups/{group_id}/members", status_code=201, summary="Enrol a member in a group")
     async def enroll_member(group_id: uuid.UUID, body: EnrollMemberRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.enroll_member(
-                key,
-                _fp(request, body),
-                actor_of(request),
-                group_id,
-                body.national_id,
-                body.full_name,
-                body.joined_on,
-                body.monthly_commitment,
-                body.phone,
-                [(b.full_name, b.relationship, b.share_percent) for b in body.beneficiaries],
-            )
+        result = await handlers.enroll_member(
+            key,
+            _fp(request, body),
+            actor_of(request),
+            group_id,
+            body.national_id,
+            body.full_name,
+            body.joined_on,
+            body.monthly_commitment,
+            body.phone,
+            [(b.full_name, b.relationship, b.share_percent) for b in body.beneficiaries],
+        )
         return result.response()
 
     @router.post("/members/{member_id}/deposits", status_code=201, summary="Deposit into sajja or special savings")
     async def deposit(member_id: uuid.UUID, body: DepositRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.deposit(
-                key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.deposited_on
-            )
+        result = await handlers.deposit(
+            key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.deposited_on
+        )
         return result.response()
 
     @router.post(
@@ -288,31 +285,28 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         responses={409: {"description": "Funds are short, or the group's rules forbid it"}},
     )
     async def withdraw(member_id: uuid.UUID, body: WithdrawalRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.withdraw(
-                key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.withdrawn_on
-            )
+        result = await handlers.withdraw(
+            key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.withdrawn_on
+        )
         return result.response()
 
     @router.post("/members/{member_id}/consents", status_code=201, summary="Grant or withdraw consent")
     async def decide_consent(member_id: uuid.UUID, body: ConsentRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.decide_consent(
-                key,
-                _fp(request, body),
-                actor_of(request),
-                member_id,
-                body.partner,
-                body.purpose,
-                body.granted,
-                body.notice_version,
-            )
+        result = await handlers.decide_consent(
+            key,
+            _fp(request, body),
+            actor_of(request),
+            member_id,
+            body.partner,
+            body.purpose,
+            body.granted,
+            body.notice_version,
+        )
         return result.response()
 
     @router.get("/members/{member_id}/consents", summary="A member's full consent history")
     async def consent_history(member_id: uuid.UUID) -> dict[str, object]:
-        with _domain_errors():
-            history = await handlers.consent_history(member_id)
+        history = await handlers.consent_history(member_id)
         in_force: dict[tuple[str, str], dict[str, object]] = {}
         for entry in history:
             key_ = (str(entry["partner"]), str(entry["purpose"]))
@@ -324,36 +318,32 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
 
     @router.post("/members/{member_id}/reversals", status_code=201, summary="Reverse a deposit or withdrawal")
     async def reverse(member_id: uuid.UUID, body: ReversalRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.reverse(
-                key, _fp(request, body), actor_of(request), member_id, body.transaction_id, body.reason
-            )
+        result = await handlers.reverse(
+            key, _fp(request, body), actor_of(request), member_id, body.transaction_id, body.reason
+        )
         return result.response()
 
     @router.post("/members/{member_id}/erasure", status_code=201, summary="Erase the member's personal data (PDPA)")
     async def erase(member_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.erase_personal_data(
-                key, fingerprint("POST", request.url.path, {}), actor_of(request), member_id
-            )
+        result = await handlers.erase_personal_data(
+            key, fingerprint("POST", request.url.path, {}), actor_of(request), member_id
+        )
         return result.response()
 
     @router.post("/members/{member_id}/exit", status_code=201, summary="The member leaves; balances are paid out")
     async def exit_member(member_id: uuid.UUID, body: ExitRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.exit_member(
-                key, _fp(request, body), actor_of(request), member_id, body.exited_on, body.reason
-            )
+        result = await handlers.exit_member(
+            key, _fp(request, body), actor_of(request), member_id, body.exited_on, body.reason
+        )
         return result.response()
 
     @router.post("/members/{member_id}/commitment", status_code=201, summary="Change the monthly sajja commitment")
     async def change_commitment(
         member_id: uuid.UUID, body: ChangeCommitmentRequest, request: Request, key: Key
     ) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.change_commitment(
-                key, _fp(request, body), actor_of(request), member_id, body.monthly_commitment, body.effective_on
-            )
+        result = await handlers.change_commitment(
+            key, _fp(request, body), actor_of(request), member_id, body.monthly_commitment, body.effective_on
+        )
         return result.response()
 
     @router.post(
@@ -363,10 +353,9 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         responses={409: {"description": "The month has not ended, is closed already, or an earlier one is open"}},
     )
     async def close_month(group_id: uuid.UUID, body: CloseMonthRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.close_month(
-                key, _fp(request, body), actor_of(request), group_id, parse_month(body.month)
-            )
+        result = await handlers.close_month(
+            key, _fp(request, body), actor_of(request), group_id, parse_month(body.month)
+        )
         return result.response()
 
     @router.get(
@@ -378,13 +367,12 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         to_month: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
     ) -> dict[str, object]:
         today = today_in_thailand()
-        with _domain_errors():
-            member = await handlers.load_member(handlers.pool, member_id)
-            first = parse_month(from_month) if from_month else member.joined_on.replace(day=1)
-            last = parse_month(to_month) if to_month else today.replace(day=1)
-            if (last.year - first.year) * 12 + last.month - first.month > 120:
-                raise domain.LedgerRuleBroken("at most 120 months at a time", "to")
-            lines = await handlers.member_installments(member_id, first, last)
+        member = await handlers.load_member(handlers.pool, member_id)
+        first = parse_month(from_month) if from_month else member.joined_on.replace(day=1)
+        last = parse_month(to_month) if to_month else today.replace(day=1)
+        if (last.year - first.year) * 12 + last.month - first.month > 120:
+            raise domain.LedgerRuleBroken("at most 120 months at a time", "to")
+        lines = await handlers.member_installments(member_id, first, last)
         return {
             "member_id": str(member_id),
             "installments": [
@@ -411,10 +399,9 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             JournalLine(account=x.account, debit_satang=x.debit, credit_satang=x.credit, member_id=x.member_id)
             for x in body.lines
         ]
-        with _domain_errors():
-            result = await handlers.post_journal_entry(
-                key, _fp(request, body), actor_of(request), group_id, body.posted_on, body.memo, lines
-            )
+        result = await handlers.post_journal_entry(
+            key, _fp(request, body), actor_of(request), group_id, body.posted_on, body.memo, lines
+        )
         return result.response()
 
     @router.get("/groups/{group_id}/journal", summary="The group's journal: every money movement as balanced postings")
@@ -424,8 +411,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         to_date: Annotated[date | None, Query(alias="to")] = None,
     ) -> dict[str, object]:
         first, last = from_date or date.min, to_date or date.max
-        with _domain_errors():
-            entries = await handlers.journal(group_id, first, last)
+        entries = await handlers.journal(group_id, first, last)
         return {
             "group_id": str(group_id),
             "entries": [
@@ -460,24 +446,22 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         start = parse_month(body.period_start)
         end = month_end(parse_month(body.period_end))
         shares = ProfitShares(**body.shares.model_dump()) if body.shares else None
-        with _domain_errors():
-            result = await handlers.allocate_profit(
-                key,
-                _fp(request, body),
-                actor_of(request),
-                group_id,
-                start,
-                end,
-                body.allocated_on,
-                shares,
-                body.paid_into,
-            )
+        result = await handlers.allocate_profit(
+            key,
+            _fp(request, body),
+            actor_of(request),
+            group_id,
+            start,
+            end,
+            body.allocated_on,
+            shares,
+            body.paid_into,
+        )
         return result.response()
 
     @router.get("/groups/{group_id}", summary="A group, read from its stream, with its area's names")
     async def get_group(group_id: uuid.UUID) -> dict[str, object]:
-        with _domain_errors():
-            group = await handlers.load_group(handlers.pool, group_id)
+        group = await handlers.load_group(handlers.pool, group_id)
         return {
             "group_id": str(group.group_id),
             "name": group.name,
@@ -495,8 +479,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         as_of: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
     ) -> dict[str, object]:
         day = as_of or today_in_thailand()
-        with _domain_errors():
-            balances = await handlers.group_books(group_id, day)
+        balances = await handlers.group_books(group_id, day)
         debit = sum(b.debit_satang for b in balances)
         credit = sum(b.credit_satang for b in balances)
         return {
@@ -520,9 +503,8 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
 
     @router.get("/groups/{group_id}/reconciliation", summary="Books' member savings against members' balances")
     async def reconciliation(group_id: uuid.UUID) -> dict[str, object]:
-        with _domain_errors():
-            balances = {b.account: b for b in await handlers.group_books(group_id, date.max)}
-            members = await handlers.member_savings_total(group_id)
+        balances = {b.account: b for b in await handlers.group_books(group_id, date.max)}
+        members = await handlers.member_savings_total(group_id)
         journal = {
             "sajja": -balances[books.SAJJA].balance_satang,
             "special": -balances[books.SPECIAL].balance_satang,
@@ -542,8 +524,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         after: Annotated[uuid.UUID | None, Query(description="The last member_id of the previous page")] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, object]:
-        with _domain_errors():
-            rows = await handlers.list_members(group_id, after, limit)
+        rows = await handlers.list_members(group_id, after, limit)
         items = [
             {
                 "member_id": str(r["member_id"]),
@@ -568,8 +549,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         partner: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
         purpose: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
     ) -> dict[str, object]:
-        with _domain_errors():
-            member = await handlers.load_member(handlers.pool, member_id)
+        member = await handlers.load_member(handlers.pool, member_id)
         notice = member.consents.get((partner, purpose))
         if notice is None:
             raise Problem(403, "No consent", f"no consent in force for {partner}/{purpose}", "no-consent")
@@ -586,8 +566,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
 
     @router.get("/members/{member_id}", summary="A member's state, read from the member's stream")
     async def get_member(member_id: uuid.UUID) -> dict[str, object]:
-        with _domain_errors():
-            member = await handlers.load_member(handlers.pool, member_id)
+        member = await handlers.load_member(handlers.pool, member_id)
         this_month = today_in_thailand().replace(day=1)
         return {
             "member_id": str(member.member_id),
@@ -613,19 +592,3 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         }
 
     return router
-
-
-class _domain_errors:  # noqa: N801 - used as a context manager
-    """Map domain refusals to problem+json."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, domain.LedgerRuleBroken):
-            errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
-            title = {409: "Conflict", 404: "Not found"}.get(exc.status, "Request refused by ledger rules")
-            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
-            raise Problem(exc.status, title, detail, "ledger-rule", errors=errors) from exc
-        if isinstance(exc, NotFound):
-            raise Problem(404, "Not found", str(exc), "not-found") from exc

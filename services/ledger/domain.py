@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from libs.events.envelope import Area, EventPayload
+from libs.events.errors import RuleBroken
 from libs.events.money import format_baht
 from libs.events.schemas.ledger import (
     CommitmentChanged,
@@ -36,14 +37,11 @@ from services.ledger.months import month_end
 ACCOUNTS: tuple[SavingsAccount, ...] = ("sajja", "special")
 
 
-class LedgerRuleBroken(Exception):
-    """A command the ledger's rules refuse. `field` names the request field at fault, if one is."""
+class LedgerRuleBroken(RuleBroken):
+    """A command the ledger's rules refuse."""
 
-    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
+    problem_type = "ledger-rule"
+    title = "Request refused by ledger rules"
 
 
 def check_open(closed_through: date | None, on: date, field_name: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import asyncpg
 
 from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, RecordedEvent, today_in_thailand
+from libs.events.errors import NotFound
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
@@ -38,11 +39,6 @@ SCHEMA = "ledger"
 # land in a month while (or after) it is closed. Entries dated in the running month need not take it.
 _GROUP_CASH_LOCK = "select pg_advisory_xact_lock(hashtextextended('ledger.group-cash:' || $1::text, 0))"
 _MONTH_CLOSE_LOCK = "select pg_advisory_xact_lock{mode}(hashtextextended('ledger.month-close:' || $1::text, 0))"
-
-
-class NotFound(Exception):
-    def __init__(self, what: str, ident: uuid.UUID) -> None:
-        super().__init__(f"{what} {ident} does not exist")
 
 
 def _parsed(events: list[RecordedEvent]) -> list[tuple[Any, int]]:
@@ -260,9 +256,14 @@ class LedgerHandlers:
 
     async def lock_group_cash(self, conn: asyncpg.Connection, group_id: uuid.UUID) -> int:
         """Take the group's cash lock (until the transaction ends) and read the cash its books hold."""
+        return cash_of(await self.lock_group_money(conn, group_id))
+
+    async def lock_group_money(
+        self, conn: asyncpg.Connection, group_id: uuid.UUID
+    ) -> list[tuple[str, dict[str, Any], date]]:
+        """Take the group's cash lock and read its money events (for a command that needs more than cash)."""
         await conn.execute(_GROUP_CASH_LOCK, str(group_id))
-        money = await self.group_money_events(conn, group_id)
-        return books.account_balance(books.CASH, (books.postings(t, p) for t, p, _ in money))
+        return await self.group_money_events(conn, group_id)
 
     async def close_month(
         self, key: str, fingerprint: str, actor: Actor, group_id: uuid.UUID, month: date
@@ -640,10 +641,9 @@ class LedgerHandlers:
             async with conn.transaction():
                 if may_fall_in_a_closable_month(allocated_on, today_in_thailand()):
                     await conn.execute(_MONTH_CLOSE_LOCK.format(mode="_shared"), str(group_id))
-                cash = await self.lock_group_cash(conn, group_id)
+                money = await self.lock_group_money(conn, group_id)
                 group = await self.load_group(conn, group_id)
                 members = await self.load_group_members(conn, group_id)
-                money = await self.group_money_events(conn, group_id)
                 decided = allocation.allocate_profit(
                     group,
                     new_id(),
@@ -656,7 +656,7 @@ class LedgerHandlers:
                     books.sajja_movements(money),
                     books.interest_paid(money, period_start, period_end),
                     group.allocated_through,
-                    cash,
+                    cash_of(money),
                     shares,
                     paid_into,
                 )
@@ -694,6 +694,10 @@ class LedgerHandlers:
             for account in domain.ACCOUNTS:
                 totals[account] += member.balances[account]
         return totals
+
+
+def cash_of(money: list[tuple[str, dict[str, Any], date]]) -> int:
+    return books.account_balance(books.CASH, (books.postings(t, p) for t, p, _ in money))
 
 
 _GROUP_MEMBER_IDS_SQL = "select member_id from ledger.member_register where group_id = $1 order by member_id"

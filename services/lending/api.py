@@ -16,8 +16,8 @@ from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.schemas.lending import Component, LoanTerms, ProductDefined, ProgrammeLaunched
-from services.lending import domain, pawn, pawn_tickets, programmes
-from services.lending.handlers import SCHEMA, LendingHandlers, NotFound, today_in_thailand
+from services.lending import domain, pawn, pawn_tickets, programmes, schedules
+from services.lending.handlers import SCHEMA, LendingHandlers, today_in_thailand
 
 Key = Annotated[str, Depends(idempotency_key)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
@@ -73,7 +73,7 @@ class ProductRequest(StrictRequest):
             name_en=self.name_en,
             terms=LoanTerms(
                 interest_method=self.interest_method,
-                rate_per_month=rate / 12 if self.rate_per == "year" else rate,
+                rate_per_month=schedules.monthly_rate(rate, self.rate_per),
                 grace_months=self.grace_months,
                 penalty_rate_per_month=self.penalty_rate_percent_per_month / 100,
                 allocation_order=self.allocation_order,
@@ -174,7 +174,7 @@ class ProgrammeRequest(StrictRequest):
             funding_source=self.funding_source,
             funder=self.funder,
             terms=LoanTerms(
-                interest_method=self.interest_method, rate_per_month=rate / 12 if self.rate_per == "year" else rate
+                interest_method=self.interest_method, rate_per_month=schedules.monthly_rate(rate, self.rate_per)
             ),
             max_amount_satang=self.max_amount,
             max_term_months=self.max_term_months,
@@ -326,41 +326,36 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     async def loan_command(
         request: Request, key: str, body: BaseModel, loan_id: uuid.UUID, decide: domain.Decide, status: int = 201
     ) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.loan_command(key, _fp(request, body), actor_of(request), loan_id, decide, status)
+        result = await handlers.loan_command(key, _fp(request, body), actor_of(request), loan_id, decide, status)
         return result.response()
 
     @router.post("/products", status_code=201, summary="Define a loan product (its terms are data)")
     async def define_product(body: ProductRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.define_product(key, _fp(request, body), actor_of(request), body.to_event())
+        result = await handlers.define_product(key, _fp(request, body), actor_of(request), body.to_event())
         return result.response()
 
     @router.get("/products/{product_id}", summary="A loan product")
     async def get_product(product_id: str) -> dict[str, object]:
-        with _domain_errors():
-            product = await handlers.load_product(handlers.pool, product_id)
+        product = await handlers.load_product(handlers.pool, product_id)
         return describe_product(product)
 
     @router.post("/programmes", status_code=201, summary="Launch a social-policy lending programme, with its budget")
     async def launch_programme(body: ProgrammeRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.launch_programme(
-                key,
-                _fp(request, body),
-                actor_of(request),
-                body.to_event(),
-                body.budget,
-                body.funded_on or today_in_thailand(),
-            )
+        result = await handlers.launch_programme(
+            key,
+            _fp(request, body),
+            actor_of(request),
+            body.to_event(),
+            body.budget,
+            body.funded_on or today_in_thailand(),
+        )
         return result.response()
 
     @router.post("/programmes/{programme_id}/funding", status_code=201, summary="Add budget to a programme")
     async def fund_programme(programme_id: str, body: FundingRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.fund_programme(
-                key, _fp(request, body), actor_of(request), programme_id, body.amount, body.funded_on, body.note
-            )
+        result = await handlers.fund_programme(
+            key, _fp(request, body), actor_of(request), programme_id, body.amount, body.funded_on, body.note
+        )
         return result.response()
 
     @router.get("/programmes/{programme_id}", summary="A programme's budget, what it lent, what came back, by area")
@@ -371,9 +366,8 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         level: Annotated[Literal["national", "province", "district"], Query()] = "province",
     ) -> dict[str, object]:
         day = on or today_in_thailand()
-        with _domain_errors():
-            programme = await handlers.load_programme(handlers.pool, programme_id)
-            events = await handlers.programme_events(programme_id)
+        programme = await handlers.load_programme(handlers.pool, programme_id)
+        events = await handlers.programme_events(programme_id)
         now = programmes.figures_by_area(events, day, level)
         before = programmes.figures_by_area(events, since, level) if since else {}
         p = programme.launched
@@ -411,21 +405,20 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
 
     @router.post("/loans", status_code=201, summary="Apply for a loan (the person entering it is the maker)")
     async def apply(body: LoanApplicationRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.apply_for_loan(
-                key,
-                _fp(request, body),
-                actor_of(request),
-                body.member_id,
-                body.product_id or "",
-                body.principal,
-                body.term_months,
-                body.purpose,
-                body.guarantor_ids,
-                body.applied_on or today_in_thailand(),
-                body.programme_id,
-                body.eligibility,
-            )
+        result = await handlers.apply_for_loan(
+            key,
+            _fp(request, body),
+            actor_of(request),
+            body.member_id,
+            body.product_id or "",
+            body.principal,
+            body.term_months,
+            body.purpose,
+            body.guarantor_ids,
+            body.applied_on or today_in_thailand(),
+            body.programme_id,
+            body.eligibility,
+        )
         return result.response()
 
     @router.post(
@@ -491,8 +484,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
 
     @router.post("/day-closes", status_code=201, summary="Daily close: record installments that fell overdue")
     async def close_day(body: DayCloseRequest, request: Request, key: Key) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.close_day(key, _fp(request, body), actor_of(request), body.business_date)
+        result = await handlers.close_day(key, _fp(request, body), actor_of(request), body.business_date)
         return result.response()
 
     @router.get("/members/{member_id}", summary="What lending knows of a member (from the ledger topic)")
@@ -563,8 +555,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     async def ticket_command(
         request: Request, key: str, body: BaseModel, ticket_id: uuid.UUID, decide: Any
     ) -> JSONResponse:
-        with _domain_errors():
-            result = await handlers.ticket_command(key, _fp(request, body), actor_of(request), ticket_id, decide)
+        result = await handlers.ticket_command(key, _fp(request, body), actor_of(request), ticket_id, decide)
         return result.response()
 
     @router.post("/pawn/tickets", status_code=201, summary="Pledge an item: a ticket and its payout instruction")
@@ -579,10 +570,9 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             "pledged_on": body.pledged_on,
         }
         area = Area(province_code=body.province_code, district_code=body.district_code)
-        with _domain_errors():
-            result = await handlers.pledge(
-                key, _fp(request, body), actor_of(request), area, fields, body.payout.model_dump()
-            )
+        result = await handlers.pledge(
+            key, _fp(request, body), actor_of(request), area, fields, body.payout.model_dump()
+        )
         return result.response()
 
     @router.post(
@@ -593,8 +583,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     async def payout_callback(
         instruction_id: uuid.UUID, body: PayoutCallbackRequest, request: Request, key: Key
     ) -> JSONResponse:
-        with _domain_errors():
-            ticket_id = await handlers.ticket_of_instruction(instruction_id)
+        ticket_id = await handlers.ticket_of_instruction(instruction_id)
         on = body.on or today_in_thailand()
         return await ticket_command(
             request,
@@ -635,8 +624,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         ticket_id: uuid.UUID, on: Annotated[date | None, Query(description="Default: today in Thailand")] = None
     ) -> dict[str, object]:
         day = on or today_in_thailand()
-        with _domain_errors():
-            ticket, _ = await handlers.load_ticket(handlers.pool, ticket_id)
+        ticket, _ = await handlers.load_ticket(handlers.pool, ticket_id)
         p = ticket.pledged
         open_ = ticket.status == "pawned"
         return {
@@ -667,8 +655,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         on: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
         wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait while the payout is pending")] = 0,
     ) -> dict[str, object]:
-        with _domain_errors():
-            loan, _ = await handlers.wait_while_disbursing(loan_id, wait)
+        loan, _ = await handlers.wait_while_disbursing(loan_id, wait)
         return describe_loan(loan, on or today_in_thailand())
 
     return router
@@ -731,17 +718,3 @@ def describe_loan(loan: domain.Loan, on: date) -> dict[str, object]:
         ],
         "version": loan.version,
     }
-
-
-class _domain_errors:  # noqa: N801 - used as a context manager
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if isinstance(exc, domain.LendingRuleBroken):
-            errors = [{"field": exc.field, "message": exc.message}] if exc.field else []
-            title = {409: "Conflict", 404: "Not found", 403: "Forbidden"}.get(exc.status, "Refused by lending rules")
-            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
-            raise Problem(exc.status, title, detail, "lending-rule", errors=errors) from exc
-        if isinstance(exc, NotFound):
-            raise Problem(404, "Not found", str(exc), "not-found") from exc

@@ -23,6 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from libs.events.envelope import Area, EventPayload
+from libs.events.errors import RuleBroken
 from libs.events.money import format_baht
 from libs.events.schemas.lending import (
     DisbursementRequested,
@@ -43,14 +44,11 @@ from libs.events.schemas.lending import (
 from services.lending import schedules
 
 
-class LendingRuleBroken(Exception):
-    """A command lending's rules refuse. `field` names the request field at fault, if one is."""
+class LendingRuleBroken(RuleBroken):
+    """A command lending's rules refuse."""
 
-    def __init__(self, message: str, field: str | None = None, status: int = 422) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status = status
+    problem_type = "lending-rule"
+    title = "Refused by lending rules"
 
 
 Decide = Callable[["Loan"], Sequence[EventPayload]]

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from libs.events.envelope import Actor, Area, EventPayload, NewEvent, today_in_thailand
+from libs.events.errors import NotFound
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.inbox import InboxMessage
@@ -25,11 +26,6 @@ from services.lending import domain, pawn_tickets, programmes
 
 SCHEMA = "lending"
 SAGA = Actor(kind="system", id="lending-saga")
-
-
-class NotFound(Exception):
-    def __init__(self, what: str, ident: object) -> None:
-        super().__init__(f"{what} {ident} does not exist")
 
 
 class LendingHandlers:
