@@ -7,7 +7,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -265,6 +265,26 @@ class PayoutCallbackRequest(StrictRequest):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"succeeded": True, "reference": "PP20250301-000123", "on": "2025-03-01"}]}
     )
+
+
+class PawnConsentRequest(StrictRequest):
+    partner: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description='e.g. "gsb"')
+    purpose: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description='e.g. "pawn-customer-referral"')
+    granted: bool
+    notice_version: str | None = Field(default=None, min_length=1, max_length=40)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"partner": "gsb", "purpose": "pawn-customer-referral", "granted": True, "notice_version": "2025-01"}
+            ]
+        }
+    )
+
+
+CustomerRef = Annotated[
+    str, Path(min_length=1, max_length=64, description="The office's own pseudonymous customer reference")
+]
 
 
 class ApprovalRequest(StrictRequest):
@@ -618,6 +638,37 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return await ticket_command(
             request, key, body, ticket_id, lambda t: [pawn_tickets.sell(t, body.sold_on, body.sale_price, today)]
         )
+
+    @router.post(
+        "/pawn/customers/{customer_ref}/consents",
+        status_code=201,
+        summary="The office records a pawn customer's consent to a partner and purpose, or its withdrawal",
+    )
+    async def decide_pawn_consent(
+        customer_ref: CustomerRef, body: PawnConsentRequest, request: Request, key: Key
+    ) -> JSONResponse:
+        result = await handlers.decide_pawn_consent(
+            key,
+            _fp(request, body),
+            actor_of(request),
+            customer_ref,
+            body.partner,
+            body.purpose,
+            body.granted,
+            body.notice_version,
+        )
+        return result.response()
+
+    @router.get("/pawn/customers/{customer_ref}/consents", summary="A pawn customer's consents: in force, and history")
+    async def pawn_consent_history(customer_ref: CustomerRef) -> dict[str, object]:
+        history = await handlers.pawn_consent_history(customer_ref)
+        in_force: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in history:
+            if entry["granted"]:
+                in_force[(entry["partner"], entry["purpose"])] = entry
+            else:
+                in_force.pop((entry["partner"], entry["purpose"]), None)
+        return {"customer_ref": customer_ref, "in_force": list(in_force.values()), "history": history}
 
     @router.get("/pawn/tickets/{ticket_id}", summary="A pawn ticket: status, interest due on a date, term")
     async def get_ticket(

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from libs.events.envelope import Actor, Area, EventPayload, NewEvent, today_in_thailand
+from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, today_in_thailand
 from libs.events.errors import NotFound
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
@@ -22,7 +22,7 @@ from libs.events.schemas.lending import ProductDefined, ProgrammeLaunched
 from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend, stream_uuid
 from libs.events.wakeup import CommitSignal
-from services.lending import domain, pawn_tickets, programmes
+from services.lending import domain, pawn_customers, pawn_tickets, programmes
 
 SCHEMA = "lending"
 SAGA = Actor(kind="system", id="lending-saga")
@@ -431,6 +431,66 @@ class LendingHandlers:
             )
 
         return await self.commands.execute(key, fingerprint, command)
+
+    # --- pawn customers' consents (the office records them; partners' referral feeds honour them) ---
+    async def load_pawn_customer(
+        self, conn: asyncpg.Connection | asyncpg.Pool, customer_ref: str
+    ) -> pawn_customers.PawnCustomer:
+        events = await self.store.read_stream(conn, pawn_customers.customer_stream(customer_ref))
+        return pawn_customers.customer_from_events(
+            customer_ref, ((REGISTRY.parse_event(e), e.stream_version) for e in events)
+        )
+
+    async def decide_pawn_consent(
+        self,
+        key: str,
+        fingerprint: str,
+        actor: Actor,
+        customer_ref: str,
+        partner: str,
+        purpose: str,
+        granted: bool,
+        notice_version: str | None,
+    ) -> CommandResult:
+        async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
+            customer = await self.load_pawn_customer(unit.conn, customer_ref)
+            event = pawn_customers.decide_consent(customer, partner, purpose, granted, notice_version)
+            body = {
+                "customer_ref": customer_ref,
+                "partner": partner,
+                "purpose": purpose,
+                "granted": granted,
+                "notice_version": notice_version if granted else None,
+            }
+            return await self._append_responding(
+                unit,
+                pawn_customers.customer_stream(customer_ref),
+                customer.version,
+                [NewEvent(event, actor=actor)],
+                201,
+                body,
+            )
+
+        return await self.commands.execute(key, fingerprint, command)
+
+    async def pawn_consent_history(self, customer_ref: str) -> list[dict[str, Any]]:
+        """Every grant and withdrawal, oldest first; empty for a customer with none recorded."""
+        events = await self.store.read_stream(self.pool, pawn_customers.customer_stream(customer_ref))
+        history = []
+        for event in events:
+            if event.event_type in ("lending.PawnCustomerConsentGranted", "lending.PawnCustomerConsentWithdrawn"):
+                p = event.payload
+                history.append(
+                    {
+                        "partner": p["partner"],
+                        "purpose": p["purpose"],
+                        "granted": event.event_type == "lending.PawnCustomerConsentGranted",
+                        "notice_version": p.get("notice_version"),
+                        "at": event.occurred_at.astimezone(BANGKOK).isoformat(),
+                        "actor": event.actor.model_dump(),
+                    }
+                )
+        return history
 
     # --- the saga: the ledger's answers, from the inbox -----------------------------------------
     async def handle_ledger_answer(self, conn: asyncpg.Connection, message: InboxMessage) -> str:

@@ -337,3 +337,25 @@ class ForfeitSold(EventPayload):
     principal_satang: int = Field(gt=0)
     # Sale price less the principal lent (negative: a loss).
     gain_satang: int
+
+
+@REGISTRY.register("lending.PawnCustomerConsentGranted", 1)
+class PawnCustomerConsentGranted(EventPayload):
+    """The pawnshop office records that its customer consents to their pawn record being shared with a
+    partner for a purpose (e.g. gsb / pawn-customer-referral). The customer is named only by the office's
+    pseudonymous reference, as on their tickets (stream pawn-customer-<customer_ref>)."""
+
+    customer_ref: str = Field(min_length=1, max_length=64)
+    partner: str = Slug
+    purpose: str = Slug
+    # The version of the notice the customer was shown (PDPA: consent is to a specific notice).
+    notice_version: str = Field(min_length=1, max_length=40)
+
+
+@REGISTRY.register("lending.PawnCustomerConsentWithdrawn", 1)
+class PawnCustomerConsentWithdrawn(EventPayload):
+    """The customer withdraws a consent; it takes effect at once (partners' feeds carry a revocation)."""
+
+    customer_ref: str = Field(min_length=1, max_length=64)
+    partner: str = Slug
+    purpose: str = Slug
