@@ -4,19 +4,28 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts
+.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts chromium
 
 # Reports and exports are set in a Thai font: Debian's fonts-thai-tlwg (Laksaman is TLWG's TH Sarabun).
 THAI_FONT := /usr/share/fonts/truetype/tlwg/Laksaman.ttf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-install: $(STAMP) fonts
+install: $(STAMP) fonts chromium
 
 fonts:
 	@test -f $(THAI_FONT) || { \
 	  command -v apt-get >/dev/null || { echo "Install Debian's fonts-thai-tlwg (a Thai font for reports): $(THAI_FONT) is missing"; exit 1; }; \
 	  echo "Installing Debian's fonts-thai-tlwg (a Thai font for reports) …"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq fonts-thai-tlwg >/dev/null; }
+
+# The dashboard's end-to-end tests drive Debian's Chromium through Playwright (no bundled browser download).
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  command -v apt-get >/dev/null || { echo "Install Debian's chromium (the dashboard's browser tests): $(CHROMIUM) is missing"; exit 1; }; \
+	  echo "Installing Debian's chromium (the dashboard's browser tests) …"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: set PYTHON=python3.11")'
@@ -28,10 +37,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP) fonts
 	$(BIN)/sajja run
 
-test: $(STAMP) fonts
+test: $(STAMP) fonts chromium
 	$(BIN)/python -m pytest -q -ra
 
-test-fast: $(STAMP) fonts
+test-fast: $(STAMP) fonts chromium
 	$(BIN)/python -m pytest -q -ra -m "not slow"
 
 lint: $(STAMP)

@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from libs.events.runtime import ServiceRuntime
@@ -16,7 +16,7 @@ from libs.events.telemetry import TracingMiddleware
 _INDEX = """<!doctype html><html lang="th"><meta charset="utf-8"><title>Sajja สัจจะ</title>
 <body style="font-family:sans-serif;max-width:40em;margin:2em auto">
 <h1>Sajja · สัจจะ</h1><p>แพลตฟอร์มกลุ่มออมทรัพย์เพื่อการผลิต — event-sourced savings-group platform.</p>
-<ul>{links}</ul><p><a href="/readyz">/readyz</a></p></body></html>"""
+<ul>{links}</ul><p><a href="/reporting/">แดชบอร์ด · dashboard</a> · <a href="/readyz">/readyz</a></p></body></html>"""
 
 
 class Gateway:
@@ -39,14 +39,23 @@ class Gateway:
             body: dict[str, Any] = {"ready": ready, "services": {r["service"]: r for r in reports}}
             return JSONResponse(body, status_code=200 if ready else 503)
 
-        @root.get("/", response_class=HTMLResponse)
-        async def index() -> str:
+        @root.get("/", response_model=None)
+        async def index() -> Response:
+            """The operations dashboard when reporting runs here; else the list of services."""
+            if "reporting" in self.routes:
+                from services.reporting.dashboard import index_file
+
+                return index_file()
+            return await services_index()
+
+        @root.get("/services", response_class=HTMLResponse)
+        async def services_index() -> HTMLResponse:
             links = "".join(
                 f'<li>{r.name}: <a href="/{r.name}/docs">/{r.name}/docs</a> · '
                 f'<a href="/{r.name}/openapi.json">openapi.json</a></li>'
                 for r in self.runtimes
             )
-            return _INDEX.format(links=links)
+            return HTMLResponse(_INDEX.format(links=links))
 
         return root
 

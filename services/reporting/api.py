@@ -285,18 +285,21 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         day = as_of or today_in_thailand()
         child = {"national": "province", "province": "district"}.get(level, "group")
         rows = []
-        for child_code in await statistics.child_codes(pool, SCHEMA, level, code):
+        codes = await statistics.child_codes(pool, SCHEMA, level, code)
+        group_names = await statistics.group_names(pool, SCHEMA, codes) if child == "group" else {}
+        for child_code in codes:
             values = await statistics.figures(pool, SCHEMA, child, child_code, day)
-            rows.append((child_code, area_name_th(child, child_code), values))
+            names = area_names(child, child_code) if child != "group" else (group_names.get(child_code, ""),) * 2
+            rows.append((child_code, names, values))
         if format == "json":
             return {
                 "level": level,
                 "code": code,
                 "child_level": child,
                 "as_of": day.isoformat(),
-                "items": [{"code": c, "name_th": n, **shown_stats(v)} for c, n, v in rows],
+                "items": [{"code": c, "name_th": th, "name_en": en, **shown_stats(v)} for c, (th, en), v in rows],
             }
-        table = stats_table(child, rows, day)
+        table = stats_table(child, [(c, th, v) for c, (th, _en), v in rows], day)
         name = f"stats-{level}-{code or 'th'}-{day.isoformat()}.{format}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
         if format == "csv":
@@ -323,11 +326,12 @@ def shown_stats(values: dict[str, int]) -> dict[str, object]:
     return {k: format_baht(v) if k in MONEY_STATS else v for k, v in values.items()}
 
 
-def area_name_th(level: str, code: str) -> str:
+def area_names(level: str, code: str) -> tuple[str, str]:
+    """A province's or district's Thai and English names ("" for an unknown code)."""
     import geothai
 
     found = geothai.province(code) if level == "province" else geothai.district(code) if level == "district" else None
-    return found.name_th if found else ""
+    return (found.name_th, found.name_en) if found else ("", "")
 
 
 def stats_table(child: str, rows: list[tuple[str, str, dict[str, int]]], day: date) -> list[list[str]]:

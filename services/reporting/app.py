@@ -7,6 +7,8 @@ from pathlib import Path
 from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.reporting.api import SCHEMA, build_router
+from services.reporting.dashboard import build_dashboard_router
+from services.reporting.live import LiveFeed
 from services.reporting.projections import MemberBalances
 from services.reporting.referral_feed import ReferralFacts
 from services.reporting.smart_handlers import GroupCloses
@@ -21,14 +23,16 @@ def build(platform: Platform) -> ServiceRuntime:
     prefix = platform.settings.topic_prefix
     balances = MemberBalances(topic_for("ledger", prefix), SCHEMA)
     stats = Statistics(topic_for("ledger", prefix), topic_for("lending", prefix), SCHEMA)
+    live = LiveFeed(platform.pool, SCHEMA)
     return service_runtime(
         NAME,
         platform,
-        "Read models: balances, statistics, referral feeds.",
-        routers=[build_router(platform, balances)],
+        "Read models: balances, statistics, referral feeds; the operations dashboard at /reporting/.",
+        routers=[build_router(platform, balances), build_dashboard_router(platform.pool, SCHEMA, live)],
         projectors=[
             platform.projector(SCHEMA, balances),
-            platform.projector(SCHEMA, stats),
+            # The dashboard refreshes when statistics change: their projector announces each batch.
+            platform.projector(SCHEMA, stats, after_commit=live.publish),
             platform.projector(SCHEMA, GroupCloses(topic_for("ledger", prefix))),
             platform.projector(
                 SCHEMA,
@@ -37,5 +41,5 @@ def build(platform: Platform) -> ServiceRuntime:
                 ),
             ),
         ],
-        workers=[WebhookSender(platform.pool, platform.settings)],
+        workers=[WebhookSender(platform.pool, platform.settings), live],
     )

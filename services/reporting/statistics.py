@@ -10,7 +10,7 @@ Programme loans are the programme's money, not the groups', and are left out of 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
@@ -78,12 +78,23 @@ class Statistics:
             f"select loan_id::text, programme_id, member_id::text, group_id::text from {s}.loan_kinds"
             " where loan_id = any($1::uuid[])"
         )
+        self._names_sql = (
+            f"insert into {s}.group_names (group_id, name, province_code, district_code) values ($1, $2, $3, $4)"
+            " on conflict (group_id) do update set name = excluded.name"
+        )
         self._insert_sql = (
             f"insert into {s}.stat_deltas (day, province_code, district_code, group_id, member_id, metric, delta)"
             " values ($1, $2, $3, $4, $5, $6, $7)"
         )
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        names = [
+            (p["group_id"], p["name"], p["province_code"], p["district_code"])
+            for e in events
+            if e.event_type == "ledger.GroupRegistered" and (p := e.payload)
+        ]
+        if names:
+            await conn.executemany(self._names_sql, names)
         applied = [
             (p["loan_id"], p.get("programme_id"), p["member_id"], p["group_id"])
             for e in events
@@ -164,3 +175,60 @@ async def child_codes(conn: asyncpg.Connection | asyncpg.Pool, schema: str, leve
         *([code] if parent else []),
     )
     return [r["code"] for r in rows]
+
+
+async def group_names(conn: asyncpg.Connection | asyncpg.Pool, schema: str, group_ids: Sequence[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        f'select group_id::text, name from "{schema}".group_names where group_id = any($1::uuid[])', list(group_ids)
+    )
+    return {r["group_id"]: r["name"] for r in rows}
+
+
+def month_ends(last: date, months: int) -> list[date]:
+    """The last day of each of `months` months up to `last`'s month, with `last` itself for its month."""
+    out = [last]
+    first_of = last.replace(day=1)
+    for _ in range(months - 1):
+        first_of = (first_of - timedelta(days=1)).replace(day=1)
+        out.append(_next_month(first_of) - timedelta(days=1))
+    return sorted(out)
+
+
+def _next_month(first_of: date) -> date:
+    return date(first_of.year + first_of.month // 12, first_of.month % 12 + 1, 1)
+
+
+async def series(
+    conn: asyncpg.Connection | asyncpg.Pool, schema: str, level: str, code: str | None, days: Sequence[date]
+) -> list[dict[str, int]]:
+    """The money and head-count figures (not borrowers) on each of `days`, from one pass over the deltas."""
+    column = {"national": None, "province": "province_code", "district": "district_code", "group": "group_id"}[level]
+    where = f" and {column}::text = $3" if column else ""
+    rows = await conn.fetch(
+        f"""select metric, bucket, sum(delta) as total from (
+                select metric, delta, (select min(d) from unnest($1::date[]) d where d >= day) as bucket
+                from "{schema}".stat_deltas where day <= $2{where}) x
+            group by metric, bucket""",
+        list(days),
+        max(days),
+        *([code] if column else []),
+    )
+    by_day: dict[date, dict[str, int]] = {d: {} for d in days}
+    for r in rows:
+        by_day[r["bucket"]][r["metric"]] = int(r["total"])
+    running: dict[str, int] = {}
+    out = []
+    for d in sorted(days):
+        for metric, total in by_day[d].items():
+            running[metric] = running.get(metric, 0) + total
+        out.append(
+            {
+                "groups": running.get("groups", 0),
+                "members": running.get("members", 0),
+                "sajja_savings": running.get("sajja", 0),
+                "special_savings": running.get("special", 0),
+                "savings": running.get("sajja", 0) + running.get("special", 0),
+                "loans_outstanding": running.get("loans_outstanding", 0),
+            }
+        )
+    return out

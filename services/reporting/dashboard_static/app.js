@@ -1,0 +1,434 @@
+// Sajja operations dashboard: reads the public APIs through the gateway, draws with Chart.js, and
+// refreshes when the reporting projections announce applied events (server-sent events).
+"use strict";
+
+const T = {
+  th: {
+    title: "แดชบอร์ดการดำเนินงานกลุ่มออมทรัพย์เพื่อการผลิต",
+    as_of: "ข้อมูล ณ วันที่",
+    live_on: "สด", live_off: "ไม่เชื่อมต่อ", live_events: "เหตุการณ์ใหม่",
+    lang_switch: "English",
+    groups: "จำนวนกลุ่ม", members: "จำนวนสมาชิก (คน)", savings: "เงินออมรวม (บาท)",
+    sajja_savings: "เงินสัจจะสะสม (บาท)", special_savings: "เงินสัจจะสะสมพิเศษ (บาท)",
+    borrowers: "สมาชิกกู้ยืม (คน)", loans_outstanding: "เงินกู้คงค้าง (บาท)",
+    savings_over_time: "เงินออมและเงินกู้คงค้าง ณ สิ้นเดือน",
+    portfolio: "คุณภาพสินเชื่อ", par30: "PAR30",
+    bucket_current: "ปกติ", bucket_days: "ค้าง {b} วัน",
+    outstanding: "เงินต้นคงค้าง (บาท)",
+    campaign: "โครงการรณรงค์", campaign_window: "ช่วงกิจกรรม {from} ถึง {to}", no_campaign: "ยังไม่มีโครงการ",
+    reports: "รายงานผลการส่งเสริมการออม", deadline: "กำหนดส่ง {d}",
+    state_submitted: "ส่งแล้ว", state_late: "ส่งช้า", state_due: "รอส่ง", state_overdue: "เกินกำหนด",
+    area: "พื้นที่", state: "สถานะ", submitted_on: "วันที่ส่ง",
+    children_province: "รายจังหวัด", children_district: "รายอำเภอ", children_group: "รายกลุ่ม",
+    name: "ชื่อ",
+    referrals: "การส่งต่อลูกค้าให้ธนาคารออมสิน",
+    referred: "ส่งต่อ", contacted: "ติดต่อแล้ว", approved: "อนุมัติ", loan_granted: "ได้รับสินเชื่อ",
+    declined: "ไม่อนุมัติ", revoked: "ถอนความยินยอม",
+    smart: "ระดับกลุ่ม SMART Saving Group", smart_level: "ระดับ", smart_top: "อยู่ในระดับสูงสุดแล้ว",
+    smart_gap: "ยังขาด: {c}",
+    books: "งบทดลอง (ยอดคงเหลือที่ไม่เป็นศูนย์)", account: "บัญชี", balance: "ยอดคงเหลือ (บาท)",
+    footer: "วันที่แสดงเป็นพุทธศักราช · จำนวนเงินเป็นบาท",
+    error: "โหลดข้อมูลไม่สำเร็จ: {e}",
+    criteria: {
+      books_up_to_date: "บัญชีเป็นปัจจุบัน (เดือนที่ค้าง)", savings_regularity: "ความสม่ำเสมอในการออม",
+      savings_growth: "การเติบโตของเงินออม", par30: "PAR30 (%)", governance: "เรื่องธรรมาภิบาลที่บันทึก",
+    },
+    counters: {
+      new_members: "สมาชิกใหม่", commitment_raises: "เพิ่มเงินสัจจะ", special_depositors: "ผู้ฝากพิเศษ",
+      special_deposits: "ครั้งที่ฝากพิเศษ", special_deposit_amount: "ยอดฝากพิเศษ (บาท)",
+      members_taking_part: "สมาชิกที่เข้าร่วม", groups_taking_part: "กลุ่มที่เข้าร่วม",
+      savings_added: "เงินออมที่เพิ่มขึ้น (บาท)",
+    },
+  },
+  en: {
+    title: "Savings groups for production: operations dashboard",
+    as_of: "As of",
+    live_on: "Live", live_off: "Disconnected", live_events: "new events",
+    lang_switch: "ภาษาไทย",
+    groups: "Groups", members: "Members", savings: "Savings (THB)",
+    sajja_savings: "Sajja savings (THB)", special_savings: "Special savings (THB)",
+    borrowers: "Borrowers", loans_outstanding: "Loans outstanding (THB)",
+    savings_over_time: "Savings and loans outstanding at month end",
+    portfolio: "Portfolio quality", par30: "PAR30",
+    bucket_current: "Current", bucket_days: "{b} days late",
+    outstanding: "Principal outstanding (THB)",
+    campaign: "Campaign", campaign_window: "Campaigning {from} to {to}", no_campaign: "No campaign yet",
+    reports: "Savings-promotion reports", deadline: "Due {d}",
+    state_submitted: "Submitted", state_late: "Late", state_due: "Due", state_overdue: "Overdue",
+    area: "Area", state: "State", submitted_on: "Submitted on",
+    children_province: "By province", children_district: "By district", children_group: "By group",
+    name: "Name",
+    referrals: "Referrals to the Government Savings Bank",
+    referred: "Referred", contacted: "Contacted", approved: "Approved", loan_granted: "Loan granted",
+    declined: "Declined", revoked: "Consent withdrawn",
+    smart: "SMART Saving Group level", smart_level: "Level", smart_top: "At the top level",
+    smart_gap: "Missing: {c}",
+    books: "Trial balance (non-zero balances)", account: "Account", balance: "Balance (THB)",
+    footer: "Dates in the Common Era · amounts in baht",
+    error: "Could not load: {e}",
+    criteria: {
+      books_up_to_date: "Books up to date (months behind)", savings_regularity: "Savings regularity",
+      savings_growth: "Savings growth", par30: "PAR30 (%)", governance: "Governance items recorded",
+    },
+    counters: {
+      new_members: "New members", commitment_raises: "Commitment raises", special_depositors: "Special depositors",
+      special_deposits: "Special deposits", special_deposit_amount: "Special deposits (THB)",
+      members_taking_part: "Members taking part", groups_taking_part: "Groups taking part",
+      savings_added: "Savings added (THB)",
+    },
+  },
+};
+const STATS = ["groups", "members", "savings", "sajja_savings", "special_savings", "borrowers", "loans_outstanding"];
+const MONEY = new Set(["savings", "sajja_savings", "special_savings", "loans_outstanding",
+  "special_deposit_amount", "savings_added"]);
+const PIPELINE = ["referred", "contacted", "approved", "loan_granted", "declined", "revoked"];
+const CHILD = { national: "province", province: "district", district: "group" };
+
+const state = {
+  level: "national", code: null, asOf: null,
+  lang: localStorage.getItem("sajja.lang") || "th",
+  campaignId: null, campaigns: [], liveEvents: 0, loads: 0,
+};
+const charts = {};
+window.sajjaDashboard = { state, charts };
+
+const $ = (id) => document.getElementById(id);
+const t = (key, vars = {}) => {
+  let text = T[state.lang][key] ?? key;
+  for (const [k, v] of Object.entries(vars)) text = text.replace(`{${k}}`, v);
+  return text;
+};
+const name = (item) => (state.lang === "th" ? item.name_th : item.name_en || item.name_th) || item.code;
+
+// Money arrives as decimal strings; it is grouped as text, never through floating point.
+function money(text) {
+  const [whole, frac = "00"] = String(text).split(".");
+  const negative = whole.startsWith("-");
+  const digits = negative ? whole.slice(1) : whole;
+  return (negative ? "-" : "") + digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",") + "." + frac;
+}
+const count = (n) => Number(n).toLocaleString(state.lang === "th" ? "th-TH" : "en-GB");
+const shown = (key, value) => (MONEY.has(key) ? money(value) : count(value));
+// Chart axes need numbers: baht as a number is only ever drawn, never added up.
+const plotted = (text) => Number(text);
+
+function localDate(iso) {
+  const [y, m, d] = iso.split("-").map(Number);
+  return new Date(y, m - 1, d);
+}
+// Thai: Buddhist Era, Thai month names (6 มี.ค. 2567); English: the Common Era.
+function date(iso, long = false) {
+  if (!iso) return "";
+  const locale = state.lang === "th" ? "th-TH-u-ca-buddhist-nu-latn" : "en-GB";
+  return new Intl.DateTimeFormat(locale, { day: "numeric", month: long ? "long" : "short", year: "numeric" })
+    .format(localDate(iso));
+}
+function todayInThailand() {
+  return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Bangkok" }).format(new Date());
+}
+
+async function getJSON(path, params = {}) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
+  const response = await fetch(query.size ? `${path}?${query}` : path, { headers: { Accept: "application/json" } });
+  if (!response.ok) {
+    let detail = response.statusText;
+    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
+    throw new Error(`${path}: ${response.status} ${detail}`);
+  }
+  return response.json();
+}
+
+function area() {
+  return state.level === "national" ? { level: "national" } : { level: state.level, code: state.code };
+}
+
+function routeFromHash() {
+  const [, level, code] = (location.hash.replace(/^#/, "") || "/national").split("/");
+  if (["province", "district", "group"].includes(level) && code) {
+    state.level = level; state.code = decodeURIComponent(code);
+  } else {
+    state.level = "national"; state.code = null;
+  }
+}
+const hashFor = (level, code) => (level === "national" ? "#/national" : `#/${level}/${encodeURIComponent(code)}`);
+
+function table(el, headings, rows) {
+  el.querySelector("thead").innerHTML =
+    "<tr>" + headings.map(([label, num]) => `<th${num ? ' class="num"' : ""}>${label}</th>`).join("") + "</tr>";
+  const body = el.querySelector("tbody");
+  body.innerHTML = "";
+  for (const row of rows) {
+    const tr = document.createElement("tr");
+    tr.innerHTML = row.cells.map(([text, num, cls]) =>
+      `<td class="${[num ? "num" : "", cls || ""].join(" ").trim()}">${escapeHtml(text)}</td>`).join("");
+    if (row.href) { tr.addEventListener("click", () => { location.hash = row.href; }); tr.dataset.href = row.href; }
+    body.appendChild(tr);
+  }
+}
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+
+function draw(id, config) {
+  const canvas = $(id);
+  if (charts[id]) {
+    charts[id].data = config.data;
+    charts[id].options = config.options || {};
+    charts[id].update("none");
+  } else {
+    charts[id] = new Chart(canvas, config);
+  }
+  // What the test (and a curious officer) can read back: how many points were drawn.
+  canvas.dataset.points = String(config.data.labels.length);
+}
+
+function staticTexts() {
+  document.documentElement.lang = state.lang;
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  $("lang").textContent = t("lang_switch");
+  const asOf = state.asOf || todayInThailand();
+  $("as-of").value = asOf;
+  $("as-of-shown").textContent = date(asOf, true);
+  liveText();
+}
+
+function liveText() {
+  const on = $("live").classList.contains("on");
+  $("live-text").textContent = on ? `${t("live_on")} · ${count(state.liveEvents)} ${t("live_events")}` : t("live_off");
+}
+
+function renderTrail(trail) {
+  $("trail").innerHTML = trail.map((step, i) => (i === trail.length - 1
+    ? `<strong>${escapeHtml(name(step))}</strong>`
+    : `<a href="${hashFor(step.level, step.code)}">${escapeHtml(name(step))}</a>`)).join('<span class="sep">›</span>');
+}
+
+function renderKpis(stats) {
+  $("kpis").innerHTML = STATS.filter((k) => !(state.level === "group" && k === "groups")).map((k) =>
+    `<div class="kpi" data-stat="${k}"><div class="label">${t(k)}</div><div class="value">${shown(k, stats[k])}</div></div>`).join("");
+}
+
+function renderSeries(series) {
+  draw("chart-savings", {
+    type: "line",
+    data: {
+      labels: series.points.map((p) => date(p.date)),
+      datasets: [
+        { label: t("sajja_savings"), data: series.points.map((p) => plotted(p.sajja_savings)), borderColor: "#0b6e4f", backgroundColor: "rgba(11,110,79,.15)", fill: true, tension: .25 },
+        { label: t("special_savings"), data: series.points.map((p) => plotted(p.special_savings)), borderColor: "#2e90fa", tension: .25 },
+        { label: t("loans_outstanding"), data: series.points.map((p) => plotted(p.loans_outstanding)), borderColor: "#b54708", tension: .25 },
+      ],
+    },
+    options: { animation: false, interaction: { mode: "index", intersect: false }, scales: { y: { beginAtZero: true } } },
+  });
+}
+
+function renderPortfolio(portfolio) {
+  $("par30").textContent = `${portfolio.par30_percent}% (${money(portfolio.par30)} ${state.lang === "th" ? "บาท" : "THB"})`;
+  const names = Object.keys(portfolio.buckets);
+  draw("chart-portfolio", {
+    type: "bar",
+    data: {
+      labels: names.map((b) => (b === "current" ? t("bucket_current") : t("bucket_days", { b }))),
+      datasets: [{
+        label: t("outstanding"),
+        data: names.map((b) => plotted(portfolio.buckets[b].outstanding)),
+        backgroundColor: ["#0b6e4f", "#fdb022", "#f79009", "#dc6803", "#b42318"],
+      }],
+    },
+    options: { animation: false, plugins: { legend: { display: false },
+      tooltip: { callbacks: { afterLabel: (ctx) => `${count(portfolio.buckets[names[ctx.dataIndex]].loans)} loans` } } } },
+  });
+}
+
+function renderChildren(breakdown) {
+  const child = breakdown.child_level;
+  $("children-title").textContent = t(`children_${child}`);
+  const params = new URLSearchParams({ level: state.level, ...(state.code ? { code: state.code } : {}), ...(state.asOf ? { as_of: state.asOf } : {}) });
+  $("export-csv").href = `/reporting/v1/stats/breakdown?${params}&format=csv`;
+  $("export-xlsx").href = `/reporting/v1/stats/breakdown?${params}&format=xlsx`;
+  const columns = ["groups", "members", "savings", "borrowers", "loans_outstanding"].filter((k) => !(child === "group" && k === "groups"));
+  table($("children"), [[t("name")], ...columns.map((k) => [t(k), true])],
+    breakdown.items.map((item) => ({
+      href: hashFor(child, item.code),
+      cells: [[name(item) || item.code], ...columns.map((k) => [shown(k, item[k]), true])],
+    })));
+}
+
+function renderPipeline(pipeline) {
+  draw("chart-referrals", {
+    type: "bar",
+    data: {
+      labels: PIPELINE.map((k) => t(k)),
+      datasets: [{ data: PIPELINE.map((k) => pipeline[k]), backgroundColor: ["#0b6e4f", "#2e90fa", "#12b76a", "#039855", "#f79009", "#b42318"] }],
+    },
+    options: { animation: false, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+}
+
+function pickCampaign() {
+  const asOf = state.asOf || todayInThailand();
+  const started = state.campaigns.filter((c) => c.starts_on <= asOf).sort((a, b) => (a.starts_on < b.starts_on ? 1 : -1));
+  if (!state.campaigns.find((c) => c.campaign_id === state.campaignId)) {
+    state.campaignId = (started[0] || state.campaigns[0] || {}).campaign_id || null;
+  }
+  $("campaign").innerHTML = state.campaigns.map((c) =>
+    `<option value="${escapeHtml(c.campaign_id)}"${c.campaign_id === state.campaignId ? " selected" : ""}>${escapeHtml(name(c))}</option>`).join("");
+}
+
+async function loadCampaign(asOf) {
+  if (!state.campaignId) {
+    $("campaign-window").textContent = t("no_campaign");
+    return;
+  }
+  const campaign = state.campaigns.find((c) => c.campaign_id === state.campaignId);
+  $("campaign-window").textContent = t("campaign_window", { from: date(campaign.starts_on, true), to: date(campaign.ends_on, true) });
+  // Campaign counters go down to districts; a group's page shows its district's.
+  const where = state.level === "group" ? { level: "district", code: groupDistrict } : area();
+  const board = state.level === "national" ? { level: "province" } : { level: "district", province: provinceOf() };
+  const base = `/campaign/v1/campaigns/${encodeURIComponent(state.campaignId)}`;
+  const [progress, series, reports] = await Promise.all([
+    getJSON(`${base}/progress`, { ...where, as_of: asOf }),
+    getJSON(`${base}/progress/series`, { ...where, as_of: asOf }),
+    getJSON(`${base}/reports`, board),
+  ]);
+  $("campaign-counters").innerHTML = Object.entries(progress.counters).map(([k, v]) =>
+    `<div data-counter="${k}">${escapeHtml(T[state.lang].counters[k] || k)}<b>${shown(k, v)}</b></div>`).join("");
+  const points = series.points;
+  draw("chart-campaign", {
+    type: "line",
+    data: {
+      labels: points.map((p) => date(p.date)),
+      datasets: [
+        { label: T[state.lang].counters.members_taking_part, data: points.map((p) => p.counters.members_taking_part), borderColor: "#0b6e4f", yAxisID: "y", tension: .2 },
+        { label: T[state.lang].counters.new_members, data: points.map((p) => p.counters.new_members), borderColor: "#2e90fa", yAxisID: "y", tension: .2 },
+        { label: T[state.lang].counters.savings_added, data: points.map((p) => plotted(p.counters.savings_added)), borderColor: "#b54708", yAxisID: "y1", tension: .2 },
+      ],
+    },
+    options: { animation: false, interaction: { mode: "index", intersect: false },
+      scales: { y: { beginAtZero: true, position: "left", ticks: { precision: 0 } }, y1: { beginAtZero: true, position: "right", grid: { drawOnChartArea: false } } } },
+  });
+  $("reports-deadline").textContent = reports.deadline ? t("deadline", { d: date(reports.deadline, true) }) : "";
+  const tally = {};
+  for (const item of reports.items) tally[item.state] = (tally[item.state] || 0) + 1;
+  $("reports-tally").innerHTML = ["submitted", "late", "due", "overdue"].filter((s) => tally[s])
+    .map((s) => `<span class="state-${s}" data-state="${s}">${t(`state_${s}`)} ${count(tally[s])}</span>`).join("");
+  table($("reports"), [[t("area")], [t("state")], [t("submitted_on")]],
+    reports.items.map((item) => ({
+      href: hashFor(reports.level, item.code),
+      cells: [[state.lang === "th" ? item.name_th : item.name_en || item.name_th], [t(`state_${item.state}`), false, `state-${item.state}`], [date(item.submitted_on)]],
+    })));
+}
+
+let groupDistrict = null;
+let trailSteps = [];
+function provinceOf() {
+  const step = trailSteps.find((s) => s.level === "province");
+  return step ? step.code : null;
+}
+
+function renderGroup(summary, smart) {
+  $("smart-level").textContent = String(smart.level);
+  const gaps = smart.gaps_to_next_level || [];
+  $("smart-gaps").innerHTML = smart.next_level
+    ? gaps.map((g) => `<li data-criterion="${escapeHtml(g.name)}">${escapeHtml(t("smart_gap", {
+      c: `${T[state.lang].criteria[g.name] || g.name} ${g.value} (${g.required})` }))}</li>`).join("")
+    : `<li>${t("smart_top")}</li>`;
+  table($("books"), [[t("account")], [t("name")], [t("balance"), true]],
+    summary.books.accounts.map((a) => ({ cells: [[a.code], [a.name_th], [money(a.balance), true]] })));
+}
+
+let loading = null;
+let again = false;
+function load() {
+  // One load at a time; whatever asks meanwhile (a click, a notice) gets one more pass afterwards.
+  if (loading) { again = true; return loading; }
+  document.body.dataset.busy = "1";
+  loading = (async () => {
+    do {
+      again = false;
+      try {
+        await loadOnce();
+        $("error").hidden = true;
+      } catch (error) {
+        $("error").hidden = false;
+        $("error").textContent = t("error", { e: error.message });
+      }
+      state.loads += 1;
+      document.body.dataset.loads = String(state.loads);
+    } while (again);
+  })().finally(() => {
+    loading = null;
+    document.body.dataset.busy = "0";
+  });
+  return loading;
+}
+
+async function loadOnce() {
+  const asOf = state.asOf || todayInThailand();
+  staticTexts();
+  const where = area();
+  const places = await getJSON("/reporting/v1/places", where);
+  trailSteps = places.trail;
+  groupDistrict = state.level === "group" ? (trailSteps.find((s) => s.level === "district") || {}).code : null;
+  renderTrail(trailSteps);
+  const isGroup = state.level === "group";
+  const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart] = await Promise.all([
+    getJSON("/reporting/v1/stats", { ...where, as_of: asOf }),
+    getJSON("/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 }),
+    getJSON("/lending/v1/portfolio", { ...where, on: asOf }),
+    getJSON("/reporting/v1/partners/gsb/pipeline", where),
+    getJSON("/campaign/v1/campaigns"),
+    isGroup ? null : getJSON("/reporting/v1/stats/breakdown", { ...where, as_of: asOf }),
+    isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/summary`, { as_of: asOf }) : null,
+    isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/smart`, { as_of: asOf }) : null,
+  ]);
+  renderKpis(stats);
+  renderSeries(series);
+  renderPortfolio(portfolio);
+  renderPipeline(pipeline);
+  $("children-panel").querySelector(".card.wide").hidden = isGroup;
+  if (breakdown) renderChildren(breakdown);
+  $("group-panel").hidden = !isGroup;
+  if (isGroup) renderGroup(summary, smart);
+  state.campaigns = campaigns.items;
+  pickCampaign();
+  await loadCampaign(asOf);
+  document.body.dataset.level = state.level;
+  document.body.dataset.code = state.code || "";
+}
+
+let refreshTimer = null;
+function connectLive() {
+  const source = new EventSource("/reporting/v1/live");
+  source.addEventListener("hello", () => { $("live").classList.add("on"); liveText(); });
+  source.addEventListener("applied", (message) => {
+    const notice = JSON.parse(message.data);
+    state.liveEvents += notice.events;
+    $("live").classList.add("flash");
+    setTimeout(() => $("live").classList.remove("flash"), 400);
+    liveText();
+    // Many batches arrive together while data loads: refresh at most once a second.
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(load, 1000);
+  });
+  source.onerror = () => { $("live").classList.remove("on"); liveText(); };
+  window.sajjaDashboard.live = source;
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "th" ? "en" : "th";
+    localStorage.setItem("sajja.lang", state.lang);
+    load();
+  });
+  $("as-of").addEventListener("change", (e) => {
+    state.asOf = e.target.value && e.target.value !== todayInThailand() ? e.target.value : null;
+    load();
+  });
+  $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
+  window.addEventListener("hashchange", () => { routeFromHash(); load(); });
+  routeFromHash();
+  connectLive();
+  load();
+});

@@ -1,0 +1,211 @@
+"""The operations dashboard in a real headless Chromium (Debian's, driven by Playwright), served by the
+whole platform over real HTTP on real PostgreSQL and Kafka: Thai first with Buddhist Era dates, charts
+drawn from the APIs' figures, drill-down from the nation to a group, the English switch, and a live
+update when a deposit lands. Screenshots go to build/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from deploy.http_server import http_server
+from libs.infra.embedded import free_port
+from tests.support.api import eventually, new_group, new_member, post
+from tests.support.lending import as_user, define_product, known_member
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = os.environ.get("SAJJA_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+# Flags for a closed network and a root user (see the machine notes): no sandbox, no background calls home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _chromium() -> str:
+    if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make chromium` (apt-get install chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+async def served(running: Any) -> AsyncIterator[str]:
+    """The gateway on a real port, as the local runner serves it, for the browser."""
+    from libs.events.settings import Settings
+
+    port = free_port()
+    server = http_server(running.gateway, Settings(host="127.0.0.1", port=port))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+        if task.done():
+            task.result()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _seed(client: httpx.AsyncClient) -> dict[str, str]:
+    """Two districts of Sa Kaeo during the 50-year campaign: members, deposits, and one group loan."""
+    await define_product(client, guarantors_required=0, approvals_required=1)
+    group_a = (await new_group(client, name="กลุ่มออมทรัพย์ฯ บ้านหนองบัว", founded_on="2023-06-01"))["group_id"]
+    group_b = (await new_group(client, name="กลุ่มออมทรัพย์ฯ บ้านคลองหาด", district_code="2702"))["group_id"]
+    borrower = await known_member(client, group_a, sajja="3000.00")  # joined 2023-12-01: a new member
+    saver = (await new_member(client, group_a, joined_on="2023-07-01"))["member_id"]
+    other = (await new_member(client, group_b, joined_on="2023-08-01"))["member_id"]
+    for member, body in (
+        (saver, {"account": "sajja", "amount": "500.00", "deposited_on": "2023-09-05"}),
+        (saver, {"account": "special", "amount": "150.00", "deposited_on": "2024-01-10"}),
+        (other, {"account": "sajja", "amount": "800.00", "deposited_on": "2023-11-05"}),
+        (other, {"account": "sajja", "amount": "200.00", "deposited_on": "2024-02-05"}),
+    ):
+        assert (await post(client, f"/ledger/v1/members/{member}/deposits", body)).status_code == 201
+    application = {
+        "member_id": borrower,
+        "product_id": "occupation",
+        "principal": "2000.00",
+        "term_months": 10,
+        "purpose": "ซื้อพันธุ์ผัก",
+        "guarantor_ids": [],
+        "applied_on": "2024-01-12",
+    }
+    loan = (await as_user(client, "somchai", "/lending/v1/loans", application)).json()["loan_id"]
+    assert (await as_user(client, "kannika", f"/lending/v1/loans/{loan}/approvals", {})).status_code == 201
+    assert (await post(client, f"/lending/v1/loans/{loan}/disbursements", {"disbursed_on": "2024-01-15"})).is_success
+
+    async def projected() -> bool:
+        stats = (await client.get("/reporting/v1/stats", params={"level": "province", "code": "27"})).json()
+        return stats["members"] == 3 and stats["loans_outstanding"] == "2000.00"
+
+    await eventually(projected, timeout=30)
+    return {"group_a": group_a, "saver": saver}
+
+
+async def _settled(page: Any, level: str, code: str = "", after: int = 0) -> None:
+    """Wait until the page shows `level`/`code`, has finished more than `after` loads, and none is running
+    or queued."""
+    await page.wait_for_function(
+        f"document.body.dataset.busy === '0' && document.body.dataset.level === '{level}'"
+        f" && document.body.dataset.code === '{code}' && Number(document.body.dataset.loads) > {after}",
+        timeout=20_000,
+    )
+
+
+async def _chart(page: Any, canvas: str) -> list[list[float]]:
+    data: list[list[float]] = await page.evaluate(
+        f"Chart.getChart(document.getElementById('{canvas}')).data.datasets.map(d => d.data)"
+    )
+    return data
+
+
+async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str) -> None:
+    from playwright.async_api import async_playwright
+
+    seeded = await _seed(client)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1300}, locale="th-TH")
+            failures: list[str] = []
+            page.on("pageerror", lambda error: failures.append(str(error)))
+            # The local runner serves the dashboard at /, reporting at /reporting/.
+            await page.goto(f"{served}/")
+            await _settled(page, "national")
+            assert await page.title() == "Sajja สัจจะ — แดชบอร์ดการดำเนินงาน"
+            assert await page.locator("html").get_attribute("lang") == "th"
+            assert "ทั่วประเทศ" in await page.inner_text("#trail")
+            await page.wait_for_selector("#live.on")
+
+            # The campaign's end: figures and charts on 31 March 2024, shown in the Buddhist Era.
+            loads = int(await page.evaluate("document.body.dataset.loads"))
+            await page.fill("#as-of", "2024-03-31")
+            await page.dispatch_event("#as-of", "change")
+            await _settled(page, "national", after=loads)
+            assert await page.inner_text("#as-of-shown") == "31 มีนาคม 2567"
+            api = (await client.get("/reporting/v1/stats", params={"as_of": "2024-03-31"})).json()
+            members = await page.inner_text('[data-stat="members"] .value')
+            savings = await page.inner_text('[data-stat="savings"] .value')
+            assert (members, savings, api["savings"]) == ("3", "4,650.00", "4650.00")
+
+            # The savings chart is drawn from the month-end series the API gives: same points, same values.
+            series = (
+                await client.get("/reporting/v1/stats/series", params={"as_of": "2024-03-31", "months": 12})
+            ).json()
+            drawn = await _chart(page, "chart-savings")
+            assert drawn[0] == [float(p["sajja_savings"]) for p in series["points"]]
+            assert drawn[2] == [float(p["loans_outstanding"]) for p in series["points"]]
+            assert drawn[0][-1] == 4500.0 and drawn[0][0] == 0.0  # savings grew over the year
+            assert "มี.ค. 2567" in await page.evaluate("Chart.getChart('chart-savings').data.labels.at(-1)")
+            # Portfolio: nothing repaid on the loan of 2,000.00, first due 15 February: 45 days late.
+            assert (await _chart(page, "chart-portfolio"))[0] == [0.0, 0.0, 2000.0, 0.0, 0.0]
+            assert (await page.inner_text("#par30")).startswith("100.00%")
+            # The campaign: its daily series and counters, and the district reports board.
+            campaign = await _chart(page, "chart-campaign")
+            assert max(campaign[1]) == 1  # one new member recruited in the window
+            assert await page.inner_text('[data-counter="new_members"] b') == "1"
+            assert "เกินกำหนด" in await page.inner_text("#reports-tally")  # provinces' reports are overdue
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-national-th.png"), full_page=True)
+
+            # Drill down: nation → Sa Kaeo → Mueang Sa Kaeo → the group.
+            await page.click('#children tbody tr[data-href="#/province/27"]')
+            await _settled(page, "province", "27")
+            assert "สระแก้ว" in await page.inner_text("#trail")
+            assert "เมืองสระแก้ว" in await page.inner_text("#children")
+            assert "อำเภอ" in await page.inner_text("#reports thead") + await page.inner_text("#children-title")
+            await page.click('#children tbody tr[data-href="#/district/2701"]')
+            await _settled(page, "district", "2701")
+            assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#children")
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-district-th.png"), full_page=True)
+            await page.click(f'#children tbody tr[data-href="#/group/{seeded["group_a"]}"]')
+            await _settled(page, "group", seeded["group_a"])
+            assert await page.is_visible("#group-panel")
+            assert await page.inner_text('[data-stat="members"] .value') == "2"
+            assert await page.inner_text("#smart-level") in ("1", "2", "3")
+            assert "1100" in await page.inner_text("#books")  # loans receivable in the group's books
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-group-th.png"), full_page=True)
+
+            # English, with Common Era dates.
+            await page.click("#lang")
+            await page.wait_for_function("document.documentElement.lang === 'en'")
+            await _settled(page, "group", seeded["group_a"])
+            assert await page.inner_text("#as-of-shown") == "31 March 2024"
+            assert "Sa Kaeo" in await page.inner_text("#trail")
+            assert "Trial balance" in await page.inner_text("#group-panel")
+            await page.click("#lang")
+            await page.wait_for_function("document.documentElement.lang === 'th'")
+
+            # Live: a deposit made elsewhere reaches the open page through the projections, no reload.
+            await page.goto(f"{served}/#/province/27")
+            await _settled(page, "province", "27")
+            await page.wait_for_selector("#live.on")
+            before = await page.inner_text('[data-stat="savings"] .value')
+            body = {"account": "special", "amount": "1000.00", "deposited_on": "2024-03-20"}
+            assert (await post(client, f"/ledger/v1/members/{seeded['saver']}/deposits", body)).status_code == 201
+            await page.wait_for_function(
+                "document.querySelector('[data-stat=\"savings\"] .value').textContent !== " + repr(before),
+                timeout=20_000,
+            )
+            after = await page.inner_text('[data-stat="savings"] .value')
+            assert (before, after) == ("4,650.00", "5,650.00")
+            assert await page.evaluate("window.sajjaDashboard.state.liveEvents") >= 1
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-province-live.png"), full_page=True)
+            assert failures == []
+        finally:
+            await browser.close()
