@@ -1,20 +1,41 @@
 """The partner referral feed: its facts projection, refreshes, serving with contact data read from the
-ledger's register at that moment, revocations when consent is withdrawn, outcomes, disclosure log."""
+ledger's register at that moment, revocations when consent is withdrawn, outcomes, disclosure log.
+
+Pawn customers (rule sets for "pawn-customers") go through the same feed: their tickets and consents are
+projected from the lending topic, and when a referral is served its contact (only the office's
+customer_ref and branch code) is given once lending confirms the consent is still in force."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 import asyncpg
+import httpx
 
 from libs.events.envelope import RecordedEvent
 from libs.events.runtime import Platform
 from services.reporting import referrals
 
 S = '"reporting"'
+# Held by a refresh of one partner's feed (one at a time), and by a facts batch that may revoke referrals.
+REFRESH_LOCK = "select pg_advisory_xact_lock(hashtextextended('referrals:' || $1, 0))"
+REVOKING_EVENTS = frozenset({"ledger.MemberExited", "ledger.ConsentWithdrawn", "lending.PawnCustomerConsentWithdrawn"})
+PAWN_EVENTS = frozenset(
+    {
+        "lending.ItemPledged",
+        "lending.PayoutConfirmed",
+        "lending.PawnInterestPaid",
+        "lending.PawnRedeemed",
+        "lending.PawnForfeited",
+        "lending.PawnCustomerConsentGranted",
+        "lending.PawnCustomerConsentWithdrawn",
+    }
+)
 
 
 class ReferralFacts:
@@ -23,8 +44,14 @@ class ReferralFacts:
     def __init__(self, ledger_topic: str, lending_topic: str, pseudonym_key: str) -> None:
         self.topics: Sequence[str] = (ledger_topic, lending_topic)
         self.key = pseudonym_key
+        self.partners = sorted(referrals.load_rule_sets())
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        if any(e.event_type in REVOKING_EVENTS for e in events):
+            # Wait for refreshes in flight: a referral one is about to commit is then seen, and revoked, instead
+            # of outliving the withdrawal or exit. Every partner, always in the same order: no deadlock.
+            for partner in self.partners:
+                await conn.execute(REFRESH_LOCK, partner)
         for e in events:
             p, t = e.payload, e.event_type
             if t == "ledger.MemberEnrolled":
@@ -83,6 +110,89 @@ class ReferralFacts:
                     int(p["days_past_due"]),
                     date.fromisoformat(p["business_date"]),
                 )
+            elif t in PAWN_EVENTS:
+                await self._apply_pawn(conn, e)
+
+    async def _apply_pawn(self, conn: asyncpg.Connection, e: RecordedEvent) -> None:
+        """Pawn tickets' facts and pawn customers' consents, as they happened (judged by `referrals`)."""
+        p, t = e.payload, e.event_type
+        if t == "lending.ItemPledged":
+            await conn.execute(
+                f"insert into {S}.referral_pawn_tickets (ticket_id, customer_ref, branch_code, principal_satang,"
+                " pledged_on, maturity_date) values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
+                p["ticket_id"],
+                p["customer_ref"],
+                p["branch_code"],
+                int(p["principal_satang"]),
+                date.fromisoformat(p["pledged_on"]),
+                date.fromisoformat(p["maturity_date"]),
+            )
+        elif t == "lending.PayoutConfirmed":
+            await conn.execute(
+                f"update {S}.referral_pawn_tickets set paid_out = true where ticket_id = $1", p["ticket_id"]
+            )
+        elif t == "lending.PawnInterestPaid":
+            # The renewal with the maturity date it had to beat; then the ticket's new maturity date.
+            await conn.execute(
+                f"""insert into {S}.referral_pawn_renewals (ticket_id, stream_version, paid_on, due_by)
+                    select ticket_id, $2, $3, maturity_date from {S}.referral_pawn_tickets where ticket_id = $1
+                    on conflict do nothing""",
+                p["ticket_id"],
+                e.stream_version,
+                date.fromisoformat(p["paid_on"]),
+            )
+            await conn.execute(
+                f"update {S}.referral_pawn_tickets set maturity_date = $2 where ticket_id = $1",
+                p["ticket_id"],
+                date.fromisoformat(p["maturity_date"]),
+            )
+        elif t == "lending.PawnRedeemed":
+            await conn.execute(
+                f"update {S}.referral_pawn_tickets set redeemed_on = $2 where ticket_id = $1",
+                p["ticket_id"],
+                date.fromisoformat(p["redeemed_on"]),
+            )
+        elif t == "lending.PawnForfeited":
+            await conn.execute(
+                f"update {S}.referral_pawn_tickets set forfeited_on = $2 where ticket_id = $1",
+                p["ticket_id"],
+                date.fromisoformat(p["forfeited_on"]),
+            )
+        elif t in ("lending.PawnCustomerConsentGranted", "lending.PawnCustomerConsentWithdrawn"):
+            granted = t == "lending.PawnCustomerConsentGranted"
+            await conn.execute(
+                f"""insert into {S}.referral_pawn_consents values ($1, $2, $3, $4, $5, $6)
+                    on conflict (customer_ref, partner, purpose) do update
+                    set in_force = excluded.in_force, notice_version = excluded.notice_version,
+                        changed_at = excluded.changed_at""",
+                p["customer_ref"],
+                p["partner"],
+                p["purpose"],
+                granted,
+                p.get("notice_version"),
+                e.occurred_at,
+            )
+            if not granted:
+                # Withdrawal takes effect at once: the partner's feed carries the revocation now.
+                await self._revoke_pawn(conn, p["customer_ref"], p["partner"], p["purpose"])
+
+    async def _revoke_pawn(self, conn: asyncpg.Connection, customer_ref: str, partner: str, purpose: str) -> None:
+        latest = await conn.fetchrow(
+            f"""select kind, referral_id from {S}.referral_feed
+                where customer_ref = $1 and partner = $2 and purpose = $3 order by seq desc limit 1""",
+            customer_ref,
+            partner,
+            purpose,
+        )
+        if latest is not None and latest["kind"] == "referral":
+            await conn.execute(
+                f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, customer_ref)"
+                " values ($1, $2, 'revocation', $3, $4)",
+                partner,
+                purpose,
+                latest["referral_id"],
+                customer_ref,
+            )
 
     async def _revoke(self, conn: asyncpg.Connection, member_id: str, partner: str | None, purpose: str | None) -> None:
         """A revocation for each partner feed where the member's latest entry is a referral."""
@@ -110,60 +220,107 @@ class ReferralFeed:
     def __init__(self, platform: Platform) -> None:
         self.platform = platform
         self.pool = platform.pool
-        self.partners = referrals.load_partners()
+        # partner → its rule sets (members, pawn customers), one per purpose.
+        self.partners = referrals.load_rule_sets()
         self.key = platform.settings.national_id_hash_key + ":referrals"
 
-    def rules(self, partner: str) -> referrals.PartnerRules:
-        return self.partners[partner]
+    def rules(self, partner: str, purpose: str) -> referrals.RuleSet | None:
+        return next((r for r in self.partners[partner] if r.purpose == purpose), None)
 
     async def refresh(self, partner: str, as_of: date) -> int:
-        """Refer every consenting, eligible member not referred already; returns how many were added."""
-        rules = self.partners[partner]
+        """Refer every consenting, eligible member or pawn customer not referred already, under each of the
+        partner's rule sets; returns how many were added."""
         added = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            # One refresh at a time per partner: two at once could refer a member twice.
-            await conn.execute("select pg_advisory_xact_lock(hashtextextended('referrals:' || $1, 0))", partner)
-            candidates = await conn.fetch(
-                f"""select m.member_id, m.joined_on from {S}.referral_members m
-                    join {S}.referral_consents c on c.member_id = m.member_id
-                    where not m.exited and c.in_force and c.partner = $1 and c.purpose = $2
-                      and coalesce((select kind from {S}.referral_feed f where f.member_id = m.member_id
-                                    and f.partner = $1 and f.purpose = $2 order by seq desc limit 1), '') <> 'referral'
-                    order by m.member_id""",
-                partner,
-                rules.purpose,
-            )
-            for c in candidates:
-                missed = [
-                    r["month"]
-                    for r in await conn.fetch(
-                        f"select month from {S}.referral_missed where member_id = $1", c["member_id"]
-                    )
-                ]
-                loans = [
-                    referrals.LoanRecord(r["repayments"], r["overdue"], r["max_days_past_due"], r["last_overdue_on"])
-                    for r in await conn.fetch(f"select * from {S}.referral_loans where member_id = $1", c["member_id"])
-                ]
-                verdict = referrals.evaluate(rules, c["joined_on"], missed, loans, as_of)
-                if not verdict.eligible:
-                    continue
-                await conn.execute(
-                    f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, member_id, score, evidence)"
-                    " values ($1, $2, 'referral', $3, $4, $5, $6::jsonb)",
-                    partner,
-                    rules.purpose,
-                    referrals.pseudonym(self.key, partner, c["member_id"]),
-                    c["member_id"],
-                    str(verdict.score),
-                    json.dumps(verdict.evidence, ensure_ascii=False),
-                )
-                added += 1
+            # One refresh at a time per partner: two at once could refer someone twice.
+            await conn.execute(REFRESH_LOCK, partner)
+            for rules in self.partners[partner]:
+                if isinstance(rules, referrals.PawnCustomerRules):
+                    added += await self._refresh_pawn_customers(conn, rules, as_of)
+                else:
+                    added += await self._refresh_members(conn, rules, as_of)
         return added
 
+    async def _refresh_members(self, conn: asyncpg.Connection, rules: referrals.PartnerRules, as_of: date) -> int:
+        partner = rules.partner
+        added = 0
+        candidates = await conn.fetch(
+            f"""select m.member_id, m.joined_on from {S}.referral_members m
+                join {S}.referral_consents c on c.member_id = m.member_id
+                where not m.exited and c.in_force and c.partner = $1 and c.purpose = $2
+                  and coalesce((select kind from {S}.referral_feed f where f.member_id = m.member_id
+                                and f.partner = $1 and f.purpose = $2 order by seq desc limit 1), '') <> 'referral'
+                order by m.member_id""",
+            partner,
+            rules.purpose,
+        )
+        for c in candidates:
+            missed = [
+                r["month"]
+                for r in await conn.fetch(f"select month from {S}.referral_missed where member_id = $1", c["member_id"])
+            ]
+            loans = [
+                referrals.LoanRecord(r["repayments"], r["overdue"], r["max_days_past_due"], r["last_overdue_on"])
+                for r in await conn.fetch(f"select * from {S}.referral_loans where member_id = $1", c["member_id"])
+            ]
+            verdict = referrals.evaluate(rules, c["joined_on"], missed, loans, as_of)
+            if not verdict.eligible:
+                continue
+            await conn.execute(
+                f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, member_id, score, evidence)"
+                " values ($1, $2, 'referral', $3, $4, $5, $6::jsonb)",
+                partner,
+                rules.purpose,
+                referrals.pseudonym(self.key, partner, c["member_id"]),
+                c["member_id"],
+                str(verdict.score),
+                json.dumps(verdict.evidence, ensure_ascii=False),
+            )
+            added += 1
+        return added
+
+    async def _refresh_pawn_customers(
+        self, conn: asyncpg.Connection, rules: referrals.PawnCustomerRules, as_of: date
+    ) -> int:
+        # Customers who ever consented to this partner and purpose and whose latest entry is not a referral;
+        # whether the consent is in force now, and the record, are judged by `referrals`.
+        consents = await conn.fetch(
+            f"""select c.customer_ref, c.in_force from {S}.referral_pawn_consents c
+                where c.partner = $1 and c.purpose = $2
+                  and coalesce((select kind from {S}.referral_feed f where f.customer_ref = c.customer_ref
+                                and f.partner = $1 and f.purpose = $2 order by seq desc limit 1), '') <> 'referral'
+                order by c.customer_ref""",
+            rules.partner,
+            rules.purpose,
+        )
+        refs = [c["customer_ref"] for c in consents]
+        tickets = await pawn_tickets(conn, refs)
+        customers = [
+            referrals.PawnCustomerRecord(
+                c["customer_ref"],
+                tickets.get(c["customer_ref"], ()),
+                {(rules.partner, rules.purpose): c["in_force"]},
+            )
+            for c in consents
+        ]
+        referred = referrals.refer_pawn_customers(rules, customers, as_of)
+        for customer_ref, verdict in referred:
+            await conn.execute(
+                f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, customer_ref, score, evidence)"
+                " values ($1, $2, 'referral', $3, $4, $5, $6::jsonb)",
+                rules.partner,
+                rules.purpose,
+                referrals.pseudonym(self.key, rules.partner, referrals.pawn_subject(customer_ref)),
+                customer_ref,
+                str(verdict.score),
+                json.dumps(verdict.evidence, ensure_ascii=False),
+            )
+        return len(referred)
+
     async def page(self, partner: str, after: int, limit: int) -> list[dict[str, Any]]:
-        """Feed entries after a cursor. A referral carries the contact data its consent allows, read from
-        the ledger's register now (none once consent is withdrawn); each disclosure is logged."""
-        rules = self.partners[partner]
+        """Feed entries after a cursor. A referral carries the contact data its consent allows, read now
+        (none once consent is withdrawn): a member's from the ledger's register; a pawn customer's (the
+        office's reference and branch) once lending confirms the consent. Each disclosure is logged."""
         rows = await self.pool.fetch(
             f"select * from {S}.referral_feed where partner = $1 and seq > $2 order by seq limit $3",
             partner,
@@ -171,30 +328,59 @@ class ReferralFeed:
             limit,
         )
         items = []
-        async with self.platform.service_client("ledger") as ledger:
+        async with _Clients(self.platform) as clients:
             for r in rows:
-                item: dict[str, Any] = {"seq": r["seq"], "kind": r["kind"], "referral_id": r["referral_id"]}
+                item: dict[str, Any] = {
+                    "seq": r["seq"],
+                    "kind": r["kind"],
+                    "referral_id": r["referral_id"],
+                    "purpose": r["purpose"],
+                }
+                rules = self.rules(partner, r["purpose"])
                 if r["kind"] == "referral":
                     item |= {"score": r["score"], "evidence": json.loads(r["evidence"]), "contact": None}
-                    answer = await ledger.get(
-                        f"/ledger/v1/members/{r['member_id']}/contact",
-                        params={"partner": partner, "purpose": rules.purpose},
-                    )
-                    if answer.status_code == 200:
-                        found = answer.json()
-                        contact = {f: found.get(f) for f in rules.contact_fields}
+                    contact: dict[str, Any] | None = None
+                    if isinstance(rules, referrals.PawnCustomerRules):
+                        contact = await self._pawn_contact(await clients.get("lending"), rules, r["customer_ref"])
+                    elif rules is not None:
+                        contact = await self._member_contact(await clients.get("ledger"), rules, r["member_id"])
+                    if contact is not None:
                         item["contact"] = contact
                         await self.pool.execute(
-                            f"insert into {S}.disclosure_log (partner, purpose, referral_id, member_id, fields)"
-                            " values ($1, $2, $3, $4, $5)",
+                            f"insert into {S}.disclosure_log (partner, purpose, referral_id, member_id, customer_ref,"
+                            " fields) values ($1, $2, $3, $4, $5, $6)",
                             partner,
-                            rules.purpose,
+                            r["purpose"],
                             r["referral_id"],
                             r["member_id"],
+                            r["customer_ref"],
                             [f for f, v in contact.items() if v is not None],
                         )
                 items.append(item)
         return items
+
+    async def _member_contact(
+        self, ledger: httpx.AsyncClient, rules: referrals.PartnerRules, member_id: Any
+    ) -> dict[str, Any] | None:
+        answer = await ledger.get(
+            f"/ledger/v1/members/{member_id}/contact", params={"partner": rules.partner, "purpose": rules.purpose}
+        )
+        if answer.status_code != 200:
+            return None
+        found = answer.json()
+        return {f: found.get(f) for f in rules.contact_fields}
+
+    async def _pawn_contact(
+        self, lending: httpx.AsyncClient, rules: referrals.PawnCustomerRules, customer_ref: str
+    ) -> dict[str, Any] | None:
+        answer = await lending.get(f"/lending/v1/pawn/customers/{quote(customer_ref, safe='')}/consents")
+        if answer.status_code != 200 or not any(
+            c["partner"] == rules.partner and c["purpose"] == rules.purpose for c in answer.json()["in_force"]
+        ):
+            return None
+        tickets = (await pawn_tickets(self.pool, [customer_ref])).get(customer_ref, ())
+        found = {"customer_ref": customer_ref, "branch_code": referrals.contact_branch(tickets)}
+        return {f: found[f] for f in rules.contact_fields}
 
     async def record_outcome(self, partner: str, referral_id: str, outcome: str) -> bool:
         known = await self.pool.fetchval(
@@ -212,3 +398,55 @@ class ReferralFeed:
             outcome,
         )
         return True
+
+
+async def pawn_tickets(
+    conn: asyncpg.Connection | asyncpg.Pool, customer_refs: Sequence[str]
+) -> dict[str, tuple[referrals.PawnTicketRecord, ...]]:
+    """The projected tickets (with their renewals) of these customers."""
+    renewals: dict[Any, list[referrals.Renewal]] = {}
+    for r in await conn.fetch(
+        f"""select r.ticket_id, r.paid_on, r.due_by from {S}.referral_pawn_renewals r
+            join {S}.referral_pawn_tickets t using (ticket_id)
+            where t.customer_ref = any($1::text[]) order by r.ticket_id, r.stream_version""",
+        list(customer_refs),
+    ):
+        renewals.setdefault(r["ticket_id"], []).append(referrals.Renewal(r["paid_on"], r["due_by"]))
+    found: dict[str, list[referrals.PawnTicketRecord]] = {}
+    for t in await conn.fetch(
+        f"select * from {S}.referral_pawn_tickets where customer_ref = any($1::text[]) order by pledged_on, ticket_id",
+        list(customer_refs),
+    ):
+        found.setdefault(t["customer_ref"], []).append(
+            referrals.PawnTicketRecord(
+                branch_code=t["branch_code"],
+                principal_satang=t["principal_satang"],
+                pledged_on=t["pledged_on"],
+                maturity_date=t["maturity_date"],
+                renewals=tuple(renewals.get(t["ticket_id"], ())),
+                redeemed_on=t["redeemed_on"],
+                forfeited_on=t["forfeited_on"],
+                paid_out=t["paid_out"],
+            )
+        )
+    return {ref: tuple(tickets) for ref, tickets in found.items()}
+
+
+class _Clients:
+    """Clients for other services, opened when first needed (a member-only page never asks lending)."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.stack = contextlib.AsyncExitStack()
+        self.opened: dict[str, httpx.AsyncClient] = {}
+
+    async def __aenter__(self) -> _Clients:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stack.aclose()
+
+    async def get(self, name: str) -> httpx.AsyncClient:
+        if name not in self.opened:
+            self.opened[name] = await self.stack.enter_async_context(self.platform.service_client(name))
+        return self.opened[name]
