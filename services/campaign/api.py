@@ -14,9 +14,11 @@ from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import format_baht
 from libs.events.schemas.campaign import CampaignLaunched
+from libs.events.tables import Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date, thai_date_short
 from services.campaign import counters as counting
 from services.campaign import exports, nominations
+from services.campaign.exports import LEVEL_TH, ROWS
 from services.campaign.handlers import CampaignHandlers
 from services.campaign.reports import deadline_for, nominations_as_of
 
@@ -161,13 +163,14 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             "points": [{"date": d.isoformat(), "date_th": thai_date_short(d), "counters": shown(c)} for d, c in points],
         }
 
-    @router.get("/campaigns/{campaign_id}/progress/breakdown", summary="The child areas' counters")
+    @router.get("/campaigns/{campaign_id}/progress/breakdown", summary="The child areas' counters", response_model=None)
     async def progress_breakdown(
         campaign_id: str,
         level: LevelQuery = "national",
         code: Annotated[str | None, Query()] = None,
         as_of: Annotated[date | None, Query()] = None,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         _check_area(level, code)
         day = as_of or today_in_thailand()
         campaign = await handlers.load_campaign(campaign_id)
@@ -175,16 +178,30 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             level, ("group", "group_id")
         )
         parts = counting.split_by(await handlers.facts(campaign, level, code), child[1])
+        shown_parts = [(c, shown(counting.counters(campaign, f, day))) for c, f in parts.items()]
+        items = [{"code": c, **area_name(child[0], c), "counters": figures} for c, figures in shown_parts]
+        if format != "json":
+            table = Table(
+                title=[
+                    campaign.name_th,
+                    f"{area_name(level, code)['name_th'] or code}",
+                    f"ข้อมูล ณ วันที่ {thai_date(day)}",
+                ],
+                headings=["รหัส", "พื้นที่", *[label for _, label, _ in ROWS]],
+                rows=[
+                    [c, str(area_name(child[0], c)["name_th"] or ""), *[str(figures[k]) for k, _, _ in ROWS]]
+                    for c, figures in shown_parts
+                ],
+                figures=frozenset(range(2, 2 + len(ROWS))),
+            )
+            return file_response(table, format, f"{campaign_id}-{level}-{code or 'th'}-{day.isoformat()}")
         return {
             "campaign_id": campaign_id,
             "level": level,
             "code": code,
             "child_level": child[0],
             "as_of": day.isoformat(),
-            "items": [
-                {"code": c, **area_name(child[0], c), "counters": shown(counting.counters(campaign, f, day))}
-                for c, f in parts.items()
-            ],
+            "items": items,
         }
 
     @router.post(
@@ -205,12 +222,15 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         )
         return result.response()
 
-    @router.get("/campaigns/{campaign_id}/reports", summary="Status board: reports due, submitted, late")
+    @router.get(
+        "/campaigns/{campaign_id}/reports", summary="Status board: reports due, submitted, late", response_model=None
+    )
     async def report_status(
         campaign_id: str,
         level: Annotated[Literal["district", "province"], Query()] = "district",
         province: Annotated[str | None, Query(pattern=r"^\d{2}$", description="For districts: their province")] = None,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         campaign = await handlers.load_campaign(campaign_id)
         if level == "district" and not province:
             raise Problem(422, "Invalid request", "province: required for the district board", "validation")
@@ -237,6 +257,26 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
                     "submitted_on": report.submitted_on.isoformat() if report else None,
                 }
             )
+        if format != "json":
+            states = {"submitted": "ส่งแล้ว", "late": "ส่งช้า", "due": "รอส่ง", "overdue": "เกินกำหนด"}
+            table = Table(
+                title=[
+                    f"สถานะการส่งรายงาน{LEVEL_TH[level]} — {campaign.name_th}",
+                    f"กำหนดส่ง {thai_date(deadline)}" if deadline else "ไม่มีกำหนดส่ง",
+                    f"ข้อมูล ณ วันที่ {thai_date(today)}",
+                ],
+                headings=["รหัส", LEVEL_TH[level], "สถานะ", "วันที่ส่ง"],
+                rows=[
+                    [
+                        str(i["code"]),
+                        str(i["name_th"]),
+                        states[str(i["state"])],
+                        thai_date(date.fromisoformat(str(i["submitted_on"]))) if i["submitted_on"] else "",
+                    ]
+                    for i in items
+                ],
+            )
+            return file_response(table, format, f"{campaign_id}-{level}-reports-{province or 'th'}")
         return {
             "campaign_id": campaign_id,
             "level": level,

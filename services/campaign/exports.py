@@ -7,13 +7,12 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
-from fpdf import FPDF
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
 from libs.events.money import format_baht
+from libs.events.pdf import thai_pdf
 from libs.events.thai_dates import thai_date
 from services.campaign.counters import MONEY_COUNTERS
 
@@ -104,19 +103,6 @@ def to_xlsx(view: ReportView) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
-
-
-def thai_pdf(font_dir: str) -> FPDF:
-    """An A4 page set in Laksaman (TLWG's TH Sarabun), Thai vowels and tone marks placed by HarfBuzz."""
-    regular, bold = Path(font_dir) / "Laksaman.ttf", Path(font_dir) / "Laksaman-Bold.ttf"
-    if not regular.exists():
-        raise FileNotFoundError(f"{regular} is missing: install Debian's fonts-thai-tlwg (make fonts)")
-    pdf = FPDF(format="A4")
-    pdf.add_font("Laksaman", "", str(regular))
-    pdf.add_font("Laksaman", "B", str(bold))
-    pdf.set_text_shaping(True)
-    pdf.add_page()
-    return pdf
 
 
 def to_pdf(view: ReportView, font_dir: str) -> bytes:

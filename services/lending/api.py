@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from libs.events.envelope import Area
@@ -16,8 +16,12 @@ from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.schemas.lending import Component, LoanTerms, ProductDefined, ProgrammeLaunched
+from libs.events.tables import Table, TableFormat, file_response
+from libs.events.thai_dates import thai_date
 from services.lending import domain, pawn, pawn_tickets, programmes, schedules
 from services.lending.handlers import SCHEMA, LendingHandlers, today_in_thailand
+
+LEVEL_TH = {"national": "ประเทศ", "province": "จังหวัด", "district": "อำเภอ", "group": "กลุ่ม"}
 
 Key = Annotated[str, Depends(idempotency_key)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
@@ -545,16 +549,45 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             "savings": format_baht(facts.savings_satang),
         }
 
-    @router.get("/portfolio", summary="Portfolio quality: delinquency buckets and PAR30 for an area, on a date")
+    @router.get(
+        "/portfolio",
+        summary="Portfolio quality: delinquency buckets and PAR30 for an area, on a date",
+        response_model=None,
+    )
     async def portfolio(
         level: Annotated[Literal["national", "province", "district", "group"], Query()] = "national",
         code: Annotated[str | None, Query(description="Province or district code, or group id")] = None,
         on: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         if level != "national" and not code:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
         day = on or today_in_thailand()
         quality = domain.portfolio_quality(await handlers.portfolio(level, code), day)
+        if format != "json":
+            bucket_th = {"current": "ปกติ (ไม่ค้างชำระ)", "90+": "ค้างชำระเกิน 90 วัน"}
+            rows: list[list[str | int]] = [
+                [bucket_th.get(name, f"ค้างชำระ {name} วัน"), count, format_baht(amount)]
+                for name, (count, amount) in quality.buckets.items()
+            ]
+            rows.append(["รวม", quality.loans, format_baht(quality.outstanding_satang)])
+            rows.append(
+                [
+                    f"PAR30 ({(quality.par30_ratio * 100).quantize(Decimal('0.01'))}%)",
+                    "",
+                    format_baht(quality.par30_satang),
+                ]
+            )
+            table = Table(
+                title=[
+                    f"คุณภาพสินเชื่อกลุ่ม ระดับ{LEVEL_TH[level]} {code or ''}".strip(),
+                    f"ข้อมูล ณ วันที่ {thai_date(day)}",
+                ],
+                headings=["ช่วงการค้างชำระ", "จำนวนสัญญา", "เงินต้นคงค้าง (บาท)"],
+                rows=rows,
+                figures=frozenset({1, 2}),
+            )
+            return file_response(table, format, f"portfolio-{level}-{code or 'th'}-{day.isoformat()}")
         return {
             "level": level,
             "code": code,

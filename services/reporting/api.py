@@ -16,6 +16,7 @@ from libs.events.http import Problem, actor_of, idempotency_key
 from libs.events.money import format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.runtime import Platform
+from libs.events.tables import Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date
 from services.reporting import statistics
 from services.reporting.projections import MemberBalances
@@ -145,11 +146,30 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
             "smart_level": (await smart.grade(group_id, day))["level"],
         }
 
-    @router.get("/smart/closest", summary="A district's groups closest to their next level")
+    @router.get("/smart/closest", summary="A district's groups closest to their next level", response_model=None)
     async def closest(
-        district: Annotated[str, Query(pattern=r"^\d{4}$")], as_of: Annotated[date | None, Query()] = None
-    ) -> dict[str, object]:
-        return {"district": district, "items": await smart.closest(district, as_of or today_in_thailand())}
+        district: Annotated[str, Query(pattern=r"^\d{4}$")],
+        as_of: Annotated[date | None, Query()] = None,
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
+        day = as_of or today_in_thailand()
+        items = await smart.closest(district, day)
+        if format == "json":
+            return {"district": district, "items": items}
+        names = await statistics.group_names(pool, SCHEMA, [i["group_id"] for i in items])
+        table = Table(
+            title=[
+                f"กลุ่มที่ใกล้เลื่อนระดับ SMART Saving Group อำเภอ{area_names('district', district)[0]} ({district})",
+                f"ข้อมูล ณ วันที่ {thai_date(day)}",
+            ],
+            headings=["รหัสกลุ่ม", "ชื่อกลุ่ม", "ระดับปัจจุบัน", "ระดับถัดไป", "เกณฑ์ที่ยังขาด"],
+            rows=[
+                [i["group_id"], names.get(i["group_id"], ""), i["level"], i["next_level"], ", ".join(i["missing"])]
+                for i in items
+            ],
+            figures=frozenset({2, 3}),
+        )
+        return file_response(table, format, f"smart-closest-{district}-{day.isoformat()}")
 
     def _partner(partner: str) -> None:
         if partner not in feed.partners:
@@ -299,13 +319,8 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
                 "as_of": day.isoformat(),
                 "items": [{"code": c, "name_th": th, "name_en": en, **shown_stats(v)} for c, (th, en), v in rows],
             }
-        table = stats_table(child, [(c, th, v) for c, (th, _en), v in rows], day)
-        name = f"stats-{level}-{code or 'th'}-{day.isoformat()}.{format}"
-        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-        if format == "csv":
-            return Response(table_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
-        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        return Response(table_xlsx(table), media_type=media, headers=headers)
+        table = stats_table(level, code, child, [(c, th, v) for c, (th, _en), v in rows], day)
+        return file_response(table, format, f"stats-{level}-{code or 'th'}-{day.isoformat()}")
 
     return router
 
@@ -334,34 +349,17 @@ def area_names(level: str, code: str) -> tuple[str, str]:
     return (found.name_th, found.name_en) if found else ("", "")
 
 
-def stats_table(child: str, rows: list[tuple[str, str, dict[str, int]]], day: date) -> list[list[str]]:
+def stats_table(
+    level: str, code: str | None, child: str, rows: list[tuple[str, str, dict[str, int]]], day: date
+) -> Table:
     label = {"province": "จังหวัด", "district": "อำเภอ", "group": "กลุ่ม"}[child]
-    table = [[f"ข้อมูล ณ วันที่ {thai_date(day)}"], ["รหัส", label, *[h for _, h in STAT_HEADINGS]]]
-    for code, name, values in rows:
-        shown = shown_stats(values)
-        table.append([code, name, *[str(shown[k]) for k, _ in STAT_HEADINGS]])
-    return table
+    area = "ทั่วประเทศ" if level == "national" else f"{AREA_LEVEL_TH[level]}{area_names(level, code or '')[0]} ({code})"
+    return Table(
+        title=[f"ข้อมูลกลุ่มออมทรัพย์เพื่อการผลิต{area}", f"ข้อมูล ณ วันที่ {thai_date(day)}"],
+        headings=["รหัส", label, *[h for _, h in STAT_HEADINGS]],
+        rows=[[c, name, *[str(shown_stats(values)[k]) for k, _ in STAT_HEADINGS]] for c, name, values in rows],
+        figures=frozenset(range(2, 2 + len(STAT_HEADINGS))),
+    )
 
 
-def table_csv(table: list[list[str]]) -> bytes:
-    import csv
-    import io
-
-    out = io.StringIO()
-    csv.writer(out).writerows(table)
-    return ("\ufeff" + out.getvalue()).encode()  # a BOM, so spreadsheet programs read the Thai as UTF-8
-
-
-def table_xlsx(table: list[list[str]]) -> bytes:
-    import io
-
-    from openpyxl import Workbook
-
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    for row in table:
-        sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+AREA_LEVEL_TH = {"province": "จังหวัด", "district": "อำเภอ", "group": "กลุ่ม "}

@@ -28,7 +28,7 @@ def build(platform: Platform) -> ServiceRuntime:
         NAME,
         platform,
         "Read models: balances, statistics, referral feeds; the operations dashboard at /reporting/.",
-        routers=[build_router(platform, balances), build_dashboard_router(platform.pool, SCHEMA, live)],
+        routers=[build_router(platform, balances), build_dashboard_router(platform, SCHEMA, live)],
         projectors=[
             platform.projector(SCHEMA, balances),
             # The dashboard refreshes when statistics change: their projector announces each batch.

@@ -16,15 +16,20 @@ from typing import Annotated, Literal
 import asyncpg
 import geothai
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import Path as FastAPIPath
+from fastapi.responses import FileResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem
-from libs.events.money import format_baht
+from libs.events.money import format_baht, parse_baht
+from libs.events.runtime import Platform
+from libs.events.tables import XLSX, Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date, thai_date_short
 from services.reporting import statistics
+from services.reporting.api import STAT_HEADINGS
 from services.reporting.live import LiveFeed
+from services.reporting.province_report import ProvinceReport, to_pdf, to_spreadsheet
 
 STATIC = Path(__file__).with_name("dashboard_static")
 ASSETS = {
@@ -84,8 +89,40 @@ async def trail(pool: asyncpg.Pool, schema: str, level: str, code: str | None) -
     return steps
 
 
-def build_dashboard_router(pool: asyncpg.Pool, schema: str, live: LiveFeed) -> APIRouter:
+async def pipeline_counts(
+    pool: asyncpg.Pool, schema: str, partner: str, level: str, code: str | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Referrals and revocations by kind, and referrals by the outcome the partner reported, for an area."""
+    column = {"national": None, "province": "province_code", "district": "district_code", "group": "group_id"}
+    where = f"and m.{column[level]}::text = $2" if column[level] else ""
+    s = f'"{schema}"'
+    args: list[object] = [partner] + ([code] if column[level] else [])
+    kinds = {
+        r["kind"]: r["n"]
+        for r in await pool.fetch(
+            f"""select f.kind, count(distinct f.referral_id) as n from {s}.referral_feed f
+                left join {s}.referral_members m on m.member_id = f.member_id
+                where f.partner = $1 {where} group by f.kind""",
+            *args,
+        )
+    }
+    outcomes = {
+        r["outcome"]: r["n"]
+        for r in await pool.fetch(
+            f"""select o.outcome, count(distinct o.referral_id) as n from {s}.referral_outcomes o
+                join (select distinct partner, referral_id, member_id from {s}.referral_feed) f
+                  on f.referral_id = o.referral_id and f.partner = o.partner
+                left join {s}.referral_members m on m.member_id = f.member_id
+                where o.partner = $1 {where} group by o.outcome""",
+            *args,
+        )
+    }
+    return kinds, outcomes
+
+
+def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> APIRouter:
     router = APIRouter(tags=["dashboard"])
+    pool = platform.pool
 
     @router.get("/reporting", include_in_schema=False)
     async def to_dashboard() -> RedirectResponse:
@@ -122,18 +159,36 @@ def build_dashboard_router(pool: asyncpg.Pool, schema: str, live: LiveFeed) -> A
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
         return {"level": level, "code": code, "trail": await trail(pool, schema, level, code)}
 
-    @router.get("/reporting/v1/stats/series", summary="Month-end figures for an area over the last months, for charts")
+    @router.get(
+        "/reporting/v1/stats/series",
+        summary="Month-end figures for an area over the last months, for charts",
+        response_model=None,
+    )
     async def stats_series(
         level: Annotated[Level, Query()] = "national",
         code: str | None = None,
         as_of: Annotated[date | None, Query(description="The last point (default: today in Thailand)")] = None,
         months: Annotated[int, Query(ge=1, le=60)] = 12,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         if level != "national" and not code:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
         days = statistics.month_ends(as_of or today_in_thailand(), months)
         values = await statistics.series(pool, schema, level, code, days)
         money = ("savings", "sajja_savings", "special_savings", "loans_outstanding")
+        if format != "json":
+            columns = [(k, h) for k, h in STAT_HEADINGS if k != "borrowers"]
+            where = (await trail(pool, schema, level, code))[-1]["name_th"]
+            table = Table(
+                title=[f"ข้อมูลกลุ่มออมทรัพย์เพื่อการผลิต ณ สิ้นเดือน — {where}"],
+                headings=["วันที่", *[h for _, h in columns]],
+                rows=[
+                    [thai_date(d), *[format_baht(point[k]) if k in money else point[k] for k, _ in columns]]
+                    for d, point in zip(days, values, strict=True)
+                ],
+                figures=frozenset(range(1, 1 + len(columns))),
+            )
+            return file_response(table, format, f"stats-series-{level}-{code or 'th'}-{days[-1].isoformat()}")
         return {
             "level": level,
             "code": code,
@@ -150,37 +205,38 @@ def build_dashboard_router(pool: asyncpg.Pool, schema: str, live: LiveFeed) -> A
     @router.get(
         "/reporting/v1/partners/{partner}/pipeline",
         summary="The referral pipeline for an area: referred, revoked, and what the partner reported back",
+        response_model=None,
     )
     async def pipeline(
-        partner: str, level: Annotated[Level, Query()] = "national", code: str | None = None
-    ) -> dict[str, object]:
+        partner: str,
+        level: Annotated[Level, Query()] = "national",
+        code: str | None = None,
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         if level != "national" and not code:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
-        column = {"national": None, "province": "province_code", "district": "district_code", "group": "group_id"}
-        where = f"and m.{column[level]}::text = $2" if column[level] else ""
-        s = f'"{schema}"'
-        args: list[object] = [partner] + ([code] if column[level] else [])
-        kinds = {
-            r["kind"]: r["n"]
-            for r in await pool.fetch(
-                f"""select f.kind, count(distinct f.referral_id) as n from {s}.referral_feed f
-                    left join {s}.referral_members m on m.member_id = f.member_id
-                    where f.partner = $1 {where} group by f.kind""",
-                *args,
-            )
-        }
-        outcomes = {
-            r["outcome"]: r["n"]
-            for r in await pool.fetch(
-                f"""select o.outcome, count(distinct o.referral_id) as n from {s}.referral_outcomes o
-                    join (select distinct partner, referral_id, member_id from {s}.referral_feed) f
-                      on f.referral_id = o.referral_id and f.partner = o.partner
-                    left join {s}.referral_members m on m.member_id = f.member_id
-                    where o.partner = $1 {where} group by o.outcome""",
-                *args,
-            )
-        }
+        kinds, outcomes = await pipeline_counts(pool, schema, partner, level, code)
         today = today_in_thailand()
+        if format != "json":
+            labels = {
+                "referred": "ส่งต่อ",
+                "contacted": "ติดต่อแล้ว",
+                "approved": "อนุมัติ",
+                "declined": "ไม่อนุมัติ",
+                "loan_granted": "ได้รับสินเชื่อ",
+                "revoked": "ถอนความยินยอม",
+            }
+            figures = {"referred": kinds.get("referral", 0), "revoked": kinds.get("revocation", 0), **outcomes}
+            table = Table(
+                title=[
+                    f"การส่งต่อลูกค้าให้ {partner} — {(await trail(pool, schema, level, code))[-1]['name_th']}",
+                    f"ข้อมูล ณ วันที่ {thai_date(today)}",
+                ],
+                headings=["ขั้นตอน", "จำนวน"],
+                rows=[[label, figures.get(key, 0)] for key, label in labels.items()],
+                figures=frozenset({1}),
+            )
+            return file_response(table, format, f"referrals-{partner}-{level}-{code or 'th'}-{today.isoformat()}")
         return {
             "partner": partner,
             "level": level,
@@ -191,5 +247,50 @@ def build_dashboard_router(pool: asyncpg.Pool, schema: str, live: LiveFeed) -> A
             "as_of": today.isoformat(),
             "as_of_th": thai_date(today),
         }
+
+    @router.get(
+        "/reporting/v1/provinces/{province_code}/report",
+        summary="The province report: districts' figures, portfolio quality, referrals — as PDF or XLSX",
+        response_class=Response,
+    )
+    async def province_report(
+        province_code: Annotated[str, FastAPIPath(pattern=r"^\d{2}$")],
+        as_of: Annotated[date | None, Query()] = None,
+        format: Literal["pdf", "xlsx"] = "pdf",  # noqa: A002 - the query's public name
+    ) -> Response:
+        province = geothai.province(province_code)
+        if province is None:
+            raise Problem(404, "Not found", f"province {province_code} is not a DOPA province code", "not-found")
+        day = as_of or today_in_thailand()
+        districts = []
+        for code in await statistics.child_codes(pool, schema, "province", province_code):
+            found = geothai.district(code)
+            districts.append(
+                (code, found.name_th if found else "", await statistics.figures(pool, schema, "district", code, day))
+            )
+        async with platform.service_client("lending") as lending:
+            response = await lending.get(
+                "/lending/v1/portfolio", params={"level": "province", "code": province_code, "on": day.isoformat()}
+            )
+            response.raise_for_status()
+            portfolio = response.json()
+        kinds, outcomes = await pipeline_counts(pool, schema, "gsb", "province", province_code)
+        report = ProvinceReport(
+            code=province_code,
+            name_th=province.name_th,
+            as_of=day,
+            province=await statistics.figures(pool, schema, "province", province_code, day),
+            districts=districts,
+            buckets={name: (b["loans"], parse_baht(b["outstanding"])) for name, b in portfolio["buckets"].items()},
+            par30_satang=parse_baht(portfolio["par30"]),
+            par30_percent=portfolio["par30_percent"],
+            pipeline={"referred": kinds.get("referral", 0), "revoked": kinds.get("revocation", 0), **outcomes},
+        )
+        name = f"province-report-{province_code}-{day.isoformat()}.{format}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        if format == "pdf":
+            body = to_pdf(report, platform.settings.thai_font_dir)
+            return Response(body, media_type="application/pdf", headers=headers)
+        return Response(to_spreadsheet(report), media_type=XLSX, headers=headers)
 
     return router
