@@ -78,6 +78,36 @@ def migrate() -> None:
     typer.echo(f"applied {len(applied)} migrations" + (": " + ", ".join(applied) if applied else ""))
 
 
+@app.command()
+def demo(
+    url: str | None = typer.Option(
+        None, show_default="http://127.0.0.1:8000, or SAJJA_HOST:SAJJA_PORT", help="Where the platform answers."
+    ),
+    groups: int = typer.Option(150, min=1, help="Savings groups."),
+    members: int = typer.Option(15_000, min=5, help="Members in all (at least 5 a group)."),
+    months: int = typer.Option(12, min=1, max=60, help="Months of history, ending with this month."),
+    seed: int = typer.Option(
+        2569, help="The same seed plans the same province; a re-run replays, posting nothing twice."
+    ),
+    concurrency: int = typer.Option(24, min=1, max=256, help="Requests in flight."),
+) -> None:
+    """Load a synthetic province (Sa Kaeo) through the public APIs: groups, members, a year of deposits,
+    loans and repayments, pawn tickets, consents and referrals, a savings campaign and its reports."""
+    from sajja_cli.demo.console import run_demo
+    from sajja_cli.demo.generator import Scale
+
+    if url is None:
+        settings = Settings()
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        url = f"http://{host}:{settings.port}"
+    try:
+        scale = Scale(groups=groups, members=members, months=months)
+    except ValueError as exc:
+        typer.echo(f"sajja demo: {exc}", err=True)
+        raise typer.Exit(2) from None
+    run_demo(url, scale, seed, concurrency)
+
+
 @relay_app.command("republish")
 def republish(service: str = typer.Argument(..., help="ledger, lending or campaign")) -> None:
     """Publish every event of SERVICE again from the start (after a broker lost its data). Consumers
