@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts chromium
+.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts chromium demo
 
 # Reports and exports are set in a Thai font: Debian's fonts-thai-tlwg (Laksaman is TLWG's TH Sarabun).
 THAI_FONT := /usr/share/fonts/truetype/tlwg/Laksaman.ttf
@@ -55,6 +55,10 @@ schemas-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A synthetic province (Sa Kaeo) loaded through the public APIs of the platform `make run` serves.
+demo: $(STAMP)
+	$(BIN)/sajja demo
 
 clean:
 	rm -rf .sajja build *.egg-info

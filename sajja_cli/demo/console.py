@@ -105,6 +105,13 @@ def print_summary(console: Console, summary: Summary) -> None:
     for name, value in sorted(money.items()):
         amounts.add_row(name, baht(value))
     console.print(loaded, amounts)
+    phases = Table(title="Where the time went")
+    for heading in ("phase", "seconds", "requests", "requests/s"):
+        phases.add_column(heading, justify="left" if heading == "phase" else "right")
+    for name, seconds in sorted(summary.phase_seconds.items(), key=lambda item: -item[1]):
+        requests = summary.phase_requests[name]
+        phases.add_row(name, f"{seconds:,.1f}", f"{requests:,}", f"{requests / seconds:,.0f}" if seconds else "")
+    console.print(phases)
     rate = summary.requests / summary.seconds if summary.seconds else 0.0
     console.print(
         f"{summary.requests:,} requests in {summary.seconds:,.0f} s ({rate:,.0f}/s), {summary.retries:,} retried"

@@ -86,6 +86,9 @@ class Summary:
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0
+    # Where the time went: seconds and requests by phase (the months' phases added up).
+    phase_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    phase_requests: Counter[str] = field(default_factory=Counter)
     # The platform's own figures at the end: statistics, portfolio and campaign progress for the province.
     figures: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -257,9 +260,13 @@ class Loader:
         self.progress.phase(description, len(jobs) if units is None else units)
         if not jobs:
             return
+        kind = description.split(" ", 1)[1] if description[:4].isdigit() else description
+        started, requests = time.monotonic(), self.summary.requests
         async with asyncio.TaskGroup() as tasks:
             for job in jobs:
                 tasks.create_task(job())
+        self.summary.phase_seconds[kind] += time.monotonic() - started
+        self.summary.phase_requests[kind] += self.summary.requests - requests
 
     # --- the run ----------------------------------------------------------------------------
 
