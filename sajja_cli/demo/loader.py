@@ -46,9 +46,12 @@ from sajja_cli.demo.generator import (
 
 MAX_ATTEMPTS = 8
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
-LOANS_RECEIVABLE = "1100"  # the ledger's chart: loans to members
+# Patience with the ledger's inbox (payouts and repayments are posted one at a time): give up only
+# when nothing has moved for this long.
+STALL_SECONDS = 300.0
 PAWN_PATHS = {"renewal": "renewals", "redemption": "redemptions", "forfeiture": "forfeitures"}
 CAMPAIGN_USER = "cdd-sakaeo"  # the provincial community-development office
+DEPARTMENT_USER = "cdd-department"  # the department: products, day closes, and the loader's reads
 PARTNER_USER = "gsb-referrals"
 
 
@@ -106,8 +109,12 @@ class Loader:
         concurrency: int = 24,
         progress: Progress | None = None,
         settle_timeout: float = 120.0,
+        identify: Callable[[str], dict[str, str]] | None = None,
     ) -> None:
         self.client = client
+        # The headers that say who acts: each group's officers, the district and provincial offices,
+        # the pawnshop office's branches and GSB act as themselves (maker-checker compares them).
+        self.identify = identify or named_user
         self.plan = province
         self.progress: Progress = progress or _Quiet()
         self.settle_timeout = settle_timeout
@@ -126,6 +133,10 @@ class Loader:
         self.lending_saw: dict[int, int] = {}  # member → the position lending is known to have applied
         self.loan_ids: dict[str, str] = {}
         self.active_loans: set[str] = set()
+        # Group → events its ledger stream should hold by now: the registration, each month close, and
+        # the ledger's answer to each payout request and repayment (posted through its inbox).
+        self.group_events: Counter[int] = Counter()
+        self.last_repaid: int | None = None  # the group of the repayment that completed last
         # Group → loans receivable by the platform's answers (payouts less principal repaid).
         self.receivable: Counter[int] = Counter()
         self.tickets: dict[int, str] = {}
@@ -147,13 +158,11 @@ class Loader:
                 self.member_ops[plan.month_index(op.on)][op.member].append(op)
         self.loans: dict[int, list[LoanPlan]] = defaultdict(list)
         self.payments: dict[int, dict[str, LoanPlan]] = defaultdict(dict)
-        self.repayments_due: Counter[tuple[int, int]] = Counter()  # (month, group) → repayments
         for loan in plan.loans:
             self.loans[plan.month_index(loan.applied_on)].append(loan)
             for p in loan.payments:
                 index = plan.month_index(p.paid_on)
                 self.payments[index][loan.key] = loan
-                self.repayments_due[index, loan.group] += 1
         self.pawn: dict[int, dict[int, list[PawnAction | None]]] = defaultdict(lambda: defaultdict(list))
         for t in plan.tickets:
             # None stands for the pledge itself.
@@ -166,7 +175,7 @@ class Loader:
         plan = self.plan
         loans = sum(_loan_units(loan) for loan in plan.loans)
         pawn = sum(1 + len(t.actions) for t in plan.tickets)
-        closes = len(plan.closed_months) * (len(plan.groups) + 1)
+        closes = len(plan.closed_months) * (len(plan.groups) + 2)
         consents = sum(1 for m in plan.members if m.consents)
         return (
             len(plan.groups)
@@ -192,18 +201,16 @@ class Loader:
         *,
         body: dict[str, Any] | None = None,
         key: str | None = None,
-        user: str | None = None,
+        user: str = DEPARTMENT_USER,
         params: dict[str, Any] | None = None,
         expect: frozenset[int] = frozenset(),
         waits: bool = False,
     ) -> httpx.Response | None:
         """The answer to one request, retrying what is transient. None when the platform refused it
         (a 409 with a problem: counted, not fatal); a status in `expect` is returned to the caller."""
-        headers = {}
+        headers = self.identify(user)
         if key is not None:
             headers["Idempotency-Key"] = f"{self.ns}:{key}"
-        if user is not None:
-            headers["X-Sajja-User"] = user
         reason = ""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             slots = self.waiting_slots if waits else self.slots
@@ -234,7 +241,7 @@ class Loader:
         raise DemoAborted(f"{what}: {method} {path} still failing after {MAX_ATTEMPTS} attempts ({reason})")
 
     async def _post(
-        self, path: str, body: dict[str, Any], key: str, what: str, *, user: str | None = None
+        self, path: str, body: dict[str, Any], key: str, what: str, *, user: str = DEPARTMENT_USER
     ) -> dict[str, Any] | None:
         response = await self._request("POST", path, what, body=body, key=key, user=user)
         return None if response is None else dict(response.json())
@@ -314,7 +321,8 @@ class Loader:
             units = sum(len(a) for a in pawn.values())
             await self._phase(f"{label} pawn tickets", [partial(self._pawn, t, a) for t, a in pawn.items()], units)
             if month in closed:
-                closes = [partial(self._close_month, g, month, index) for g in plan.groups]
+                await self._phase(f"{label} waiting for the ledger's postings", [self._postings_drained])
+                closes = [partial(self._close_month, g, month) for g in plan.groups]
                 await self._phase(f"{label} month-end closes", closes)
                 await self._phase(f"{label} day close", [partial(self._close_day, month_end(month))])
         await self._phase("day close today", [partial(self._close_day, plan.today)])
@@ -388,6 +396,7 @@ class Loader:
         if body is None:
             raise DemoAborted(f"group {group.name} was refused")
         self.group_ids[group.number] = str(body["group_id"])
+        self.group_events[group.number] = 1
         self.summary.counts["groups"] += 1
         self.progress.advance()
 
@@ -510,10 +519,11 @@ class Loader:
         self.progress.advance()
         if requested is None:
             return
+        self.group_events[loan.group] += 1
         # The payout is a saga through the ledger's books: wait until the ledger has answered.
-        for _ in range(12):
-            shown = await self._get(url, "loan", {"wait": 10}, waits=True)
-            if shown["status"] != "disbursing":
+        deadline = time.monotonic() + STALL_SECONDS
+        while (shown := await self._get(url, "loan", {"wait": 10}, waits=True))["status"] == "disbursing":
+            if time.monotonic() > deadline:
                 break
         if shown["status"] == "active":
             self.active_loans.add(loan.key)
@@ -521,7 +531,7 @@ class Loader:
             self.summary.counts["loans disbursed"] += 1
             self.summary.money["loans disbursed"] += loan.principal
         elif shown["status"] == "disbursing":
-            raise DemoAborted(f"loan {loan_id}: the ledger has not answered its payout request within two minutes")
+            raise DemoAborted(f"loan {loan_id}: the ledger has not answered its payout request in {STALL_SECONDS:g} s")
         else:
             self._refused("disbursement", str(shown.get("disbursement_failure")))
 
@@ -554,6 +564,8 @@ class Loader:
                         f"repayment {loan.key}#{payment.installment}: planned {payment}, answered {answer}"
                     )
             self.receivable[loan.group] -= principal
+            self.group_events[loan.group] += 1
+            self.last_repaid = loan.group
             counts, money = self.summary.counts, self.summary.money
             counts["repayments"] += 1
             money["repaid"] += payment.amount
@@ -610,10 +622,18 @@ class Loader:
 
     # --- closes -----------------------------------------------------------------------------
 
-    async def _close_month(self, group: GroupPlan, month: date, index: int) -> None:
+    async def _postings_drained(self) -> None:
+        """The ledger's inbox answers lending's requests one at a time, in order: once the repayment
+        that completed last is posted, (nearly) all are, and each group's own check is then one read."""
+        if self.last_repaid is not None:
+            await self._until_posted(self.last_repaid)
+        self.progress.advance()
+
+    async def _close_month(self, group: GroupPlan, month: date) -> None:
         group_id = self.group_ids[group.number]
-        if self.repayments_due[index, group.number]:
-            await self._until_books_hold(group_id, month_end(month), self.receivable[group.number])
+        # A repayment dated in a month the ledger has closed is posted on the next open day instead:
+        # close only once the group's books hold every payout and repayment so far.
+        await self._until_posted(group.number)
         body = await self._post(
             f"/ledger/v1/groups/{group_id}/month-closes",
             {"month": f"{month:%Y-%m}"},
@@ -625,31 +645,31 @@ class Loader:
         if body is None:
             return
         self.summary.counts["month closes"] += 1
+        self.group_events[group.number] += 1
         self.summary.counts["installments missed"] += int(body["members_missed"])
         for member_id, position in body.get("member_positions", {}).items():
             number = self.member_numbers.get(member_id)
             if number is not None:
                 self.positions[number] = max(self.positions.get(number, 0), int(position["ledger"]))
 
-    async def _until_books_hold(self, group_id: str, day: date, receivable: int) -> None:
-        """Repayments reach the group's books through the ledger's inbox; one dated in a month that is
-        then closed would be posted on the next open day instead. So wait until the books hold them."""
-        wanted = format_baht(receivable)
-        deadline = time.monotonic() + 90
-        delay = 0.2
+    async def _until_posted(self, group: int) -> None:
+        """Wait until the group's ledger stream holds every answer it owes (the group's version counts
+        its events; reading it is cheap, unlike the books, which the ledger computes from every entry)."""
+        wanted, seen = self.group_events[group], -1
+        stalled_since, delay = time.monotonic(), 0.5
         while True:
-            trial = await self._get(
-                f"/ledger/v1/groups/{group_id}/trial-balance", "trial balance", {"as_of": day.isoformat()}
-            )
-            held = next((a["balance"] for a in trial["accounts"] if a["code"] == LOANS_RECEIVABLE), "0.00")
-            if held == wanted:
+            version = int((await self._get(f"/ledger/v1/groups/{self.group_ids[group]}", "group"))["version"])
+            if version >= wanted:
                 return
-            if time.monotonic() > deadline:
+            if version != seen:
+                seen, stalled_since = version, time.monotonic()
+            elif time.monotonic() - stalled_since > STALL_SECONDS:
                 raise DemoAborted(
-                    f"group {group_id}: its books hold {held} baht of loans on {day}, not {wanted}, after 90 s"
+                    f"group {self.group_ids[group]}: the ledger has posted {version - 1} of {wanted - 1} closes and"
+                    f" lending requests, and nothing more for {STALL_SECONDS:g} s"
                 )
             await asyncio.sleep(delay)
-            delay = min(2.0, delay * 2)
+            delay = min(3.0, delay * 1.5)
 
     async def _close_day(self, day: date) -> None:
         body = await self._post(
@@ -775,6 +795,11 @@ class Loader:
         self.progress.advance()
 
 
+def named_user(user: str) -> dict[str, str]:
+    """Who acts, as the platform takes it until access control (#7): a user named in X-Sajja-User."""
+    return {"X-Sajja-User": user}
+
+
 def _first(group: BaseExceptionGroup[DemoAborted]) -> DemoAborted:
     first = group.exceptions[0]
     return _first(first) if isinstance(first, BaseExceptionGroup) else first
@@ -807,7 +832,10 @@ async def load(
     concurrency: int = 24,
     progress: Progress | None = None,
     settle_timeout: float = 120.0,
+    identify: Callable[[str], dict[str, str]] | None = None,
 ) -> Summary:
     """Load `province` through the platform's public APIs at `client`'s base URL."""
-    loader = Loader(client, province, concurrency=concurrency, progress=progress, settle_timeout=settle_timeout)
+    loader = Loader(
+        client, province, concurrency=concurrency, progress=progress, settle_timeout=settle_timeout, identify=identify
+    )
     return await loader.run()

@@ -13,7 +13,7 @@ import httpx
 from libs.events.envelope import today_in_thailand
 from libs.events.money import format_baht
 from sajja_cli.demo.generator import PROVINCE_CODE, LoanPlan, MemberOp, Province, Scale, generate, month_end
-from sajja_cli.demo.loader import load
+from sajja_cli.demo.loader import Loader, load
 from tests.support.api import eventually
 
 SCALE = Scale(groups=3, members=30, months=3)
@@ -45,9 +45,13 @@ def _installment_principal(loan: LoanPlan, number: int) -> int:
     return loan.principal - each * (loan.term - 1) if number == loan.term else each
 
 
-def expected_stats(province: Province, district: str | None = None) -> dict[str, object]:
+def expected_stats(province: Province, district: str | None = None, group: int | None = None) -> dict[str, object]:
     """The figures GET /reporting/v1/stats should show today, folded from the plan's commands."""
-    groups = {g.number for g in province.groups if district is None or g.district_code == district}
+    groups = {
+        g.number
+        for g in province.groups
+        if (district is None or g.district_code == district) and (group is None or g.number == group)
+    }
     members = {m.number for m in province.members if m.group in groups}
     balances: dict[int, dict[str, int]] = defaultdict(lambda: {"sajja": 0, "special": 0})
     exited = set()
@@ -161,7 +165,8 @@ async def test_the_demo_province_loads_through_the_apis_and_a_rerun_changes_noth
     today = today_in_thailand()
     province = rich_plan(today)
 
-    summary = await load(client, province, concurrency=8, settle_timeout=30)
+    loader = Loader(client, province, concurrency=8, settle_timeout=30)
+    summary = await loader.run()
     assert not summary.refusals, summary.refusal_examples
     assert summary.counts["repayments split otherwise than planned"] == 0, summary.notes
     assert summary.counts["members enrolled"] == len(province.members)
@@ -183,6 +188,15 @@ async def test_the_demo_province_loads_through_the_apis_and_a_rerun_changes_noth
         assert await _stats(client, "province", PROVINCE_CODE) == province_wanted
         assert await _stats(client, "district", district) == district_wanted
     assert province_wanted["borrowers"] and province_wanted["loans_outstanding"] != "0.00"
+
+    # Each group's books hold its loans as planned, and its stream every answer the loader waited for.
+    for group in province.groups:
+        group_id = loader.group_ids[group.number]
+        shown = (await client.get(f"/ledger/v1/groups/{group_id}")).json()
+        assert shown["version"] == loader.group_events[group.number]
+        trial = (await client.get(f"/ledger/v1/groups/{group_id}/trial-balance")).json()
+        receivable = {a["code"]: a["balance"] for a in trial["accounts"]}.get("1100", "0.00")
+        assert receivable == expected_stats(province, group=group.number)["loans_outstanding"]
 
     # The month-end closes found the installments the plan skipped.
     missed = expected_missed(province, today)
