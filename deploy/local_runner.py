@@ -16,10 +16,12 @@ from contextlib import contextmanager
 
 from deploy.http_server import http_server
 from deploy.platform import running_platform
+from libs.auth.tokens import new_signing_key_pem
 from libs.events.runtime import run_until_complete
 from libs.events.settings import Settings
 from libs.events.telemetry import setup_logging, setup_tracing
 from libs.infra.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
+from services.auth.store import create_development_credentials
 
 log = logging.getLogger("sajja.run")
 
@@ -50,10 +52,39 @@ def infrastructure(settings: Settings) -> Iterator[tuple[str, str]]:
         yield database_url, bootstrap
 
 
+def development_signing_key(settings: Settings) -> Settings:
+    """Without SAJJA_AUTH_SIGNING_KEYS (a developer's machine), a key is made once under the data
+    directory (readable by its owner only) and used as if it came from the environment."""
+    if settings.auth_signing_keys:
+        return settings
+    path = settings.data_dir.resolve() / "dev-signing-key.pem"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(new_signing_key_pem())
+        log.info("created a development token-signing key in %s", path)
+    return settings.model_copy(update={"auth_signing_keys": [path.read_text()]})
+
+
+def show_credentials_once(settings: Settings, created: list[tuple[str, str, str]] | None) -> None:
+    """First start only: print the development users and partner clients, and keep them (owner-only)
+    for `make demo`; later starts print nothing of them."""
+    if not created:
+        return
+    lines = [f"  {kind:<28} {name:<16} {secret}" for kind, name, secret in created]
+    print("Development credentials (shown once; kept in .sajja/dev-credentials for `make demo`):", flush=True)
+    print("\n".join(lines), flush=True)
+    path = settings.data_dir.resolve() / "dev-credentials"
+    path.touch(mode=0o600)
+    path.write_text("\n".join(f"{kind}\t{name}\t{secret}" for kind, name, secret in created) + "\n")
+
+
 async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
+    settings = development_signing_key(settings)
     with infrastructure(settings) as (database_url, bootstrap):
         async with running_platform(settings, database_url, bootstrap) as running:
+            show_credentials_once(settings, await create_development_credentials(running.platform.pool))
             server = http_server(running.gateway, settings)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -33,7 +33,7 @@ def run() -> None:
 
 
 @app.command()
-def serve(service: str = typer.Argument(..., help="ledger, lending, campaign or reporting")) -> None:
+def serve(service: str = typer.Argument(..., help="auth, ledger, lending, campaign or reporting")) -> None:
     """Run ONE service against external servers (SAJJA_DATABASE_URL, SAJJA_KAFKA_BOOTSTRAP_SERVERS): one container."""
     from deploy.serve_one import main
 
@@ -58,6 +58,17 @@ def schemas(check: bool = typer.Option(False, help="Fail if the committed schema
     for name in stale:
         (SCHEMA_DIR / name).write_text(wanted[name])
     typer.echo(f"{len(wanted)} schemas, {len(stale)} written to {SCHEMA_DIR}")
+
+
+@app.command("signing-key")
+def signing_key() -> None:
+    """Print a new token-signing key as SAJJA_AUTH_SIGNING_KEYS wants it (a JSON list). To rotate, put the
+    new key first and keep the old one until the longest token lifetime has passed."""
+    import json
+
+    from libs.auth.tokens import new_signing_key_pem
+
+    typer.echo(json.dumps([new_signing_key_pem()]))
 
 
 @app.command()
@@ -90,6 +101,13 @@ def demo(
         2569, help="The same seed plans the same province; a re-run replays, posting nothing twice."
     ),
     concurrency: int = typer.Option(24, min=1, max=256, help="Requests in flight."),
+    user: str = typer.Option("admin", help="A department user to sign in as (it creates the demo's officers)."),
+    password: str | None = typer.Option(
+        None,
+        envvar="SAJJA_DEMO_PASSWORD",
+        show_default="the one `make run` printed, from .sajja/dev-credentials",
+        help="That user's password.",
+    ),
 ) -> None:
     """Load a synthetic province (Sa Kaeo) through the public APIs: groups, members, a year of deposits,
     loans and repayments, pawn tickets, consents and referrals, a savings campaign and its reports."""
@@ -105,7 +123,14 @@ def demo(
     except ValueError as exc:
         typer.echo(f"sajja demo: {exc}", err=True)
         raise typer.Exit(2) from None
-    run_demo(url, scale, seed, concurrency)
+    if password is None:
+        from sajja_cli.demo.console import development_credentials
+
+        password = development_credentials(Settings().data_dir.resolve(), user)
+        if password is None:
+            typer.echo(f"sajja demo: no password for {user}: pass --password (or SAJJA_DEMO_PASSWORD)", err=True)
+            raise typer.Exit(2)
+    run_demo(url, scale, seed, concurrency, user, password)
 
 
 @relay_app.command("republish")

@@ -13,6 +13,7 @@ from libs.events.kafka import ensure_topics, topic_for
 from libs.events.migrations import migrate
 from libs.events.runtime import Platform, ServiceRuntime
 from libs.events.settings import Settings
+from services.auth import app as auth_app
 from services.campaign import app as campaign_app
 from services.ledger import app as ledger_app
 from services.lending import app as lending_app
@@ -28,6 +29,7 @@ class ServiceSpec:
 
 
 SERVICES: dict[str, ServiceSpec] = {
+    "auth": ServiceSpec("auth", auth_app.build, auth_app.MIGRATIONS, False),
     "ledger": ServiceSpec("ledger", ledger_app.build, ledger_app.MIGRATIONS, True),
     "lending": ServiceSpec("lending", lending_app.build, lending_app.MIGRATIONS, True),
     "campaign": ServiceSpec("campaign", campaign_app.build, campaign_app.MIGRATIONS, True),

@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 
 from libs.events.settings import Settings
+from tests.support.auth import bearer, signing_key_for_tests, user_token
 
 
 def _docker_engine_answers() -> bool:
@@ -186,7 +187,7 @@ def settings_for_test(**overrides: Any) -> Settings:
         read_wait_timeout_seconds=15,
         database_pool_size=40,
         topic_partitions=6,
-        **overrides,
+        **({"auth_signing_keys": [signing_key_for_tests()]} | overrides),
     )
 
 
@@ -206,12 +207,35 @@ async def running(settings: Settings, database_url: str, broker: Broker) -> Asyn
 
 @pytest.fixture
 async def client(running: object) -> AsyncIterator[object]:
-    """HTTP client speaking to the gateway in-process (ASGI), exactly as the local runner serves it."""
+    """HTTP client speaking to the gateway in-process (ASGI), exactly as the local runner serves it,
+    signed in as a department user (who may do anything): tests of access control use their own tokens."""
     import httpx
 
     from deploy.platform import RunningPlatform
 
     assert isinstance(running, RunningPlatform)
     transport = httpx.ASGITransport(app=running.gateway)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sajja.test", timeout=30) as c:
+    token = user_token(running.platform.settings.auth_signing_keys)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sajja.test", timeout=30, headers=bearer(token)
+    ) as c:
+        yield c
+
+
+@pytest.fixture
+async def pawnshop(running: object) -> AsyncIterator[object]:
+    """HTTP client for the pawnshop office's partner system (its pawn transactions only)."""
+    import httpx
+
+    from deploy.platform import RunningPlatform
+    from tests.support.auth import partner_token
+
+    assert isinstance(running, RunningPlatform)
+    token = partner_token(
+        running.platform.settings.auth_signing_keys, "pawnshop", frozenset({"pawn:read", "pawn:write"})
+    )
+    transport = httpx.ASGITransport(app=running.gateway)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sajja.test", timeout=30, headers=bearer(token)
+    ) as c:
         yield c

@@ -117,6 +117,14 @@ def install_problem_handlers(app: FastAPI) -> None:
             exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), instance=request.url.path
         )
 
+    @app.exception_handler(asyncpg.CharacterNotInRepertoireError)
+    @app.exception_handler(asyncpg.UntranslatableCharacterError)
+    async def _unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL stores no NUL character in text or JSON: the input is refused, not the server broken.
+        return problem_response(
+            422, "Invalid request", "text must not contain NUL (U+0000) characters", "validation", request.url.path
+        )
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Never leak stack traces or internal names; the log has them, with the trace id.
@@ -125,11 +133,12 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def actor_of(request: Request) -> Actor:
-    """Who is acting. Until access control (#7) authenticates callers, the caller names the user in an
-    `X-Sajja-User` header (recorded on the events, and what maker-checker compares); without it, an
-    anonymous user."""
-    user = request.headers.get("x-sajja-user", "").strip()
-    return Actor(kind="user", id=user[:100] if user else "anonymous")
+    """Who is acting: the signed-in user or the partner system whose token the guard checked (recorded
+    on the events, and what maker-checker compares)."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return Actor(kind="user", id="anonymous")
+    return Actor(kind=principal.kind, id=principal.subject)
 
 
 async def idempotency_key(request: Request) -> str:

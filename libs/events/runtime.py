@@ -11,9 +11,13 @@ from typing import Any, Protocol
 
 import asyncpg
 import httpx
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import JSONResponse
 
+from libs.auth.access import PUBLIC, Guard, KeySource, access, routes_without_rules
+from libs.auth.hardening import BodySizeLimit
+from libs.auth.principal import SERVICE_SCOPES, Principal
+from libs.auth.tokens import KeyRing
 from libs.events.cancel import raise_if_cancelling
 from libs.events.http import install_problem_handlers
 from libs.events.kafka import make_consumer, make_producer
@@ -51,17 +55,33 @@ class Platform:
     bootstrap_servers: str
     # The services running in this process (the local runner and tests run all of them in one).
     apps: dict[str, FastAPI] = field(default_factory=dict)
+    guard: Guard | None = None
+    _service_token: tuple[str, float] | None = None
 
     def service_client(self, name: str) -> httpx.AsyncClient:
         """An HTTP client for another service: in-process when it runs here, else at its configured URL
-        (SAJJA_SERVICE_URLS, e.g. {"ledger": "http://ledger:8000"})."""
+        (SAJJA_SERVICE_URLS, e.g. {"ledger": "http://ledger:8000"}). It carries a service token when this
+        process holds the signing keys (the local runner, tests); see README for split deployments."""
+        headers = {"Authorization": f"Bearer {self.service_token()}"} if self.settings.auth_signing_keys else {}
         if name in self.apps:
             transport = httpx.ASGITransport(app=self.apps[name])
-            return httpx.AsyncClient(transport=transport, base_url=f"http://{name}.internal", timeout=10)
+            return httpx.AsyncClient(
+                transport=transport, base_url=f"http://{name}.internal", timeout=10, headers=headers
+            )
         url = self.settings.service_urls.get(name)
         if not url:
             raise LookupError(f"service {name} is not in this process and SAJJA_SERVICE_URLS has no URL for it")
-        return httpx.AsyncClient(base_url=url, timeout=10)
+        return httpx.AsyncClient(base_url=url, timeout=10, headers=headers)
+
+    def service_token(self) -> str:
+        """A token for calls between services, renewed a minute before it expires."""
+        now = time.time()
+        if self._service_token is None or self._service_token[1] - 60 < now:
+            principal = Principal(subject="sajja-services", kind="service", scopes=SERVICE_SCOPES)
+            lifetime = self.settings.access_token_seconds
+            token = KeyRing(self.settings.auth_signing_keys).issue(principal, lifetime, now=now)
+            self._service_token = (token, now + lifetime)
+        return self._service_token[0]
 
     def relay(self, store: EventStore, topic: str, **kwargs: Any) -> Relay:
         return Relay(
@@ -165,6 +185,23 @@ class ServiceRuntime:
         return {"service": self.name, "ready": ready, "checks": checks}
 
 
+def guard_for(platform: Platform) -> Guard:
+    """One guard per process: it fetches the auth service's published keys once and shares them."""
+    if platform.guard is None:
+
+        async def fetch_keys() -> dict[str, Any]:
+            if platform.settings.auth_signing_keys:  # this process holds the keys: no need to ask
+                return KeyRing(platform.settings.auth_signing_keys).jwks()
+            async with platform.service_client("auth") as auth:
+                response = await auth.get("/auth/v1/jwks.json")
+                response.raise_for_status()
+                keys: dict[str, Any] = response.json()
+                return keys
+
+        platform.guard = Guard(KeySource(fetch_keys), platform.settings.rate_limit_per_minute)
+    return platform.guard
+
+
 def service_runtime(
     name: str,
     platform: Platform,
@@ -186,12 +223,18 @@ def service_runtime(
         redoc_url=None,
         # Our TracingMiddleware makes the server span; FastAPI's own spans would double the cost.
         telemetry={"tracing": False},
+        # Every route names its access rule; the guard enforces it (and refuses routes without one).
+        dependencies=[Depends(guard_for(platform))],
     )
+    app.add_middleware(BodySizeLimit, limit=platform.settings.max_body_bytes)
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
     runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors), list(workers), list(on_start))
     add_health_routes(app, runtime, name)
+    # Fail at start rather than serve a route nobody decided who may use (the guard would refuse it).
+    if unruled := routes_without_rules(app.routes):
+        raise RuntimeError(f"{name}: routes without an access rule: {', '.join(unruled)}")
     return runtime
 
 
@@ -206,9 +249,11 @@ def add_health_routes(app: FastAPI, runtime: ServiceRuntime, prefix: str) -> Non
     """/healthz (alive) and /readyz (database, relays, projectors) — at the root when the service runs
     alone, and under its prefix so the local runner can reach each service's own."""
 
+    @access(PUBLIC)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @access(PUBLIC)
     async def readyz() -> JSONResponse:
         report = await runtime.readiness()
         return JSONResponse(report, status_code=200 if report["ready"] else 503)

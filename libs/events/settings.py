@@ -41,5 +41,18 @@ class Settings(BaseSettings):
     # Key for the national-ID hash carried in events. Set a secret one in every real deployment.
     national_id_hash_key: str = "sajja-development-key-not-secret"
 
+    # Access control (#7). Token-signing keys: PEM EC P-256 private keys, newest first (only the auth
+    # service needs them; `make run` creates development ones). Lifetimes in seconds.
+    auth_signing_keys: list[str] = Field(default_factory=list, repr=False)
+    access_token_seconds: int = Field(default=900, ge=60, le=86_400)
+    session_seconds: int = Field(default=8 * 3600, ge=300, le=7 * 86_400)
+    # Cookies marked Secure (HTTPS only): on everywhere but a developer's http://127.0.0.1.
+    secure_cookies: bool = False
+    login_lockout_failures: int = Field(default=5, ge=1)
+    login_lockout_minutes: int = Field(default=15, ge=1)
+    # Requests per minute per client (per user or partner; per address before sign-in), per process.
+    rate_limit_per_minute: int = Field(default=1_200, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+
     database_pool_size: int = Field(default=20, ge=2)
     log_level: str = "INFO"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from fastapi.responses import Response
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 
 TableFormat = Literal["json", "csv", "xlsx"]
@@ -43,13 +45,13 @@ def to_xlsx(table: Table, sheet_title: str = "ข้อมูล") -> bytes:
     assert sheet is not None
     sheet.title = sheet_title[:31]
     for i, line in enumerate(table.title):
-        sheet.append([line])
+        sheet.append([_cell(line)])
         sheet.cell(sheet.max_row, 1).font = Font(bold=True, size=14 if i == 0 else 11)
-    sheet.append(list(table.headings))
+    sheet.append([_cell(h) for h in table.headings])
     for cell in sheet[sheet.max_row]:
         cell.font = Font(bold=True)
     for row in table.rows:
-        sheet.append(list(row))
+        sheet.append([_cell(v) for v in row])
         for column in table.figures:
             sheet.cell(sheet.max_row, column + 1).alignment = Alignment(horizontal="right")
     for column, heading in enumerate(table.headings, start=1):
@@ -60,9 +62,15 @@ def to_xlsx(table: Table, sheet_title: str = "ข้อมูล") -> bytes:
     return out.getvalue()
 
 
+def _cell(value: str | int) -> str | int:
+    # Control characters cannot be stored in a worksheet; they can only have come from odd input.
+    return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
+
+
 def file_response(table: Table, format: Literal["csv", "xlsx"], name: str) -> Response:  # noqa: A002
     """The table as a download named `name` (without its extension)."""
-    headers = {"Content-Disposition": f'attachment; filename="{name}.{format}"'}
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120]  # header values are Latin-1: keep names plain
+    headers = {"Content-Disposition": f'attachment; filename="{safe}.{format}"'}
     if format == "csv":
         return Response(to_csv(table), media_type="text/csv; charset=utf-8", headers=headers)
     return Response(to_xlsx(table), media_type=XLSX, headers=headers)

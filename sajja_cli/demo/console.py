@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,7 +55,20 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def run_demo(url: str, scale: Scale, seed: int, concurrency: int) -> None:
+def development_credentials(data_dir: Path, username: str) -> str | None:
+    """The password `make run` printed on its first start for `username` (kept in .sajja/dev-credentials)."""
+    path = data_dir / "dev-credentials"
+    if not path.exists():
+        return None
+    for line in path.read_text().splitlines():
+        kind, _, rest = line.partition("\t")
+        name, _, secret = rest.partition("\t")
+        if kind.startswith("user") and name == username:
+            return secret
+    return None
+
+
+def run_demo(url: str, scale: Scale, seed: int, concurrency: int, username: str, password: str) -> None:
     console = Console()
     today = today_in_thailand()
     province = generate(seed, scale, today)
@@ -73,8 +87,16 @@ def run_demo(url: str, scale: Scale, seed: int, concurrency: int) -> None:
     async def go() -> Summary:
         limits = httpx.Limits(max_connections=concurrency + 16, max_keepalive_connections=concurrency + 16)
         async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+            # The demo acts as a department user, who creates the officers and partner clients it needs.
+            signed = await client.post("/auth/v1/sessions", json={"username": username, "password": password})
+            if signed.status_code != 201:
+                raise DemoAborted(f"signing in as {username} at {url}: {signed.status_code} {signed.text[:200]}")
+            client.headers["Authorization"] = f"Bearer {signed.cookies['sajja_session']}"
+            client.cookies.clear()
             with Progress(*columns, console=console) as progress:
-                loader = Loader(client, province, concurrency=concurrency, progress=RichProgress(progress))
+                loader = Loader(
+                    client, province, concurrency=concurrency, progress=RichProgress(progress), secret=password
+                )
                 return await loader.run()
 
     result: list[Summary] = []

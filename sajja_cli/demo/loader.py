@@ -43,6 +43,7 @@ from sajja_cli.demo.generator import (
     TicketPlan,
     month_end,
 )
+from sajja_cli.demo.identities import Identities, IdentityError
 
 MAX_ATTEMPTS = 8
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
@@ -110,11 +111,14 @@ class Loader:
         progress: Progress | None = None,
         settle_timeout: float = 120.0,
         identify: Callable[[str], dict[str, str]] | None = None,
+        secret: str | None = None,
     ) -> None:
         self.client = client
+        self.secret = secret
         # The headers that say who acts: each group's officers, the district and provincial offices,
         # the pawnshop office's branches and GSB act as themselves (maker-checker compares them).
-        self.identify = identify or named_user
+        self.identify = identify
+        self.identities: Identities | None = None
         self.plan = province
         self.progress: Progress = progress or _Quiet()
         self.settle_timeout = settle_timeout
@@ -208,7 +212,8 @@ class Loader:
     ) -> httpx.Response | None:
         """The answer to one request, retrying what is transient. None when the platform refused it
         (a 409 with a problem: counted, not fatal); a status in `expect` is returned to the caller."""
-        headers = self.identify(user)
+        assert self.identify is not None, "run() signs the actors in first"
+        headers = dict(self.identify(user))  # a copy: the key below is this request's alone
         if key is not None:
             headers["Idempotency-Key"] = f"{self.ns}:{key}"
         reason = ""
@@ -279,6 +284,16 @@ class Loader:
 
     async def run(self) -> Summary:
         started = time.monotonic()
+        if self.identify is None:
+            # Everyone the demo acts as, signed in by the client's own (department) user.
+            secret = self.secret or self.ns
+            self.identities = Identities(self.client, self.plan, secret)
+            try:
+                await self.identities.provision()
+            except IdentityError as exc:
+                raise DemoAborted(f"{exc} (is the demo signed in as a department user?)") from None
+            self.client.cookies.clear()
+            self.identify = self.identities
         self.progress.start(self.total_work())
         try:
             await self._run()
@@ -287,6 +302,8 @@ class Loader:
             raise _first(group) from None
         finally:
             self.summary.seconds = time.monotonic() - started
+            if self.identities is not None:
+                await self.identities.close()
         return self.summary
 
     async def _run(self) -> None:
@@ -793,11 +810,6 @@ class Loader:
             f"/campaign/v1/campaigns/{self.plan.campaign.campaign_id}/progress", "campaign progress", where
         )
         self.progress.advance()
-
-
-def named_user(user: str) -> dict[str, str]:
-    """Who acts, as the platform takes it until access control (#7): a user named in X-Sajja-User."""
-    return {"X-Sajja-User": user}
 
 
 def _first(group: BaseExceptionGroup[DemoAborted]) -> DemoAborted:

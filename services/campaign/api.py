@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.auth.access import Anywhere, AreaFromRequest, AreaQuery, BodyArea, Nationwide, Rule, access
+from libs.auth.principal import Principal
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import format_baht
@@ -96,6 +98,50 @@ def area_name(level: str, code: str | None) -> dict[str, str | None]:
     }
 
 
+# Where a campaign request lies, for access control.
+class ReportBoardArea:
+    """The provinces' board is national; a province's districts' board is for anyone working in it."""
+
+    async def check(self, request: Request, principal: Principal) -> None:
+        province = request.query_params.get("province")
+        if request.query_params.get("level", "district") == "province" or not province:
+            inside = principal.nationwide
+        else:
+            inside = principal.nationwide or province in (
+                principal.province_code,
+                (principal.district_code or "")[:2],
+            )
+        if not inside:
+            raise Problem(403, "Forbidden", "this board is not in your area", "forbidden")
+
+
+def district_in_path(params: dict[str, str]) -> tuple[str, str | None]:
+    return ("district", params.get("district_code"))
+
+
+def report_in_path(params: dict[str, str]) -> tuple[str, str | None]:
+    return (params.get("level", "national"), params.get("code"))
+
+
+def province_asked(params: dict[str, str]) -> tuple[str, str | None]:
+    return ("province", params["province"]) if params.get("province") else ("national", None)
+
+
+async def report_area(body: dict[str, object]) -> tuple[str, str | None] | None:
+    level, code = body.get("level"), body.get("code")
+    return (level, code) if isinstance(level, str) and isinstance(code, str) else None
+
+
+async def nomination_area(body: dict[str, object]) -> tuple[str, str | None] | None:
+    code = body.get("district_code")
+    return ("district", code) if isinstance(code, str) else None
+
+
+async def award_area(body: dict[str, object]) -> tuple[str, str | None] | None:
+    code = body.get("province_code")
+    return ("province", code) if isinstance(code, str) else None
+
+
 def build_router(handlers: CampaignHandlers) -> APIRouter:
     router = APIRouter(prefix="/campaign/v1", tags=["campaign"])
 
@@ -104,10 +150,12 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
 
     @router.get("/campaigns", summary="Every campaign, as data")
+    @access(Rule("campaign:read", Anywhere()))
     async def list_campaigns() -> dict[str, object]:
         return {"items": [c.model_dump(mode="json") for c in await handlers.campaigns()]}
 
     @router.post("/campaigns", status_code=201, summary="Launch a campaign from its definition (no code needed)")
+    @access(Rule("campaign:admin", Nationwide()))
     async def launch(body: CampaignDefinition, request: Request, key: Key) -> JSONResponse:
         campaign = CampaignLaunched.model_validate(body.model_dump())
         result = await handlers.launch(
@@ -116,6 +164,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         return result.response()
 
     @router.get("/campaigns/{campaign_id}", summary="A campaign's definition")
+    @access(Rule("campaign:read", Anywhere()))
     async def get_campaign(campaign_id: str) -> dict[str, object]:
         campaign = await handlers.load_campaign(campaign_id)
         return campaign.model_dump(mode="json") | {
@@ -124,6 +173,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         }
 
     @router.get("/campaigns/{campaign_id}/progress", summary="The campaign's counters for an area")
+    @access(Rule("campaign:read", AreaQuery()))
     async def progress(
         campaign_id: str,
         level: LevelQuery = "national",
@@ -146,6 +196,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         }
 
     @router.get("/campaigns/{campaign_id}/progress/series", summary="Daily values of the counters, for charts")
+    @access(Rule("campaign:read", AreaQuery()))
     async def progress_series(
         campaign_id: str,
         level: LevelQuery = "national",
@@ -164,6 +215,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         }
 
     @router.get("/campaigns/{campaign_id}/progress/breakdown", summary="The child areas' counters", response_model=None)
+    @access(Rule("campaign:read", AreaQuery()))
     async def progress_breakdown(
         campaign_id: str,
         level: LevelQuery = "national",
@@ -209,6 +261,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         status_code=201,
         summary="Submit a district's (or province's) savings-promotion report, prefilled from the counters",
     )
+    @access(Rule("campaign:report", BodyArea(report_area)))
     async def submit(campaign_id: str, body: ReportRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.submit(
             key,
@@ -225,6 +278,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     @router.get(
         "/campaigns/{campaign_id}/reports", summary="Status board: reports due, submitted, late", response_model=None
     )
+    @access(Rule("campaign:read", ReportBoardArea()))
     async def report_status(
         campaign_id: str,
         level: Annotated[Literal["district", "province"], Query()] = "district",
@@ -289,6 +343,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         "/campaigns/{campaign_id}/nominations/{district_code}/proposals",
         summary="The district's members and groups ranked by a transparent score, each with its evidence",
     )
+    @access(Rule("campaign:read", AreaFromRequest(district_in_path)))
     async def proposals(
         campaign_id: str, district_code: str, limit: Annotated[int, Query(ge=1, le=100)] = 10
     ) -> dict[str, object]:
@@ -316,6 +371,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     @router.post(
         "/campaigns/{campaign_id}/nominations", status_code=201, summary="A district nominates (ดีเด่นระดับอำเภอ)"
     )
+    @access(Rule("campaign:report", BodyArea(nomination_area)))
     async def nominate(campaign_id: str, body: NominationRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.nominate(
             key,
@@ -331,6 +387,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/campaigns/{campaign_id}/awards", status_code=201, summary="A province grants its award to a nominee")
+    @access(Rule("campaign:award", BodyArea(award_area)))
     async def award(campaign_id: str, body: AwardRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.grant_award(
             key,
@@ -345,19 +402,25 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         return result.response()
 
     @router.get("/campaigns/{campaign_id}/nominations", summary="Nominations and awards so far")
-    async def list_nominations(campaign_id: str) -> dict[str, object]:
+    @access(Rule("campaign:read", AreaFromRequest(province_asked)))
+    async def list_nominations(
+        campaign_id: str,
+        province: Annotated[str | None, Query(pattern=r"^\d{2}$", description="Only this province's")] = None,
+    ) -> dict[str, object]:
         await handlers.load_campaign(campaign_id)
-        return {
-            "campaign_id": campaign_id,
-            "nominations": await handlers.events_of("campaign.NominationSubmitted", campaign_id),
-            "awards": await handlers.events_of("campaign.AwardGranted", campaign_id),
-        }
+        nominations = await handlers.events_of("campaign.NominationSubmitted", campaign_id)
+        awards = await handlers.events_of("campaign.AwardGranted", campaign_id)
+        if province:
+            nominations = [n for n in nominations if str(n.get("district_code", "")).startswith(province)]
+            awards = [a for a in awards if a.get("province_code") == province]
+        return {"campaign_id": campaign_id, "nominations": nominations, "awards": awards}
 
     @router.get(
         "/campaigns/{campaign_id}/nominations/{district_code}/{kind}/export",
         summary="A nomination in the layout of the district nomination forms, as XLSX or PDF",
         response_class=Response,
     )
+    @access(Rule("campaign:read", AreaFromRequest(district_in_path)))
     async def export_nomination(
         campaign_id: str,
         district_code: str,
@@ -400,6 +463,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         summary="The savings-promotion report as XLSX or PDF (Thai, Buddhist Era): the submitted one, or a draft",
         response_class=Response,
     )
+    @access(Rule("campaign:read", AreaFromRequest(report_in_path)))
     async def export_report(
         campaign_id: str,
         level: Literal["district", "province"],

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from libs.auth.access import BodyArea, PartnerCheck, Rule, access, record_in
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
 from services.ledger import books, domain, installments
-from services.ledger.handlers import LedgerHandlers, today_in_thailand
+from services.ledger.handlers import SCHEMA, LedgerHandlers, today_in_thailand
 from services.ledger.months import month_end
 
 
@@ -167,7 +168,9 @@ class ChangeCommitmentRequest(StrictRequest):
     )
 
 
-Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="A calendar month, YYYY-MM (CE)")]
+Month = Annotated[
+    str, Field(pattern=r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$", description="A calendar month, YYYY-MM (CE, 1900-2999)")
+]
 
 
 def parse_month(value: str) -> date:
@@ -245,17 +248,26 @@ class ProfitAllocationRequest(StrictRequest):
 
 def build_router(handlers: LedgerHandlers) -> APIRouter:
     router = APIRouter(prefix="/ledger/v1", tags=["ledger"])
+    # Where each record lies, for access control: groups and members by their streams' first event.
+    group = record_in(handlers.pool, SCHEMA, "group", "group_id", "group")
+    member = record_in(handlers.pool, SCHEMA, "member", "member_id", "member")
+
+    async def new_group_area(body: dict[str, object]) -> tuple[str, str | None] | None:
+        district = body.get("district_code")
+        return ("district", district) if isinstance(district, str) else None
 
     def _fp(request: Request, body: BaseModel) -> str:
         return fingerprint("POST", request.url.path, body.model_dump(mode="json"))
 
     @router.post("/groups", status_code=201, summary="Register a savings group")
+    @access(Rule("ledger:write", BodyArea(new_group_area)))
     async def register_group(body: RegisterGroupRequest, request: Request, key: Key) -> JSONResponse:
         fields = body.model_dump(exclude={"rules"}) | {"rules": body.rules.to_rules()}
         result = await handlers.register_group(key, _fp(request, body), actor_of(request), fields)
         return result.response()
 
     @router.post("/groups/{group_id}/members", status_code=201, summary="Enrol a member in a group")
+    @access(Rule("ledger:write", group))
     async def enroll_member(group_id: uuid.UUID, body: EnrollMemberRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.enroll_member(
             key,
@@ -272,6 +284,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/members/{member_id}/deposits", status_code=201, summary="Deposit into sajja or special savings")
+    @access(Rule("ledger:write", member))
     async def deposit(member_id: uuid.UUID, body: DepositRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.deposit(
             key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.deposited_on
@@ -284,6 +297,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         summary="Withdraw savings",
         responses={409: {"description": "Funds are short, or the group's rules forbid it"}},
     )
+    @access(Rule("ledger:write", member))
     async def withdraw(member_id: uuid.UUID, body: WithdrawalRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.withdraw(
             key, _fp(request, body), actor_of(request), member_id, body.account, body.amount, body.withdrawn_on
@@ -291,6 +305,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/members/{member_id}/consents", status_code=201, summary="Grant or withdraw consent")
+    @access(Rule("ledger:write", member))
     async def decide_consent(member_id: uuid.UUID, body: ConsentRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.decide_consent(
             key,
@@ -305,6 +320,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.get("/members/{member_id}/consents", summary="A member's full consent history")
+    @access(Rule("ledger:read", member))
     async def consent_history(member_id: uuid.UUID) -> dict[str, object]:
         history = await handlers.consent_history(member_id)
         in_force: dict[tuple[str, str], dict[str, object]] = {}
@@ -317,6 +333,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return {"member_id": str(member_id), "in_force": list(in_force.values()), "history": history}
 
     @router.post("/members/{member_id}/reversals", status_code=201, summary="Reverse a deposit or withdrawal")
+    @access(Rule("ledger:write", member))
     async def reverse(member_id: uuid.UUID, body: ReversalRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.reverse(
             key, _fp(request, body), actor_of(request), member_id, body.transaction_id, body.reason
@@ -324,6 +341,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/members/{member_id}/erasure", status_code=201, summary="Erase the member's personal data (PDPA)")
+    @access(Rule("ledger:write", member))
     async def erase(member_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
         result = await handlers.erase_personal_data(
             key, fingerprint("POST", request.url.path, {}), actor_of(request), member_id
@@ -331,6 +349,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/members/{member_id}/exit", status_code=201, summary="The member leaves; balances are paid out")
+    @access(Rule("ledger:write", member))
     async def exit_member(member_id: uuid.UUID, body: ExitRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.exit_member(
             key, _fp(request, body), actor_of(request), member_id, body.exited_on, body.reason
@@ -338,6 +357,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/members/{member_id}/commitment", status_code=201, summary="Change the monthly sajja commitment")
+    @access(Rule("ledger:write", member))
     async def change_commitment(
         member_id: uuid.UUID, body: ChangeCommitmentRequest, request: Request, key: Key
     ) -> JSONResponse:
@@ -352,6 +372,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         summary="Close a month: record missed installments; entries dated in it are refused from then on",
         responses={409: {"description": "The month has not ended, is closed already, or an earlier one is open"}},
     )
+    @access(Rule("ledger:write", group))
     async def close_month(group_id: uuid.UUID, body: CloseMonthRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.close_month(
             key, _fp(request, body), actor_of(request), group_id, parse_month(body.month)
@@ -361,6 +382,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
     @router.get(
         "/members/{member_id}/installments", summary="The member's monthly sajja installments: due, paid, missed"
     )
+    @access(Rule("ledger:read", member))
     async def member_installments(
         member_id: uuid.UUID,
         from_month: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
@@ -392,6 +414,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         summary="Post a balanced entry to the group's books (bank interest, expenses, transfers)",
         responses={409: {"description": "The month is closed, or the group's cash is short"}},
     )
+    @access(Rule("ledger:write", group))
     async def post_journal_entry(
         group_id: uuid.UUID, body: JournalEntryRequest, request: Request, key: Key
     ) -> JSONResponse:
@@ -405,6 +428,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.get("/groups/{group_id}/journal", summary="The group's journal: every money movement as balanced postings")
+    @access(Rule("ledger:read", group))
     async def journal(
         group_id: uuid.UUID,
         from_date: Annotated[date | None, Query(alias="from")] = None,
@@ -440,6 +464,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         summary="Allocate a period's net profit: funds, dividends by average savings, borrower rebates",
         responses={409: {"description": "Months still open, period allocated already, no profit, or cash short"}},
     )
+    @access(Rule("ledger:write", group))
     async def allocate_profit(
         group_id: uuid.UUID, body: ProfitAllocationRequest, request: Request, key: Key
     ) -> JSONResponse:
@@ -460,6 +485,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         return result.response()
 
     @router.get("/groups/{group_id}", summary="A group, read from its stream, with its area's names")
+    @access(Rule("ledger:read", group))
     async def get_group(group_id: uuid.UUID) -> dict[str, object]:
         group = await handlers.load_group(handlers.pool, group_id)
         return {
@@ -474,6 +500,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         }
 
     @router.get("/groups/{group_id}/trial-balance", summary="The group's trial balance on a date")
+    @access(Rule("ledger:read", group))
     async def trial_balance(
         group_id: uuid.UUID,
         as_of: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
@@ -502,6 +529,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         }
 
     @router.get("/groups/{group_id}/reconciliation", summary="Books' member savings against members' balances")
+    @access(Rule("ledger:read", group))
     async def reconciliation(group_id: uuid.UUID) -> dict[str, object]:
         balances = {b.account: b for b in await handlers.group_books(group_id, date.max)}
         members = await handlers.member_savings_total(group_id)
@@ -518,6 +546,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         }
 
     @router.get("/groups/{group_id}/members", summary="A group's members, cursor-paginated")
+    @access(Rule("ledger:read", group))
     async def list_members(
         group_id: uuid.UUID,
         request: Request,
@@ -544,6 +573,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         summary="The contact data a consent allows sharing with a partner, read from the register now",
         responses={403: {"description": "No consent in force for this partner and purpose"}},
     )
+    @access(Rule("referrals:admin", member, partner=PartnerCheck("partner")))
     async def member_contact(
         member_id: uuid.UUID,
         partner: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,39}$")],
@@ -565,6 +595,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         }
 
     @router.get("/members/{member_id}", summary="A member's state, read from the member's stream")
+    @access(Rule("ledger:read", member))
     async def get_member(member_id: uuid.UUID) -> dict[str, object]:
         member = await handlers.load_member(handlers.pool, member_id)
         this_month = today_in_thailand().replace(day=1)

@@ -11,6 +11,19 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from libs.auth.access import (
+    Anywhere,
+    AreaQuery,
+    BodyArea,
+    Nationwide,
+    PlaceOf,
+    Rule,
+    access,
+    place_from_query_param,
+    record_in,
+    uuid_or_none,
+)
+from libs.auth.principal import Place
 from libs.events.envelope import Area
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
@@ -341,8 +354,34 @@ class DayCloseRequest(StrictRequest):
     model_config = ConfigDict(json_schema_extra={"examples": [{"business_date": "2024-03-01"}]})
 
 
+# Pawn transactions are the pawnshop office's (its partner client); the department and auditors read them.
+PAWN_WRITE = Rule("pawn:write", Anywhere())
+PAWN_READ = Rule("pawn:read", Anywhere())
+
+
 def build_router(handlers: LendingHandlers) -> APIRouter:
     router = APIRouter(prefix="/lending/v1", tags=["lending"])
+    pool = handlers.pool
+    # Where each record lies, for access control: loans by their stream, members and groups by what
+    # lending has projected from the ledger.
+    loan = record_in(pool, SCHEMA, "loan", "loan_id", "loan")
+
+    async def member_place(member_id: str) -> Place | None:
+        found = uuid_or_none(member_id)
+        facts = await handlers.member_facts(pool, found) if found else None
+        return Place(facts.area.province_code, facts.area.district_code, str(facts.group_id)) if facts else None
+
+    async def group_place(group_id: str) -> Place | None:
+        found = uuid_or_none(group_id)
+        row = found and await pool.fetchrow(
+            "select province_code, district_code from lending.members where group_id = $1 limit 1", found
+        )
+        return Place(row["province_code"], row["district_code"], group_id) if row else None
+
+    async def applicant_place(body: dict[str, object]) -> Place | None:
+        return await member_place(str(body.get("member_id", "")))
+
+    member = PlaceOf(place_from_query_param("member_id", member_place), "member")
 
     def _fp(request: Request, body: BaseModel) -> str:
         return fingerprint("POST", request.url.path, body.model_dump(mode="json"))
@@ -354,16 +393,19 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/products", status_code=201, summary="Define a loan product (its terms are data)")
+    @access(Rule("lending:admin", Nationwide()))
     async def define_product(body: ProductRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.define_product(key, _fp(request, body), actor_of(request), body.to_event())
         return result.response()
 
     @router.get("/products/{product_id}", summary="A loan product")
+    @access(Rule("lending:read", Anywhere()))
     async def get_product(product_id: str) -> dict[str, object]:
         product = await handlers.load_product(handlers.pool, product_id)
         return describe_product(product)
 
     @router.post("/programmes", status_code=201, summary="Launch a social-policy lending programme, with its budget")
+    @access(Rule("lending:admin", Nationwide()))
     async def launch_programme(body: ProgrammeRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.launch_programme(
             key,
@@ -376,6 +418,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/programmes/{programme_id}/funding", status_code=201, summary="Add budget to a programme")
+    @access(Rule("lending:admin", Nationwide()))
     async def fund_programme(programme_id: str, body: FundingRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.fund_programme(
             key, _fp(request, body), actor_of(request), programme_id, body.amount, body.funded_on, body.note
@@ -383,6 +426,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return result.response()
 
     @router.get("/programmes/{programme_id}", summary="A programme's budget, what it lent, what came back, by area")
+    @access(Rule("lending:read", Nationwide()))
     async def get_programme(
         programme_id: str,
         on: Annotated[date | None, Query(description="Figures up to this date (default: today)")] = None,
@@ -428,6 +472,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         }
 
     @router.post("/loans", status_code=201, summary="Apply for a loan (the person entering it is the maker)")
+    @access(Rule("lending:write", BodyArea(applicant_place)))
     async def apply(body: LoanApplicationRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.apply_for_loan(
             key,
@@ -451,6 +496,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         summary="A committee member approves (checker); name them in X-Sajja-User",
         responses={403: {"description": "The approver entered the application (maker-checker)"}},
     )
+    @access(Rule("lending:approve", loan))
     async def approve(loan_id: uuid.UUID, body: ApprovalRequest, request: Request, key: Key) -> JSONResponse:
         approver = actor_of(request).id
         if approver == "anonymous":
@@ -458,6 +504,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return await loan_command(request, key, body, loan_id, lambda loan: [domain.approve(loan, approver)])
 
     @router.post("/loans/{loan_id}/rejections", status_code=201, summary="Reject an application, with a reason")
+    @access(Rule("lending:approve", loan))
     async def reject(loan_id: uuid.UUID, body: RejectionRequest, request: Request, key: Key) -> JSONResponse:
         by = actor_of(request).id
         return await loan_command(request, key, body, loan_id, lambda loan: [domain.reject(loan, by, body.reason)])
@@ -468,6 +515,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         summary="Pay the approved loan out: the ledger posts it from the group's cash, or refuses",
         description="Answers 202 at once; `GET /loans/{loan_id}?wait=5` returns when the ledger has answered.",
     )
+    @access(Rule("lending:write", loan))
     async def disburse(loan_id: uuid.UUID, body: DisbursementRequest, request: Request, key: Key) -> JSONResponse:
         request_id = uuid.uuid4()
         today = today_in_thailand()
@@ -481,6 +529,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         )
 
     @router.post("/loans/{loan_id}/repayments", status_code=201, summary="Record a repayment")
+    @access(Rule("lending:write", loan))
     async def repay(loan_id: uuid.UUID, body: RepaymentRequest, request: Request, key: Key) -> JSONResponse:
         repayment_id = uuid.uuid4()
         today = today_in_thailand()
@@ -489,6 +538,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         )
 
     @router.post("/loans/{loan_id}/reschedules", status_code=201, summary="Re-spread the outstanding principal")
+    @access(Rule("lending:approve", loan))
     async def reschedule(loan_id: uuid.UUID, body: RescheduleRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
         return await loan_command(
@@ -500,6 +550,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         )
 
     @router.post("/loans/{loan_id}/write-offs", status_code=201, summary="Write the outstanding principal off")
+    @access(Rule("lending:approve", loan))
     async def write_off(loan_id: uuid.UUID, body: WriteOffRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
         return await loan_command(
@@ -507,11 +558,13 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         )
 
     @router.post("/day-closes", status_code=201, summary="Daily close: record installments that fell overdue")
+    @access(Rule("lending:admin", Nationwide()))
     async def close_day(body: DayCloseRequest, request: Request, key: Key) -> JSONResponse:
         result = await handlers.close_day(key, _fp(request, body), actor_of(request), body.business_date)
         return result.response()
 
     @router.get("/members/{member_id}", summary="What lending knows of a member (from the ledger topic)")
+    @access(Rule("lending:read", member))
     async def get_member(
         member_id: uuid.UUID,
         after: Annotated[
@@ -554,6 +607,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         summary="Portfolio quality: delinquency buckets and PAR30 for an area, on a date",
         response_model=None,
     )
+    @access(Rule("lending:read", AreaQuery(group_place)))
     async def portfolio(
         level: Annotated[Literal["national", "province", "district", "group"], Query()] = "national",
         code: Annotated[str | None, Query(description="Province or district code, or group id")] = None,
@@ -612,6 +666,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return result.response()
 
     @router.post("/pawn/tickets", status_code=201, summary="Pledge an item: a ticket and its payout instruction")
+    @access(PAWN_WRITE)
     async def pledge(body: PledgeRequest, request: Request, key: Key) -> JSONResponse:
         fields = {
             "branch_code": body.branch_code,
@@ -633,6 +688,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         status_code=201,
         summary="The payment side confirms (or fails) a transfer / PromptPay payout",
     )
+    @access(PAWN_WRITE)
     async def payout_callback(
         instruction_id: uuid.UUID, body: PayoutCallbackRequest, request: Request, key: Key
     ) -> JSONResponse:
@@ -647,6 +703,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         )
 
     @router.post("/pawn/tickets/{ticket_id}/renewals", status_code=201, summary="Pay the interest due (ต่อดอก)")
+    @access(PAWN_WRITE)
     async def renew(ticket_id: uuid.UUID, body: PawnDateRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
         return await ticket_command(
@@ -654,11 +711,13 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         )
 
     @router.post("/pawn/tickets/{ticket_id}/redemptions", status_code=201, summary="Redeem (ไถ่ถอน)")
+    @access(PAWN_WRITE)
     async def redeem(ticket_id: uuid.UUID, body: PawnDateRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
         return await ticket_command(request, key, body, ticket_id, lambda t: [pawn_tickets.redeem(t, body.on, today)])
 
     @router.post("/pawn/tickets/{ticket_id}/forfeitures", status_code=201, summary="Forfeit after the term (หลุดจำนำ)")
+    @access(PAWN_WRITE)
     async def forfeit(ticket_id: uuid.UUID, body: PawnDateRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
         return await ticket_command(
@@ -666,6 +725,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         )
 
     @router.post("/pawn/tickets/{ticket_id}/sales", status_code=201, summary="Sell a forfeited item")
+    @access(PAWN_WRITE)
     async def sell(ticket_id: uuid.UUID, body: SaleRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
         return await ticket_command(
@@ -677,6 +737,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         status_code=201,
         summary="The office records a pawn customer's consent to a partner and purpose, or its withdrawal",
     )
+    @access(PAWN_WRITE)
     async def decide_pawn_consent(
         customer_ref: CustomerRef, body: PawnConsentRequest, request: Request, key: Key
     ) -> JSONResponse:
@@ -693,6 +754,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return result.response()
 
     @router.get("/pawn/customers/{customer_ref}/consents", summary="A pawn customer's consents: in force, and history")
+    @access(PAWN_READ)
     async def pawn_consent_history(customer_ref: CustomerRef) -> dict[str, object]:
         history = await handlers.pawn_consent_history(customer_ref)
         in_force: dict[tuple[str, str], dict[str, Any]] = {}
@@ -704,6 +766,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return {"customer_ref": customer_ref, "in_force": list(in_force.values()), "history": history}
 
     @router.get("/pawn/tickets/{ticket_id}", summary="A pawn ticket: status, interest due on a date, term")
+    @access(PAWN_READ)
     async def get_ticket(
         ticket_id: uuid.UUID, on: Annotated[date | None, Query(description="Default: today in Thailand")] = None
     ) -> dict[str, object]:
@@ -734,6 +797,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         }
 
     @router.get("/loans/{loan_id}", summary="A loan: status, schedule, what is due, days past due")
+    @access(Rule("lending:read", loan))
     async def get_loan(
         loan_id: uuid.UUID,
         on: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,

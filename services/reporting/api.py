@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from libs.auth.access import AreaFromRequest, AreaQuery, Nationwide, PartnerCheck, Rule, access
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, idempotency_key
 from libs.events.money import format_baht
@@ -19,6 +20,7 @@ from libs.events.runtime import Platform
 from libs.events.tables import Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date
 from services.reporting import statistics
+from services.reporting.places import FEED_READ, ReportingPlaces, district_asked
 from services.reporting.projections import MemberBalances
 from services.reporting.referral_feed import ReferralFeed
 from services.reporting.smart_handlers import SmartGrading
@@ -83,11 +85,14 @@ class RefreshRequest(BaseModel):
 
 
 def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFeed | None = None) -> APIRouter:
+    places = ReportingPlaces(platform.pool, SCHEMA)
+    group, member, group_area = places.group, places.member, places.group_area
     router = APIRouter(prefix="/reporting/v1", tags=["reporting"])
     feed = feed or ReferralFeed(platform)
     smart = SmartGrading(platform)
 
     @router.post("/groups/{group_id}/governance", status_code=201, summary="An officer records a governance item")
+    @access(Rule("reporting:write", group))
     async def governance(
         group_id: uuid.UUID, body: GovernanceRequest, request: Request, key: Annotated[str, Depends(idempotency_key)]
     ) -> dict[str, object]:
@@ -95,20 +100,24 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         return {"group_id": str(group_id), "item": body.item, "done": body.done}
 
     @router.get("/groups/{group_id}/smart", summary="The group's SMART Saving Group level, with its reasons")
+    @access(Rule("reporting:read", group))
     async def smart_level(group_id: uuid.UUID, as_of: Annotated[date | None, Query()] = None) -> dict[str, object]:
         return await smart.grade(group_id, as_of or today_in_thailand())
 
     @router.post("/groups/{group_id}/smart/gradings", status_code=201, summary="Record a grading in the history")
+    @access(Rule("reporting:write", group))
     async def record_grading(
         group_id: uuid.UUID, body: GradingRequest, key: Annotated[str, Depends(idempotency_key)]
     ) -> dict[str, object]:
         return await smart.record(group_id, body.as_of or today_in_thailand())
 
     @router.get("/groups/{group_id}/smart/history", summary="The group's levels over time")
+    @access(Rule("reporting:read", group))
     async def grading_history(group_id: uuid.UUID) -> dict[str, object]:
         return {"group_id": str(group_id), "items": await smart.history(group_id)}
 
     @router.get("/groups/{group_id}/summary", summary="A group at a glance: members, savings, loans, PAR30, books")
+    @access(Rule("reporting:read", group))
     async def group_summary(group_id: uuid.UUID, as_of: Annotated[date | None, Query()] = None) -> dict[str, object]:
         day = as_of or today_in_thailand()
         values = await statistics.figures(pool, SCHEMA, "group", str(group_id), day)
@@ -147,6 +156,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         }
 
     @router.get("/smart/closest", summary="A district's groups closest to their next level", response_model=None)
+    @access(Rule("reporting:read", AreaFromRequest(district_asked)))
     async def closest(
         district: Annotated[str, Query(pattern=r"^\d{4}$")],
         as_of: Annotated[date | None, Query()] = None,
@@ -176,6 +186,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
             raise Problem(404, "Not found", f"no referral feed for partner {partner}", "not-found")
 
     @router.post("/partners/{partner}/referrals/refresh", status_code=201, summary="Refer newly eligible members")
+    @access(Rule("referrals:admin", Nationwide(), partner=PartnerCheck("partner")))
     async def refresh(
         partner: str, body: RefreshRequest, key: Annotated[str, Depends(idempotency_key)]
     ) -> dict[str, object]:
@@ -185,10 +196,11 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         return {"partner": partner, "referred": added}
 
     @router.get("/partners/{partner}/referrals", summary="The partner's referral feed (cursor: after=seq)")
+    @access(FEED_READ)
     async def referrals_page(
         partner: str,
         request: Request,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> dict[str, object]:
         _partner(partner)
@@ -197,6 +209,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         return {"partner": partner, "items": items, "next": next_link}
 
     @router.get("/partners/{partner}/webhooks/deliveries", summary="Webhook deliveries not yet accepted (or all)")
+    @access(FEED_READ)
     async def deliveries(
         partner: str, state: Annotated[Literal["failed", "all"], Query()] = "failed"
     ) -> dict[str, object]:
@@ -222,6 +235,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         }
 
     @router.post("/partners/{partner}/outcomes", status_code=201, summary="The partner reports what came of a referral")
+    @access(Rule("referrals:admin", Nationwide(), partner=PartnerCheck("partner")))
     async def outcome(
         partner: str, body: OutcomeRequest, key: Annotated[str, Depends(idempotency_key)]
     ) -> dict[str, object]:
@@ -233,6 +247,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
     pool = platform.pool
 
     @router.get("/members/{member_id}/balances", response_model=MemberBalancesResponse)
+    @access(Rule("reporting:read", member))
     async def member_balances(
         member_id: uuid.UUID,
         after: Annotated[
@@ -272,6 +287,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         )
 
     @router.get("/stats", summary="Groups, members, savings, borrowers and loans for an area, on any date")
+    @access(Rule("reporting:read", AreaQuery(group_area)))
     async def stats(
         level: Annotated[Literal["national", "province", "district", "group"], Query()] = "national",
         code: Annotated[str | None, Query(description="Province or district code, or group id")] = None,
@@ -294,6 +310,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         summary="The child areas' statistics on a date, as JSON, CSV or XLSX (Thai headings, Buddhist Era)",
         response_model=None,
     )
+    @access(Rule("reporting:read", AreaQuery(group_area)))
     async def stats_breakdown(
         level: Annotated[Literal["national", "province", "district"], Query()] = "national",
         code: Annotated[str | None, Query()] = None,

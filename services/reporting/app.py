@@ -7,6 +7,7 @@ from pathlib import Path
 from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.reporting.api import SCHEMA, build_router
+from services.reporting.audit import AuditLog
 from services.reporting.dashboard import build_dashboard_router
 from services.reporting.live import LiveFeed
 from services.reporting.projections import MemberBalances
@@ -34,6 +35,9 @@ def build(platform: Platform) -> ServiceRuntime:
             # The dashboard refreshes when statistics change: their projector announces each batch.
             platform.projector(SCHEMA, stats, after_commit=live.publish),
             platform.projector(SCHEMA, GroupCloses(topic_for("ledger", prefix))),
+            platform.projector(
+                SCHEMA, AuditLog([topic_for(s, prefix) for s in ("ledger", "lending", "campaign")], SCHEMA)
+            ),
             platform.projector(
                 SCHEMA,
                 ReferralFacts(

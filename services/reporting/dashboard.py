@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +20,7 @@ from fastapi import Path as FastAPIPath
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from libs.auth.access import PUBLIC, Anywhere, AreaFromRequest, AreaQuery, PartnerCheck, Rule, access, principal_of
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem
 from libs.events.money import format_baht, parse_baht
@@ -28,7 +29,9 @@ from libs.events.tables import XLSX, Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date, thai_date_short
 from services.reporting import statistics
 from services.reporting.api import STAT_HEADINGS
-from services.reporting.live import LiveFeed
+from services.reporting.audit import entries as audit_entries
+from services.reporting.live import LiveFeed, concerns
+from services.reporting.places import ReportingPlaces, province_in_path
 from services.reporting.province_report import ProvinceReport, to_pdf, to_spreadsheet
 
 STATIC = Path(__file__).with_name("dashboard_static")
@@ -123,23 +126,30 @@ async def pipeline_counts(
 def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> APIRouter:
     router = APIRouter(tags=["dashboard"])
     pool = platform.pool
+    group_area = ReportingPlaces(pool, schema).group_area
 
     @router.get("/reporting", include_in_schema=False)
+    @access(PUBLIC)
     async def to_dashboard() -> RedirectResponse:
         return RedirectResponse("/reporting/")
 
     @router.get("/reporting/", include_in_schema=False)
+    @access(PUBLIC)
     async def dashboard() -> FileResponse:
         return index_file()
 
     @router.get("/reporting/static/{name}", include_in_schema=False)
+    @access(PUBLIC)
     async def asset(name: str) -> FileResponse:
         if name not in ASSETS:  # only the files the page is made of: no path from the request reaches the disk
             raise Problem(404, "Not found", f"no dashboard asset {name}", "not-found")
         return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
     @router.get("/reporting/v1/live", summary="Server-sent events: a notice each time the projections apply events")
+    @access(Rule("reporting:read", Anywhere()))
     async def live_updates(request: Request) -> EventSourceResponse:
+        principal = principal_of(request)
+
         async def notices() -> AsyncIterator[ServerSentEvent]:
             async with live.subscription() as queue:
                 yield ServerSentEvent(event="hello", data=json.dumps({"listening": live.listening.is_set()}))
@@ -148,12 +158,14 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
                         body = await asyncio.wait_for(queue.get(), timeout=5)
                     except TimeoutError:
                         continue
-                    yield ServerSentEvent(event="applied", data=json.dumps(body))
+                    if concerns(body, principal):
+                        yield ServerSentEvent(event="applied", data=json.dumps(body))
 
         # Pings keep proxies from closing a quiet stream; X-Accel-Buffering stops nginx buffering it.
         return EventSourceResponse(notices(), ping=15, headers={"X-Accel-Buffering": "no"})
 
     @router.get("/reporting/v1/places", summary="The way from the nation down to an area, with names (Thai, English)")
+    @access(Rule("reporting:read", AreaQuery(group_area)))
     async def places(level: Annotated[Level, Query()] = "national", code: str | None = None) -> dict[str, object]:
         if level != "national" and not code:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
@@ -164,6 +176,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         summary="Month-end figures for an area over the last months, for charts",
         response_model=None,
     )
+    @access(Rule("reporting:read", AreaQuery(group_area)))
     async def stats_series(
         level: Annotated[Level, Query()] = "national",
         code: str | None = None,
@@ -207,6 +220,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         summary="The referral pipeline for an area: referred, revoked, and what the partner reported back",
         response_model=None,
     )
+    @access(Rule("reporting:read", AreaQuery(group_area), partner=PartnerCheck("partner")))
     async def pipeline(
         partner: str,
         level: Annotated[Level, Query()] = "national",
@@ -253,6 +267,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         summary="The province report: districts' figures, portfolio quality, referrals — as PDF or XLSX",
         response_class=Response,
     )
+    @access(Rule("reporting:read", AreaFromRequest(province_in_path)))
     async def province_report(
         province_code: Annotated[str, FastAPIPath(pattern=r"^\d{2}$")],
         as_of: Annotated[date | None, Query()] = None,
@@ -293,4 +308,39 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
             return Response(body, media_type="application/pdf", headers=headers)
         return Response(to_spreadsheet(report), media_type=XLSX, headers=headers)
 
+    @router.get("/reporting/v1/audit", summary="Who did what: every event's actor, area and time, filtered")
+    @access(Rule("audit:read", AreaFromRequest(audit_area)))
+    async def audit(
+        actor: Annotated[str | None, Query(max_length=100, description="A user's or partner's id")] = None,
+        province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
+        district: Annotated[str | None, Query(pattern=r"^\d{4}$")] = None,
+        since: Annotated[datetime | None, Query(alias="from", description="From this time (inclusive)")] = None,
+        until: Annotated[datetime | None, Query(alias="to", description="Before this time")] = None,
+        after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: the last seq seen")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> dict[str, object]:
+        if district and province and district[:2] != province:
+            raise Problem(422, "Invalid request", f"district {district} is not in province {province}", "validation")
+        items = await audit_entries(
+            pool,
+            schema,
+            actor=actor,
+            province=province or (district[:2] if district else None),
+            district=district,
+            since=since,
+            until=until,
+            after=after,
+            limit=limit,
+        )
+        return {"items": items, "next": items[-1]["seq"] if len(items) == limit else None}
+
     return router
+
+
+def audit_area(params: dict[str, str]) -> tuple[str, str | None]:
+    """The audit is read nationally, or for a province or district the caller may see."""
+    if params.get("district"):
+        return ("district", params["district"])
+    if params.get("province"):
+        return ("province", params["province"])
+    return ("national", None)

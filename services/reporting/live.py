@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from libs.auth.principal import Principal
 from libs.events.cancel import raise_if_cancelling
 from libs.events.envelope import RecordedEvent
 
@@ -33,13 +34,30 @@ def notice(events: Sequence[RecordedEvent]) -> dict[str, Any]:
     types = Counter(e.event_type for e in events)
     provinces = sorted({e.area.province_code for e in events if e.area})
     districts = sorted({e.area.district_code for e in events if e.area})
+    groups = sorted({str(e.payload["group_id"]) for e in events if e.payload.get("group_id")})
     return {
         "events": len(events),
         "types": dict(types.most_common(MOST_NAMED)),
         "provinces": provinces[:MOST_NAMED],
         "districts": districts[:MOST_NAMED],
+        "groups": groups[:MOST_NAMED],
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def concerns(body: dict[str, Any], principal: Principal | None) -> bool:
+    """Whether a notice touches the caller's area: live updates keep to the same limits as every read.
+    (A batch naming more areas than a notice lists is shown to everyone it might concern.)"""
+    if principal is None or principal.nationwide:
+        return True
+    crowded = any(len(body.get(k, [])) >= MOST_NAMED for k in ("provinces", "districts", "groups"))
+    if principal.role == "committee":
+        return crowded or principal.group_id in body.get("groups", [])
+    if principal.role == "district_officer":
+        return crowded or principal.district_code in body.get("districts", [])
+    if principal.role == "province_officer":
+        return crowded or principal.province_code in body.get("provinces", [])
+    return False
 
 
 class LiveFeed:

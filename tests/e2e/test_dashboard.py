@@ -5,18 +5,14 @@ update when a deposit lands. Screenshots go to build/screenshots/."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from deploy.http_server import http_server
-from libs.infra.embedded import free_port
 from tests.support.api import eventually, new_group, new_member, post
 from tests.support.lending import as_user, define_product, known_member
 
@@ -40,25 +36,6 @@ def _chromium() -> str:
     if not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()):
         pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make chromium` (apt-get install chromium)")
     return CHROMIUM
-
-
-@pytest.fixture
-async def served(running: Any) -> AsyncIterator[str]:
-    """The gateway on a real port, as the local runner serves it, for the browser."""
-    from libs.events.settings import Settings
-
-    port = free_port()
-    server = http_server(running.gateway, Settings(host="127.0.0.1", port=port))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.05)
-        if task.done():
-            task.result()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def _seed(client: httpx.AsyncClient) -> dict[str, str]:
@@ -97,6 +74,30 @@ async def _seed(client: httpx.AsyncClient) -> dict[str, str]:
     return {"group_a": group_a, "saver": saver}
 
 
+PASSWORD = "a-long-passphrase-2569"
+
+
+async def _users(client: httpx.AsyncClient) -> None:
+    for user in (
+        {"username": "nattaya", "display_name": "ณัฐยา (กรมฯ)", "role": "department"},
+        {
+            "username": "officer-2702",
+            "display_name": "เจ้าหน้าที่อำเภอคลองหาด",
+            "role": "district_officer",
+            "province_code": "27",
+            "district_code": "2702",
+        },
+    ):
+        created = await post(client, "/auth/v1/users", user | {"password": PASSWORD})
+        assert created.status_code == 201, created.text
+
+
+async def _sign_in(page: Any, username: str, password: str) -> None:
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#sign-in-button")
+
+
 async def _settled(page: Any, level: str, code: str = "", after: int = 0) -> None:
     """Wait until the page shows `level`/`code`, has finished more than `after` loads, and none is running
     or queued."""
@@ -118,6 +119,7 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
     from playwright.async_api import async_playwright
 
     seeded = await _seed(client)
+    await _users(client)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
@@ -125,8 +127,14 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             page = await browser.new_page(viewport={"width": 1400, "height": 1300}, locale="th-TH")
             failures: list[str] = []
             page.on("pageerror", lambda error: failures.append(str(error)))
-            # The local runner serves the dashboard at /, reporting at /reporting/.
+            # The local runner serves the dashboard at /, reporting at /reporting/; it asks to sign in first.
             await page.goto(f"{served}/")
+            await page.wait_for_selector("#sign-in-form", state="visible")
+            assert await page.inner_text("#sign-in-button") == "เข้าสู่ระบบ"
+            await _sign_in(page, "nattaya", "wrong password here")
+            await page.wait_for_selector("#sign-in-error", state="visible")
+            assert await page.inner_text("#sign-in-error") == "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง"
+            await _sign_in(page, "nattaya", PASSWORD)
             await _settled(page, "national")
             assert await page.title() == "Sajja สัจจะ — แดชบอร์ดการดำเนินงาน"
             assert await page.locator("html").get_attribute("lang") == "th"
@@ -206,6 +214,16 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert (before, after) == ("4,650.00", "5,650.00")
             assert await page.evaluate("window.sajjaDashboard.state.liveEvents") >= 1
             await page.screenshot(path=str(SCREENSHOTS / "dashboard-province-live.png"), full_page=True)
+
+            # A district officer of คลองหาด signs in and lands in their district, seeing only its group.
+            await page.click("#sign-out")
+            await page.wait_for_selector("#sign-in-form", state="visible")
+            await _sign_in(page, "officer-2702", PASSWORD)
+            await _settled(page, "district", "2702")
+            assert "กลุ่มออมทรัพย์ฯ บ้านคลองหาด" in await page.inner_text("#children")
+            assert await page.inner_text('[data-stat="members"] .value') == "1"
+            national = await page.evaluate("fetch('/reporting/v1/stats').then(r => r.status)")
+            assert national == 403
             assert failures == []
         finally:
             await browser.close()

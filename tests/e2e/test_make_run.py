@@ -82,8 +82,27 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
         proc.kill()
 
 
-def _post(url: str, body: dict[str, object]) -> httpx.Response:
-    return httpx.post(url, json=body, headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=10)
+def _credentials(runner: Runner) -> dict[str, str]:
+    """The development users and clients the first start printed, by name."""
+    found = {}
+    for line in runner.log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] in ("user", "client"):
+            found[parts[-2]] = parts[-1]
+    return found
+
+
+def _signed_in(runner: Runner) -> httpx.Client:
+    """A session as the development department user: the cookie, and the CSRF token every POST echoes."""
+    session = httpx.Client(base_url=runner.url, timeout=15)
+    signed = session.post("/auth/v1/sessions", json={"username": "admin", "password": _credentials(runner)["admin"]})
+    assert signed.status_code == 201, signed.text
+    session.headers["X-CSRF-Token"] = signed.json()["csrf_token"]
+    return session
+
+
+def _post(session: httpx.Client, path: str, body: dict[str, object]) -> httpx.Response:
+    return session.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
 def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) -> None:
@@ -91,8 +110,18 @@ def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) ->
     runner.start()
     try:
         assert _servers_under(data_dir), "expected embedded postgres and tansu under the data dir"
+        # Nothing is open without signing in; the first start printed development credentials once.
+        anonymous = httpx.post(f"{runner.url}/ledger/v1/groups", json={}, headers={"Idempotency-Key": "x"})
+        assert anonymous.status_code == 401
+        assert set(_credentials(runner)) == {"admin", "auditor", "sakaeo", "mueang-sakaeo", "gsb", "pawnshop"}
+        session = _signed_in(runner)
+        no_csrf = httpx.post(
+            f"{runner.url}/ledger/v1/groups", json={}, cookies=session.cookies, headers={"Idempotency-Key": "y"}
+        )
+        assert no_csrf.status_code == 403 and "CSRF" in no_csrf.json()["detail"]
         group = _post(
-            f"{runner.url}/ledger/v1/groups",
+            session,
+            "/ledger/v1/groups",
             {
                 "name": "กลุ่มออมทรัพย์บ้านคลองหาด",
                 "province_code": "27",
@@ -102,7 +131,8 @@ def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) ->
         )
         assert group.status_code == 201, group.text
         member = _post(
-            f"{runner.url}/ledger/v1/groups/{group.json()['group_id']}/members",
+            session,
+            f"/ledger/v1/groups/{group.json()['group_id']}/members",
             {
                 "national_id": national_id(123456),
                 "full_name": "สมชาย รักออม",
@@ -113,19 +143,16 @@ def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) ->
         assert member.status_code == 201, member.text
         member_id = member.json()["member_id"]
         deposit = _post(
-            f"{runner.url}/ledger/v1/members/{member_id}/deposits",
+            session,
+            f"/ledger/v1/members/{member_id}/deposits",
             {"account": "special", "amount": "50.00", "deposited_on": "2024-01-05"},
         )
         assert deposit.status_code == 201, deposit.text
         position = deposit.json()["position"]["ledger"]
-        balance = httpx.get(
-            f"{runner.url}/reporting/v1/members/{member_id}/balances",
-            params={"after": f"ledger:{position}"},
-            timeout=15,
-        )
+        balance = session.get(f"/reporting/v1/members/{member_id}/balances", params={"after": f"ledger:{position}"})
         assert balance.json() == {"member_id": member_id, "sajja": "0.00", "special": "50.00", "total": "50.00"}
         ready = httpx.get(f"{runner.url}/readyz", timeout=5).json()
-        assert set(ready["services"]) == {"ledger", "lending", "campaign", "reporting"}
+        assert set(ready["services"]) == {"auth", "ledger", "lending", "campaign", "reporting"}
         for service in ("ledger", "lending", "campaign", "reporting"):
             assert httpx.get(f"{runner.url}/{service}/openapi.json", timeout=5).status_code == 200
     finally:
@@ -144,8 +171,10 @@ def test_sigterm_stops_and_a_crashed_run_is_cleaned_up_by_the_next_start(data_di
     leftovers = _servers_under(data_dir)
     assert any(p.name() == "postgres" for p in leftovers), "the crash should have left postgres running"
 
+    assert "Development credentials" in first.log.read_text()
     second = Runner(data_dir)
     second.start()  # finds and stops the leftovers, then starts afresh on the same data
+    assert "Development credentials" not in second.log.read_text()  # shown once, on the first start
     assert second.stop(signal.SIGTERM) == 0, second.log.read_text()[-3000:]
     assert _servers_under(data_dir) == []
 
@@ -156,7 +185,8 @@ def test_external_servers_replace_the_embedded_ones(data_dir: Path, database_url
     try:
         assert _servers_under(data_dir) == []  # nothing embedded was started
         group = _post(
-            f"{runner.url}/ledger/v1/groups",
+            _signed_in(runner),
+            "/ledger/v1/groups",
             {"name": "กลุ่มภายนอก", "province_code": "10", "district_code": "1001", "founded_on": "2020-01-01"},
         )
         assert group.status_code == 201, group.text

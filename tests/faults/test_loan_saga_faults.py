@@ -19,6 +19,7 @@ from libs.events.relay import reset_checkpoint
 from libs.events.settings import Settings
 from tests.conftest import Broker
 from tests.support.api import eventually, new_group, post
+from tests.support.auth import bearer, user_token
 from tests.support.lending import as_user, define_product, known_member
 
 
@@ -28,7 +29,10 @@ async def platform(
 ) -> AsyncIterator[tuple[RunningPlatform, httpx.AsyncClient]]:
     async with running_platform(settings, database_url, broker.bootstrap_servers, services) as running:
         transport = httpx.ASGITransport(app=running.gateway)
-        async with httpx.AsyncClient(transport=transport, base_url="http://sajja.test", timeout=30) as client:
+        token = bearer(user_token(settings.auth_signing_keys))
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://sajja.test", timeout=30, headers=token
+        ) as client:
             yield running, client
 
 

@@ -128,42 +128,42 @@ async def pawn_ticket(
 
 
 async def test_pawn_customers_with_on_time_redemptions_are_referred_through_the_office(
-    client: httpx.AsyncClient, pool: asyncpg.Pool
+    client: httpx.AsyncClient, pawnshop: httpx.AsyncClient, pool: asyncpg.Pool
 ) -> None:
     applied: list[tuple[str, int]] = []
     # c-good: three tickets redeemed by maturity in the 12 months to 2025-06-30, one after a renewal (ต่อดอก)
     # and one on its maturity date itself; the latest pledged at branch SK-02.
-    applied.append(await pawn_ticket(client, "c-good", "2024-09-01", "2024-11-15"))
-    applied.append(await pawn_ticket(client, "c-good", "2024-12-01", "2025-06-10", renewed_on="2025-04-20"))
-    applied.append(await pawn_ticket(client, "c-good", "2025-01-10", "2025-06-09", branch_code="SK-02"))
+    applied.append(await pawn_ticket(pawnshop, "c-good", "2024-09-01", "2024-11-15"))
+    applied.append(await pawn_ticket(pawnshop, "c-good", "2024-12-01", "2025-06-10", renewed_on="2025-04-20"))
+    applied.append(await pawn_ticket(pawnshop, "c-good", "2025-01-10", "2025-06-09", branch_code="SK-02"))
     # c-late: the same, but one ticket redeemed a day after its maturity date (2025-06-09).
-    applied.append(await pawn_ticket(client, "c-late", "2024-09-01", "2024-11-15"))
-    applied.append(await pawn_ticket(client, "c-late", "2024-12-01", "2025-03-01"))
-    applied.append(await pawn_ticket(client, "c-late", "2025-01-10", "2025-06-10"))
+    applied.append(await pawn_ticket(pawnshop, "c-late", "2024-09-01", "2024-11-15"))
+    applied.append(await pawn_ticket(pawnshop, "c-late", "2024-12-01", "2025-03-01"))
+    applied.append(await pawn_ticket(pawnshop, "c-late", "2025-01-10", "2025-06-10"))
     # c-silent: a good record, but no consent.
     for pledged, redeemed in (("2024-09-01", "2024-11-15"), ("2024-12-01", "2025-03-01"), ("2025-01-10", "2025-05-01")):
-        applied.append(await pawn_ticket(client, "c-silent", pledged, redeemed))
+        applied.append(await pawn_ticket(pawnshop, "c-silent", pledged, redeemed))
 
     consents = "/lending/v1/pawn/customers/{}/consents"
-    no_notice = await post(client, consents.format("c-good"), PAWN_CONSENT | {"notice_version": None})
+    no_notice = await post(pawnshop, consents.format("c-good"), PAWN_CONSENT | {"notice_version": None})
     assert no_notice.status_code == 422 and no_notice.json()["errors"][0]["field"] == "notice_version"
-    nothing = await post(client, consents.format("c-good"), PAWN_CONSENT | {"granted": False, "notice_version": None})
+    nothing = await post(pawnshop, consents.format("c-good"), PAWN_CONSENT | {"granted": False, "notice_version": None})
     assert nothing.status_code == 409 and nothing.headers["content-type"] == "application/problem+json"
     granted = {}
     for ref in ("c-good", "c-late"):
-        granted[ref] = await post(client, consents.format(ref), PAWN_CONSENT, key=f"consent-{ref}")
+        granted[ref] = await post(pawnshop, consents.format(ref), PAWN_CONSENT, key=f"consent-{ref}")
         assert granted[ref].status_code == 201, granted[ref].text
         applied.append((f"pawn-customer-{ref}", granted[ref].json()["position"]["lending"]))
     # A retry with the same key answers as the first time; a second grant of the same notice is refused.
-    replayed = await post(client, consents.format("c-good"), PAWN_CONSENT, key="consent-c-good")
+    replayed = await post(pawnshop, consents.format("c-good"), PAWN_CONSENT, key="consent-c-good")
     assert (replayed.status_code, replayed.json()) == (201, granted["c-good"].json())
-    again = await post(client, consents.format("c-good"), PAWN_CONSENT)
+    again = await post(pawnshop, consents.format("c-good"), PAWN_CONSENT)
     assert again.status_code == 409
-    history = (await client.get(consents.format("c-good"))).json()
+    history = (await pawnshop.get(consents.format("c-good"))).json()
     assert [(c["partner"], c["purpose"], c["notice_version"]) for c in history["in_force"]] == [
         ("gsb", "pawn-customer-referral", "2025-01")
     ]
-    assert (await client.get(consents.format("c-nobody"))).json() == {
+    assert (await pawnshop.get(consents.format("c-nobody"))).json() == {
         "customer_ref": "c-nobody",
         "in_force": [],
         "history": [],
@@ -190,7 +190,9 @@ async def test_pawn_customers_with_on_time_redemptions_are_referred_through_the_
     ]
 
     # Withdrawal: a revocation in the feed at once, and the contact no longer given out.
-    withdrawn = await post(client, consents.format("c-good"), PAWN_CONSENT | {"granted": False, "notice_version": None})
+    withdrawn = await post(
+        pawnshop, consents.format("c-good"), PAWN_CONSENT | {"granted": False, "notice_version": None}
+    )
     assert withdrawn.status_code == 201, withdrawn.text
     await seen_stream(pool, "pawn-customer-c-good", withdrawn.json()["position"]["lending"])
     later = (await client.get("/reporting/v1/partners/gsb/referrals", params={"after": referral["seq"]})).json()
@@ -200,7 +202,7 @@ async def test_pawn_customers_with_on_time_redemptions_are_referred_through_the_
     assert (await post(client, "/reporting/v1/partners/gsb/referrals/refresh", {"as_of": "2025-06-30"})).json()[
         "referred"
     ] == 0
-    history = (await client.get(consents.format("c-good"))).json()
+    history = (await pawnshop.get(consents.format("c-good"))).json()
     assert history["in_force"] == [] and [h["granted"] for h in history["history"]] == [True, False]
     ok = await post(
         client, "/reporting/v1/partners/gsb/outcomes", {"referral_id": referral["referral_id"], "outcome": "contacted"}

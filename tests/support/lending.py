@@ -45,6 +45,10 @@ async def known_member(client: httpx.AsyncClient, group_id: str, sajja: str | No
 
 
 async def as_user(client: httpx.AsyncClient, user: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    """A POST by the named department user (maker-checker tells users apart by their tokens' subjects)."""
     import uuid
 
-    return await client.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4()), "X-Sajja-User": user})
+    from tests.support.auth import bearer, signing_key_for_tests, user_token
+
+    token = user_token([signing_key_for_tests()], subject=user)
+    return await client.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())} | bearer(token))

@@ -29,6 +29,8 @@ const T = {
     books: "งบทดลอง (ยอดคงเหลือที่ไม่เป็นศูนย์)", account: "บัญชี", balance: "ยอดคงเหลือ (บาท)",
     footer: "วันที่แสดงเป็นพุทธศักราช · จำนวนเงินเป็นบาท",
     error: "โหลดข้อมูลไม่สำเร็จ: {e}",
+    sign_in: "เข้าสู่ระบบ", sign_out: "ออกจากระบบ", username: "ชื่อผู้ใช้", password: "รหัสผ่าน",
+    sign_in_failed: "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง", locked: "บัญชีถูกล็อกชั่วคราว: {d}",
     criteria: {
       books_up_to_date: "บัญชีเป็นปัจจุบัน (เดือนที่ค้าง)", savings_regularity: "ความสม่ำเสมอในการออม",
       savings_growth: "การเติบโตของเงินออม", par30: "PAR30 (%)", governance: "เรื่องธรรมาภิบาลที่บันทึก",
@@ -66,6 +68,8 @@ const T = {
     books: "Trial balance (non-zero balances)", account: "Account", balance: "Balance (THB)",
     footer: "Dates in the Common Era · amounts in baht",
     error: "Could not load: {e}",
+    sign_in: "Sign in", sign_out: "Sign out", username: "Username", password: "Password",
+    sign_in_failed: "Wrong username or password", locked: "The account is locked for now: {d}",
     criteria: {
       books_up_to_date: "Books up to date (months behind)", savings_regularity: "Savings regularity",
       savings_growth: "Savings growth", par30: "PAR30 (%)", governance: "Governance items recorded",
@@ -86,7 +90,7 @@ const CHILD = { national: "province", province: "district", district: "group" };
 
 const state = {
   level: "national", code: null, asOf: null,
-  lang: localStorage.getItem("sajja.lang") || "th",
+  lang: localStorage.getItem("sajja.lang") || "th", me: null,
   campaignId: null, campaigns: [], liveEvents: 0, loads: 0,
 };
 const charts = {};
@@ -127,9 +131,12 @@ function todayInThailand() {
   return new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Bangkok" }).format(new Date());
 }
 
+class SignedOut extends Error {}
+
 async function getJSON(path, params = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
   const response = await fetch(query.size ? `${path}?${query}` : path, { headers: { Accept: "application/json" } });
+  if (response.status === 401) throw new SignedOut(path);
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
@@ -186,6 +193,7 @@ function staticTexts() {
   document.documentElement.lang = state.lang;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = t("lang_switch");
+  $("sign-out").textContent = t("sign_out");
   const asOf = state.asOf || todayInThailand();
   $("as-of").value = asOf;
   $("as-of-shown").textContent = date(asOf, true);
@@ -351,6 +359,7 @@ function load() {
         await loadOnce();
         $("error").hidden = true;
       } catch (error) {
+        if (error instanceof SignedOut) { showSignIn(); break; }
         $("error").hidden = false;
         $("error").textContent = t("error", { e: error.message });
       }
@@ -393,13 +402,83 @@ async function loadOnce() {
   if (isGroup) renderGroup(summary, smart);
   state.campaigns = campaigns.items;
   pickCampaign();
-  await loadCampaign(asOf);
+  try {
+    await loadCampaign(asOf);
+  } catch (error) {
+    if (error instanceof SignedOut) throw error;
+    $("campaign-window").textContent = t("error", { e: error.message });
+  }
   document.body.dataset.level = state.level;
   document.body.dataset.code = state.code || "";
 }
 
+// Signing in: the session is an HttpOnly cookie every service checks; the page never sees the token.
+function showSignIn() {
+  state.me = null;
+  $("sign-in").hidden = false;
+  $("main").hidden = true;
+  $("trail").hidden = true;
+  $("sign-out").hidden = true;
+  $("who").textContent = "";
+  staticTexts();
+}
+
+function signedIn(me) {
+  state.me = me;
+  $("sign-in").hidden = true;
+  $("main").hidden = false;
+  $("trail").hidden = false;
+  $("sign-out").hidden = false;
+  $("sign-out").textContent = t("sign_out");
+  $("who").textContent = me.subject;
+  // Officers start in their own area.
+  if (!location.hash) {
+    if (me.group_id) location.hash = hashFor("group", me.group_id);
+    else if (me.district_code) location.hash = hashFor("district", me.district_code);
+    else if (me.province_code) location.hash = hashFor("province", me.province_code);
+  }
+  routeFromHash();
+  connectLive();
+  load();
+}
+
+async function start() {
+  try {
+    signedIn(await getJSON("/auth/v1/me"));
+  } catch (error) {
+    if (error instanceof SignedOut) showSignIn();
+    else throw error;
+  }
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const response = await fetch("/auth/v1/sessions", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ username: $("username").value, password: $("password").value }),
+  });
+  if (response.ok) {
+    $("sign-in-error").hidden = true;
+    $("password").value = "";
+    await start();
+    return;
+  }
+  const problem = await response.json().catch(() => ({}));
+  $("sign-in-error").hidden = false;
+  $("sign-in-error").textContent = response.status === 423 ? t("locked", { d: problem.detail || "" }) : t("sign_in_failed");
+}
+
+async function signOut() {
+  await fetch("/auth/v1/sessions", { method: "DELETE" });
+  if (window.sajjaDashboard.live) window.sajjaDashboard.live.close();
+  location.hash = "";
+  showSignIn();
+}
+
 let refreshTimer = null;
 function connectLive() {
+  if (window.sajjaDashboard.live) window.sajjaDashboard.live.close();
   const source = new EventSource("/reporting/v1/live");
   source.addEventListener("hello", () => { $("live").classList.add("on"); liveText(); });
   source.addEventListener("applied", (message) => {
@@ -420,15 +499,15 @@ window.addEventListener("DOMContentLoaded", () => {
   $("lang").addEventListener("click", () => {
     state.lang = state.lang === "th" ? "en" : "th";
     localStorage.setItem("sajja.lang", state.lang);
-    load();
+    if (state.me) load(); else staticTexts();
   });
   $("as-of").addEventListener("change", (e) => {
     state.asOf = e.target.value && e.target.value !== todayInThailand() ? e.target.value : null;
     load();
   });
   $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
-  window.addEventListener("hashchange", () => { routeFromHash(); load(); });
-  routeFromHash();
-  connectLive();
-  load();
+  window.addEventListener("hashchange", () => { if (state.me) { routeFromHash(); load(); } });
+  $("sign-in-form").addEventListener("submit", signIn);
+  $("sign-out").addEventListener("click", signOut);
+  start();
 });

@@ -1,0 +1,126 @@
+"""Who acts in the demo, signed in as the platform requires (#7): each district's three officers (a
+group's treasurer enters, its chair and secretary approve: maker-checker tells them apart), the
+department, GSB's and the pawnshop office's partner clients. The loader's own client must be signed in
+as a department user, who creates the others; their passwords derive from a secret, so a re-run signs
+in as the same users."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+from typing import Any
+
+import httpx
+
+from sajja_cli.demo.generator import PROVINCE_CODE, Province
+
+DEPARTMENT = "demo-department"
+OFFICER_ROLES = ("treasurer", "chair", "secretary")
+PARTNERS = {"gsb": ("demo-gsb", ["referrals"]), "pawnshop": ("demo-pawnshop", ["pawn:read", "pawn:write"])}
+# Partner tokens live 15 minutes: renewed well before.
+RENEW_SECONDS = 600
+
+
+class IdentityError(Exception):
+    pass
+
+
+class Identities:
+    def __init__(self, client: httpx.AsyncClient, province: Province, secret: str) -> None:
+        self.client = client
+        self.province = province
+        self.secret = secret.encode()
+        self.headers: dict[str, dict[str, str]] = {}
+        self.district_of_group = {g.number: g.district_code for g in province.groups}
+        self._renewing: asyncio.Task[None] | None = None
+
+    def __call__(self, user: str) -> dict[str, str]:
+        """The headers for the loader's name of an actor (see loader.py: officers, cdd-*, pawn-*, gsb)."""
+        return self.headers[self.account(user)]
+
+    def account(self, user: str) -> str:
+        if user.startswith("pawn-"):
+            return "pawnshop"
+        if user.startswith("gsb"):
+            return "gsb"
+        if user.startswith("sk") and "-" in user:  # a group's officer: sk001-treasurer
+            number, role = user[2:].split("-", 1)
+            return f"d{self.district_of_group[int(number)]}-{role}"
+        if user.startswith("cdd-") and user[4:].isdigit():  # a district office: its treasurer-officer
+            return f"d{user[4:]}-{OFFICER_ROLES[0]}"
+        return DEPARTMENT
+
+    def password(self, username: str) -> str:
+        return hmac.new(self.secret, username.encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def provision(self) -> None:
+        districts = sorted({g.district_code for g in self.province.groups})
+        users: list[dict[str, Any]] = [
+            {"username": DEPARTMENT, "display_name": "กรมการพัฒนาชุมชน (ข้อมูลสาธิต)", "role": "department"}
+        ]
+        for district in districts:
+            for role in OFFICER_ROLES:
+                users.append(
+                    {
+                        "username": f"d{district}-{role}",
+                        "display_name": f"เจ้าหน้าที่อำเภอ {district} ({role})",
+                        "role": "district_officer",
+                        "province_code": PROVINCE_CODE,
+                        "district_code": district,
+                    }
+                )
+        await asyncio.gather(*(self._user(u) for u in users))
+        await self._partners()
+        self._renewing = asyncio.create_task(self._renew())
+
+    async def close(self) -> None:
+        if self._renewing is not None:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
+
+    async def _user(self, user: dict[str, Any]) -> None:
+        username = user["username"]
+        password = self.password(username)
+        made = await self.client.post(
+            "/auth/v1/users", json=user | {"password": password}, headers={"Idempotency-Key": f"user:{username}"}
+        )
+        if made.status_code not in (201, 409):
+            raise IdentityError(f"creating user {username}: {made.status_code} {made.text[:200]}")
+        # The session token doubles as a bearer token, which needs no CSRF header.
+        signed = await self.client.post(
+            "/auth/v1/sessions", json={"username": username, "password": password}, headers={"Authorization": ""}
+        )
+        if signed.status_code != 201:
+            raise IdentityError(f"signing in as {username}: {signed.status_code} {signed.text[:200]}")
+        self.headers[username] = {"Authorization": f"Bearer {signed.cookies['sajja_session']}"}
+
+    async def _partners(self) -> None:
+        for partner, (client_id, scopes) in PARTNERS.items():
+            made = await self.client.post(
+                "/auth/v1/clients",
+                json={"client_id": client_id, "partner": partner, "scopes": scopes},
+                headers={"Idempotency-Key": f"client:{client_id}"},
+            )
+            if made.status_code == 409:  # made by an earlier run: its secret was shown once, so renew it
+                made = await self.client.post(
+                    f"/auth/v1/clients/{client_id}/secrets", json={}, headers={"Idempotency-Key": f"rotate:{client_id}"}
+                )
+            if made.status_code != 201:
+                raise IdentityError(f"client {client_id}: {made.status_code} {made.text[:200]}")
+            secret = made.json()["client_secret"]
+            token = await self.client.post(
+                "/auth/v1/token",
+                content=f"grant_type=client_credentials&client_id={client_id}&client_secret={secret}".encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": ""},
+            )
+            if token.status_code != 200:
+                raise IdentityError(f"token for {client_id}: {token.status_code} {token.text[:200]}")
+            self.headers[partner] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            await self._partners()
