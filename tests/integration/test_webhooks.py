@@ -85,7 +85,15 @@ async def test_feed_entries_are_posted_signed_and_retried(
 
     # The first attempt is refused: the delivery waits for its retry, on view meanwhile.
     await eventually(lambda: _count(receiver, 1))
-    failed = (await client.get("/reporting/v1/partners/gsb/webhooks/deliveries")).json()["items"]
+
+    async def failed_once() -> list[dict[str, object]] | None:
+        # The sender records the refusal just after the receiver has answered: wait for it.
+        items: list[dict[str, object]] = (await client.get("/reporting/v1/partners/gsb/webhooks/deliveries")).json()[
+            "items"
+        ]
+        return items if items and items[0]["attempts"] else None
+
+    failed = await eventually(failed_once)
     assert len(failed) == 1 and failed[0]["last_error"] == "HTTP 503" and failed[0]["attempts"] == 1
 
     await eventually(lambda: _count(receiver, 2))  # retried after the back-off (1 s)
