@@ -57,8 +57,8 @@ async def running_platform(
             await runtime.start()
         yield RunningPlatform(platform, runtimes, Gateway(list(runtimes.values())))
     finally:
-        for runtime in runtimes.values():
-            await runtime.stop()
+        # Side by side: each waits for its consumers to leave their groups, which takes a moment.
+        await asyncio.gather(*(runtime.stop() for runtime in runtimes.values()))
         try:
             await asyncio.wait_for(pool.close(), timeout=10)
         except TimeoutError:
