@@ -32,9 +32,10 @@ class RichProgress:
         assert self.current is not None
         self.progress.reset(self.current, total=max(total, 1), completed=0, description=description)
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, in_phase: bool = True) -> None:
         assert self.overall is not None and self.current is not None
-        self.progress.advance(self.current, n)
+        if in_phase:
+            self.progress.advance(self.current, n)
         self.progress.advance(self.overall, n)
 
 
@@ -136,7 +137,8 @@ def print_summary(console: Console, summary: Summary) -> None:
     console.print(phases)
     rate = summary.requests / summary.seconds if summary.seconds else 0.0
     console.print(
-        f"{summary.requests:,} requests in {summary.seconds:,.0f} s ({rate:,.0f}/s), {summary.retries:,} retried"
+        f"{summary.requests:,} requests in {summary.seconds:,.0f} s ({rate:,.0f}/s), {summary.retries:,} retried,"
+        f" {summary.rate_limited:,} answered 429 (rate limit) and asked again"
     )
     if summary.refusals:
         console.print("[yellow]Refused by the platform[/] (counted, the run went on):")

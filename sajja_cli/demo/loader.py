@@ -22,6 +22,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Coroutine, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
@@ -65,7 +66,8 @@ class Progress(Protocol):
 
     def phase(self, description: str, total: int) -> None: ...
 
-    def advance(self, n: int = 1) -> None: ...
+    def advance(self, n: int = 1, in_phase: bool = True) -> None:
+        """Count `n` units done: in the phase shown, or (`in_phase` false) in one running beside it."""
 
 
 class _Quiet:
@@ -75,8 +77,13 @@ class _Quiet:
     def phase(self, description: str, total: int) -> None:
         pass
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: int = 1, in_phase: bool = True) -> None:
         pass
+
+
+# Set in a month's close, which runs beside the next month's deposits: its phases count towards the
+# whole run, not the phase on show.
+_in_background: ContextVar[bool] = ContextVar("in_background", default=False)
 
 
 @dataclass
@@ -89,6 +96,7 @@ class Summary:
     refusal_examples: list[str] = field(default_factory=list)
     requests: int = 0
     retries: int = 0
+    rate_limited: int = 0  # answers 429: the actor waited and asked again
     seconds: float = 0.0
     # Where the time went: seconds and requests by phase (the months' phases added up).
     phase_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -154,12 +162,17 @@ class Loader:
         for m in plan.members:
             self.enrolments[plan.month_index(m.joined_on)].append(m)
         self.opening: dict[int, list[MemberOp]] = defaultdict(list)
-        self.member_ops: dict[int, dict[int, list[MemberOp]]] = defaultdict(lambda: defaultdict(list))
+        # Each month's commands that only add money, and those that pay cash out (a member's come after
+        # their deposits of the month in date order, so splitting them keeps each member's order).
+        self.deposits: dict[int, dict[int, list[MemberOp]]] = defaultdict(lambda: defaultdict(list))
+        self.payouts: dict[int, dict[int, list[MemberOp]]] = defaultdict(lambda: defaultdict(list))
         for op in plan.member_ops:
             if op.on < plan.months[0]:
                 self.opening[op.member].append(op)
+            elif op.kind in ("deposit", "raise"):
+                self.deposits[plan.month_index(op.on)][op.member].append(op)
             else:
-                self.member_ops[plan.month_index(op.on)][op.member].append(op)
+                self.payouts[plan.month_index(op.on)][op.member].append(op)
         self.loans: dict[int, list[LoanPlan]] = defaultdict(list)
         self.payments: dict[int, dict[str, LoanPlan]] = defaultdict(dict)
         for loan in plan.loans:
@@ -217,7 +230,9 @@ class Loader:
         if key is not None:
             headers["Idempotency-Key"] = f"{self.ns}:{key}"
         reason = ""
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt, limited_since = 0, None
+        while attempt < MAX_ATTEMPTS:
+            attempt += 1
             slots = self.waiting_slots if waits else self.slots
             try:
                 async with slots:
@@ -230,6 +245,15 @@ class Loader:
                 if status < 300 or status in expect:
                     return response
                 problem = _problem(response)
+                if status == 429:
+                    # The platform's per-client rate limit: the actor slows down; it is no failure.
+                    limited_since = limited_since or time.monotonic()
+                    if time.monotonic() - limited_since > STALL_SECONDS:
+                        raise DemoAborted(f"{what}: {method} {path} rate-limited for {STALL_SECONDS:g} s")
+                    self.summary.rate_limited += 1
+                    attempt -= 1
+                    await asyncio.sleep(random.uniform(1.0, 3.0))
+                    continue
                 if status in TRANSIENT_STATUSES or (
                     status == 409 and problem is not None and str(problem.get("type", "")).endswith(":concurrency")
                 ):
@@ -252,9 +276,15 @@ class Loader:
         return None if response is None else dict(response.json())
 
     async def _get(
-        self, path: str, what: str, params: dict[str, Any] | None = None, *, waits: bool = False
+        self,
+        path: str,
+        what: str,
+        params: dict[str, Any] | None = None,
+        *,
+        waits: bool = False,
+        user: str = DEPARTMENT_USER,
     ) -> dict[str, Any]:
-        response = await self._request("GET", path, what, params=params, waits=waits)
+        response = await self._request("GET", path, what, params=params, waits=waits, user=user)
         assert response is not None  # a GET is never a refusal
         return dict(response.json())
 
@@ -268,11 +298,18 @@ class Loader:
         if position is not None:
             self.positions[member] = max(self.positions.get(member, 0), int(position))
 
+    def _advance(self, n: int = 1) -> None:
+        self.progress.advance(n, in_phase=not _in_background.get())
+
     async def _phase(self, description: str, jobs: Sequence[Job], units: int | None = None) -> None:
-        self.progress.phase(description, len(jobs) if units is None else units)
+        background = _in_background.get()
+        if not background:
+            self.progress.phase(description, len(jobs) if units is None else units)
         if not jobs:
             return
         kind = description.split(" ", 1)[1] if description[:4].isdigit() else description
+        if background:
+            kind += " (beside the next month)"
         started, requests = time.monotonic(), self.summary.requests
         async with asyncio.TaskGroup() as tasks:
             for job in jobs:
@@ -312,36 +349,23 @@ class Loader:
         await self._phase("products and campaign", [self._products, self._campaign])
         await self._phase("groups", [partial(self._register, g) for g in plan.groups])
         closed = set(plan.closed_months)
-        for index, month in enumerate(plan.months):
-            label = f"{month:%Y-%m}"
-            joining = self.enrolments.get(index, [])
-            await self._phase(f"{label} members joining", [partial(self._enrol, m) for m in joining])
-            if index == 0:
-                opening = self.opening.values()
-                units = sum(len(ops) for ops in opening)
-                await self._phase(
-                    f"{label} balances brought forward", [partial(self._member_ops, o) for o in opening], units
-                )
-            ops = self.member_ops.get(index, {}).values()
-            units = sum(len(o) for o in ops)
-            await self._phase(f"{label} deposits and withdrawals", [partial(self._member_ops, o) for o in ops], units)
-            if index == 0:
-                consenting = [m for m in plan.members if m.consents]
-                await self._phase(f"{label} consents", [partial(self._consent, m) for m in consenting])
-            loans = self.loans.get(index, [])
-            units = sum(_loan_units(loan) for loan in loans)
-            await self._phase(f"{label} loans", [partial(self._loan, loan) for loan in loans], units)
-            repaying = self.payments.get(index, {}).values()
-            units = sum(1 for loan in repaying for p in loan.payments if plan.month_index(p.paid_on) == index)
-            await self._phase(f"{label} repayments", [partial(self._repay, loan, index) for loan in repaying], units)
-            pawn = self.pawn.get(index, {})
-            units = sum(len(a) for a in pawn.values())
-            await self._phase(f"{label} pawn tickets", [partial(self._pawn, t, a) for t, a in pawn.items()], units)
-            if month in closed:
-                await self._phase(f"{label} waiting for the ledger's postings", [self._postings_drained])
-                closes = [partial(self._close_month, g, month) for g in plan.groups]
-                await self._phase(f"{label} month-end closes", closes)
-                await self._phase(f"{label} day close", [partial(self._close_day, month_end(month))])
+        closing: asyncio.Task[None] | None = None
+        try:
+            for index, month in enumerate(plan.months):
+                await self._month(index, month)
+                # The previous month's close ran alongside this month's deposits; what follows pays
+                # out cash, which is counted on the books with the previous month's repayments in.
+                if closing is not None:
+                    await closing
+                    closing = None
+                await self._month_payouts(index, month)
+                if month in closed:
+                    closing = asyncio.create_task(self._close(month))
+            if closing is not None:
+                await closing
+        finally:
+            if closing is not None and not closing.done():
+                closing.cancel()
         await self._phase("day close today", [partial(self._close_day, plan.today)])
         await self._phase("governance items", [partial(self._governance, x) for x in plan.governance])
         await self._phase("waiting for the read models", [self._settle])
@@ -349,6 +373,50 @@ class Loader:
         districts = plan.campaign.reporting_districts
         await self._phase("campaign reports", [partial(self._district_report, d) for d in districts])
         await self._phase("province report and figures", [self._province_report, self._figures])
+
+    async def _month(self, index: int, month: date) -> None:
+        """The month's new members and the commands that only add money: deposits and raises."""
+        plan, label = self.plan, f"{month:%Y-%m}"
+        joining = self.enrolments.get(index, [])
+        await self._phase(f"{label} members joining", [partial(self._enrol, m) for m in joining])
+        if index == 0:
+            opening = self.opening.values()
+            units = sum(len(ops) for ops in opening)
+            await self._phase(
+                f"{label} balances brought forward", [partial(self._member_ops, o) for o in opening], units
+            )
+        ops = self.deposits.get(index, {}).values()
+        units = sum(len(o) for o in ops)
+        await self._phase(f"{label} deposits and raises", [partial(self._member_ops, o) for o in ops], units)
+        if index == 0:
+            consenting = [m for m in plan.members if m.consents]
+            await self._phase(f"{label} consents", [partial(self._consent, m) for m in consenting])
+
+    async def _month_payouts(self, index: int, month: date) -> None:
+        """What takes cash out of a group (withdrawals, exits, loans), repayments and pawn tickets."""
+        plan, label = self.plan, f"{month:%Y-%m}"
+        ops = self.payouts.get(index, {}).values()
+        units = sum(len(o) for o in ops)
+        await self._phase(f"{label} withdrawals and exits", [partial(self._member_ops, o) for o in ops], units)
+        loans = self.loans.get(index, [])
+        units = sum(_loan_units(loan) for loan in loans)
+        await self._phase(f"{label} loans", [partial(self._loan, loan) for loan in loans], units)
+        repaying = self.payments.get(index, {}).values()
+        units = sum(1 for loan in repaying for p in loan.payments if plan.month_index(p.paid_on) == index)
+        await self._phase(f"{label} repayments", [partial(self._repay, loan, index) for loan in repaying], units)
+        pawn = self.pawn.get(index, {})
+        units = sum(len(a) for a in pawn.values())
+        await self._phase(f"{label} pawn tickets", [partial(self._pawn, t, a) for t, a in pawn.items()], units)
+
+    async def _close(self, month: date) -> None:
+        """Close an ended month: once the ledger has posted its repayments, in every group, then the
+        lending day close at its end. Runs in the background, beside the next month's deposits (the
+        ledger serialises entries dated in a month with that month's close)."""
+        _in_background.set(True)
+        label = f"{month:%Y-%m}"
+        await self._phase(f"{label} waiting for the ledger's postings", [self._postings_drained])
+        await self._phase(f"{label} month-end closes", [partial(self._close_month, g, month) for g in self.plan.groups])
+        await self._phase(f"{label} day close", [partial(self._close_day, month_end(month))])
 
     async def _wait_until_ready(self) -> None:
         """The platform answers and its projectors hold their partitions (a fresh start takes seconds)."""
@@ -388,7 +456,7 @@ class Loader:
                     product.guarantors,
                 ):
                     raise DemoAborted(f"product {product.product_id} exists with other terms: {shown}")
-        self.progress.advance()
+        self._advance()
 
     async def _campaign(self) -> None:
         campaign = self.plan.campaign
@@ -406,7 +474,7 @@ class Loader:
             shown = await self._get(f"/campaign/v1/campaigns/{campaign.campaign_id}", "campaign")
             if (shown["starts_on"], shown["ends_on"]) != (campaign.starts_on.isoformat(), campaign.ends_on.isoformat()):
                 raise DemoAborted(f"campaign {campaign.campaign_id} exists with another window: {shown}")
-        self.progress.advance()
+        self._advance()
 
     async def _register(self, group: GroupPlan) -> None:
         body = await self._post("/ledger/v1/groups", group.request(), group.key, "group", user=group.officers[0])
@@ -415,7 +483,7 @@ class Loader:
         self.group_ids[group.number] = str(body["group_id"])
         self.group_events[group.number] = 1
         self.summary.counts["groups"] += 1
-        self.progress.advance()
+        self._advance()
 
     # --- members ----------------------------------------------------------------------------
 
@@ -433,7 +501,7 @@ class Loader:
             self.member_numbers[str(body["member_id"])] = member.number
             self._saw(member.number, body)
             self.summary.counts["members enrolled"] += 1
-        self.progress.advance()
+        self._advance()
 
     async def _member_ops(self, ops: list[MemberOp]) -> None:
         """One member's commands of the month, in order (each is decided on the balance before it)."""
@@ -441,7 +509,7 @@ class Loader:
             member_id = self.member_ids.get(op.member)
             if member_id is None:
                 self.summary.counts["skipped: member not enrolled"] += 1
-                self.progress.advance()
+                self._advance()
                 continue
             resource, request = op.request()
             user = self.groups[self.members[op.member].group].officers[0]
@@ -450,7 +518,7 @@ class Loader:
             if body is not None:
                 self._saw(op.member, body)
                 self._count(op)
-            self.progress.advance()
+            self._advance()
 
     def _count(self, op: MemberOp) -> None:
         counts, money = self.summary.counts, self.summary.money
@@ -479,7 +547,7 @@ class Loader:
         if body is not None:
             self._saw(member.number, body)
             self.summary.counts["consents to gsb"] += 1
-        self.progress.advance()
+        self._advance()
 
     # --- group loans ------------------------------------------------------------------------
 
@@ -494,6 +562,7 @@ class Loader:
             "lending's view of a member",
             {"after": f"ledger:{position}"},
             waits=True,
+            user=self.groups[self.members[member].group].officers[0],
         )
         self.lending_saw[member] = max(self.lending_saw.get(member, 0), position)
 
@@ -503,15 +572,15 @@ class Loader:
         people = (loan.member, *loan.guarantors)
         if any(p not in self.member_ids for p in people):
             self.summary.counts["skipped: member not enrolled"] += 1
-            self.progress.advance(_loan_units(loan))
+            self._advance(_loan_units(loan))
             return
         for person in people:
             await self._lending_knows(person)
         request = loan.request(self.member_ids[loan.member], [self.member_ids[g] for g in loan.guarantors])
         applied = await self._post("/lending/v1/loans", request, loan.key, "loan application", user=maker)
-        self.progress.advance()
+        self._advance()
         if applied is None:
-            self.progress.advance(_loan_units(loan) - 1)
+            self._advance(_loan_units(loan) - 1)
             return
         loan_id = str(applied["loan_id"])
         self.loan_ids[loan.key] = loan_id
@@ -521,11 +590,11 @@ class Loader:
             reason = {"reason": loan.rejection_reason}
             if await self._post(f"{url}/rejections", reason, f"{loan.key}:rejection", "rejection", user=checkers[0]):
                 self.summary.counts["loans rejected"] += 1
-            self.progress.advance()
+            self._advance()
             return
         for n, checker in enumerate(checkers[: loan.product.approvals], start=1):
             await self._post(f"{url}/approvals", {}, f"{loan.key}:approval:{n}", "approval", user=checker)
-            self.progress.advance()
+            self._advance()
         requested = await self._post(
             f"{url}/disbursements",
             {"disbursed_on": loan.disbursed_on.isoformat()},
@@ -533,13 +602,13 @@ class Loader:
             "disbursement",
             user=maker,
         )
-        self.progress.advance()
+        self._advance()
         if requested is None:
             return
         self.group_events[loan.group] += 1
         # The payout is a saga through the ledger's books: wait until the ledger has answered.
         deadline = time.monotonic() + STALL_SECONDS
-        while (shown := await self._get(url, "loan", {"wait": 10}, waits=True))["status"] == "disbursing":
+        while (shown := await self._get(url, "loan", {"wait": 10}, waits=True, user=maker))["status"] == "disbursing":
             if time.monotonic() > deadline:
                 break
         if shown["status"] == "active":
@@ -559,7 +628,7 @@ class Loader:
                 continue
             if loan.key not in self.active_loans:
                 self.summary.counts["skipped: loan not paid out"] += 1
-                self.progress.advance()
+                self._advance()
                 continue
             body = {"amount": format_baht(payment.amount), "paid_on": payment.paid_on.isoformat()}
             answer = await self._post(
@@ -569,7 +638,7 @@ class Loader:
                 "repayment",
                 user=self.groups[loan.group].officers[0],
             )
-            self.progress.advance()
+            self._advance()
             if answer is None:
                 continue
             principal = parse_baht(answer["principal"])
@@ -600,7 +669,7 @@ class Loader:
                 await self._pledge(ticket, user)
             elif number in self.tickets:
                 await self._pawn_action(ticket, action, user)
-            self.progress.advance()
+            self._advance()
 
     async def _pledge(self, ticket: TicketPlan, user: str) -> None:
         made = await self._post("/lending/v1/pawn/tickets", ticket.request(), ticket.key, "pawn ticket", user=user)
@@ -644,7 +713,7 @@ class Loader:
         that completed last is posted, (nearly) all are, and each group's own check is then one read."""
         if self.last_repaid is not None:
             await self._until_posted(self.last_repaid)
-        self.progress.advance()
+        self._advance()
 
     async def _close_month(self, group: GroupPlan, month: date) -> None:
         group_id = self.group_ids[group.number]
@@ -658,7 +727,7 @@ class Loader:
             "month close",
             user=group.officers[1],
         )
-        self.progress.advance()
+        self._advance()
         if body is None:
             return
         self.summary.counts["month closes"] += 1
@@ -675,7 +744,9 @@ class Loader:
         wanted, seen = self.group_events[group], -1
         stalled_since, delay = time.monotonic(), 0.5
         while True:
-            version = int((await self._get(f"/ledger/v1/groups/{self.group_ids[group]}", "group"))["version"])
+            officer = self.groups[group].officers[1]
+            shown = await self._get(f"/ledger/v1/groups/{self.group_ids[group]}", "group", user=officer)
+            version = int(shown["version"])
             if version >= wanted:
                 return
             if version != seen:
@@ -695,7 +766,7 @@ class Loader:
         if body is not None:
             self.summary.counts["day closes"] += 1
             self.summary.counts["installments overdue"] += int(body["installments_overdue"])
-        self.progress.advance()
+        self._advance()
 
     # --- reporting, referrals, campaign ---------------------------------------------------
 
@@ -709,7 +780,7 @@ class Loader:
             user=group.officers[2],
         )
         self.summary.counts["governance items"] += 1
-        self.progress.advance()
+        self._advance()
 
     async def _settle(self) -> None:
         """Wait until relays have published everything and the projectors have gone quiet, so the
@@ -732,7 +803,7 @@ class Loader:
                 self.summary.notes.append(f"read models still busy after {self.settle_timeout:g} s: {busy[:3]}")
                 break
             await asyncio.sleep(0.5)
-        self.progress.advance()
+        self._advance()
 
     async def _referrals(self) -> None:
         refreshed = await self._post(
@@ -771,7 +842,7 @@ class Loader:
             ):
                 self.summary.counts["referral outcomes"] += 1
         self.summary.counts["referrals in the gsb feed"] = len(referrals)
-        self.progress.advance()
+        self._advance()
 
     async def _district_report(self, district: str) -> None:
         campaign = self.plan.campaign
@@ -785,7 +856,7 @@ class Loader:
         if body is not None:
             self.summary.counts["campaign reports"] += 1
             self.summary.counts["campaign reports late"] += int(bool(body.get("late")))
-        self.progress.advance()
+        self._advance()
 
     async def _province_report(self) -> None:
         campaign = self.plan.campaign
@@ -799,7 +870,7 @@ class Loader:
         if body is not None:
             self.summary.counts["campaign reports"] += 1
             self.summary.counts["campaign reports late"] += int(bool(body.get("late")))
-        self.progress.advance()
+        self._advance()
 
     async def _figures(self) -> None:
         where = {"level": "province", "code": PROVINCE_CODE}
@@ -809,7 +880,7 @@ class Loader:
         figures["campaign"] = await self._get(
             f"/campaign/v1/campaigns/{self.plan.campaign.campaign_id}/progress", "campaign progress", where
         )
-        self.progress.advance()
+        self._advance()
 
 
 def _first(group: BaseExceptionGroup[DemoAborted]) -> DemoAborted:

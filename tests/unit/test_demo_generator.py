@@ -103,6 +103,20 @@ def test_balances_never_go_below_zero_and_an_exit_pays_out_what_is_held(plan: Pr
     assert kinds["deposit"] > 10 * len(plan.members) and kinds["exit"] and kinds["withdrawal"] and kinds["raise"]
 
 
+def test_a_members_payouts_come_after_their_deposits_of_the_month(plan: Province) -> None:
+    # The loader posts each month's deposits first and the payouts later (beside the previous month's
+    # close): that must not reorder any member's commands.
+    adds: dict[tuple[int, date], date] = {}
+    payouts: dict[tuple[int, date], date] = {}
+    for op in plan.member_ops:
+        key = (op.member, op.on.replace(day=1))
+        if op.kind in ("deposit", "raise"):
+            adds[key] = max(adds.get(key, op.on), op.on)
+        else:
+            payouts[key] = min(payouts.get(key, op.on), op.on)
+    assert payouts and all(adds.get(key, on) <= on for key, on in payouts.items())
+
+
 def test_most_members_pay_every_month_and_some_skip(plan: Province) -> None:
     paid: dict[int, set[date]] = defaultdict(set)
     for op in plan.member_ops:
