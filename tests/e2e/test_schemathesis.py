@@ -17,7 +17,7 @@ from tests.support.auth import bearer, user_token
 pytestmark = pytest.mark.slow
 
 SERVICES = ("auth", "ledger", "lending", "campaign", "reporting")
-EXAMPLES = int(os.environ.get("SAJJA_SCHEMATHESIS_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("SAJJA_SCHEMATHESIS_EXAMPLES", "6"))
 # Server-sent events never end: the browser test covers them.
 STREAMING = {"/reporting/v1/live"}
 
