@@ -487,9 +487,11 @@ function connectLive() {
     $("live").classList.add("flash");
     setTimeout(() => $("live").classList.remove("flash"), 400);
     liveText();
-    // Many batches arrive together while data loads: refresh at most once a second.
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(load, 1000);
+    // Batches arrive in bursts (and without pause while data loads): the first notice schedules one
+    // refresh a few seconds later, and those arriving meanwhile ride along with it.
+    if (refreshTimer === null) {
+      refreshTimer = setTimeout(() => { refreshTimer = null; load(); }, 3000);
+    }
   });
   source.onerror = () => { $("live").classList.remove("on"); liveText(); };
   window.sajjaDashboard.live = source;
