@@ -32,10 +32,9 @@ class RichProgress:
         assert self.current is not None
         self.progress.reset(self.current, total=max(total, 1), completed=0, description=description)
 
-    def advance(self, n: int = 1, in_phase: bool = True) -> None:
+    def advance(self, n: int = 1) -> None:
         assert self.overall is not None and self.current is not None
-        if in_phase:
-            self.progress.advance(self.current, n)
+        self.progress.advance(self.current, n)
         self.progress.advance(self.overall, n)
 
 
