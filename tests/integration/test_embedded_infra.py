@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -76,7 +78,7 @@ def test_postgres_starts_serves_tcp_and_stops(tmp_path: Path) -> None:
     data_dir = tmp_path / "pg"
     pg = EmbeddedPostgres(data_dir, free_port())
     with pg:
-        assert pg.dsn == f"postgresql://postgres@127.0.0.1:{pg.port}/postgres"
+        assert pg.dsn.startswith("postgresql://postgres:") and pg.dsn.endswith(f"@127.0.0.1:{pg.port}/postgres")
         assert _fetchval(pg.dsn, "select 1") == 1
         assert _fetchval(pg.dsn, "show max_connections") == "200"
         assert _fetchval(pg.dsn, "show fsync") == "on"
@@ -157,6 +159,71 @@ def test_postgres_start_recovers_from_a_killed_postmaster(tmp_path: Path) -> Non
     assert _postgres_processes(data_dir) == []
 
 
+def _refused(**connect: object) -> bool:
+    """Whether PostgreSQL turns this connection away (asyncpg raises on the authentication step)."""
+
+    async def run() -> None:
+        conn = await asyncpg.connect(timeout=10, **connect)  # type: ignore[arg-type]
+        await conn.close()
+
+    try:
+        asyncio.run(run())
+    except (asyncpg.InvalidAuthorizationSpecificationError, asyncpg.InvalidPasswordError):
+        return True
+    return False
+
+
+def _hba_rules(data_dir: Path) -> list[list[str]]:
+    lines = (data_dir / "pg_hba.conf").read_text().splitlines()
+    return [line.split("#")[0].split() for line in lines if line.split("#")[0].strip()]
+
+
+def _assert_needs_password(pg: EmbeddedPostgres) -> None:
+    """Nobody gets in without the password: not over TCP, not through the Unix socket."""
+    rules = _hba_rules(pg.data_dir)
+    assert rules and all(rule[-1] == "scram-sha-256" for rule in rules), rules
+    mode = pg.password_file.stat()
+    assert stat.S_IMODE(mode.st_mode) == 0o600 and mode.st_uid == os.geteuid()
+    assert re.fullmatch(r"[A-Za-z0-9_-]{40,}", pg.password)
+    assert _refused(host="127.0.0.1", port=pg.port, user="postgres", database="postgres")
+    assert _refused(host="127.0.0.1", port=pg.port, user="postgres", password="guess", database="postgres")
+    socket_dir = next(
+        p.parent
+        for p in [*pg.data_dir.glob(".s.PGSQL.*"), *Path("/tmp").glob("sajja-pg-*/.s.PGSQL.*")]
+        if p.name == f".s.PGSQL.{pg.port}"
+    )
+    assert _refused(host=str(socket_dir), port=pg.port, user="postgres", database="postgres")
+    assert not _refused(host=str(socket_dir), port=pg.port, user="postgres", password=pg.password, database="postgres")
+    assert _fetchval(pg.dsn, "select current_user") == "postgres"
+
+
+def test_postgres_needs_its_password_and_migrates_a_trusting_cluster(tmp_path: Path) -> None:
+    """Fresh clusters are made with scram-sha-256 everywhere and a 0600 password file beside the data
+    directory; a cluster made by an older version (trust rules, no password file) keeps its data and
+    gets a password at its next start."""
+    data_dir = tmp_path / "pg"
+    with EmbeddedPostgres(data_dir, free_port(), durable=False) as pg:
+        assert pg.password_file == tmp_path / "postgres-password"
+        _assert_needs_password(pg)
+        _fetchval(pg.dsn, "create table kept as select 42 as answer")
+        old_password = pg.password
+
+    # What an older version left behind: every rule `trust`, no password file.
+    hba = data_dir / "pg_hba.conf"
+    hba.write_text(re.sub(r"scram-sha-256\s*$", "trust", hba.read_text(), flags=re.MULTILINE))
+    assert any(rule[-1] == "trust" for rule in _hba_rules(data_dir))
+    (tmp_path / "postgres-password").unlink()
+
+    with EmbeddedPostgres(data_dir, free_port(), durable=False) as migrated:
+        _assert_needs_password(migrated)
+        assert migrated.password != old_password
+        assert _fetchval(migrated.dsn, "select answer from kept") == 42
+        assert _refused(
+            host="127.0.0.1", port=migrated.port, user="postgres", password=old_password, database="postgres"
+        )
+    assert _postgres_processes(data_dir) == []
+
+
 def test_postgres_non_durable_turns_fsync_off(tmp_path: Path) -> None:
     with EmbeddedPostgres(tmp_path / "pg", free_port(), durable=False) as pg:
         assert _fetchval(pg.dsn, "show fsync") == "off"
@@ -197,6 +264,26 @@ def test_kafka_starts_round_trips_a_message_and_stops() -> None:
     assert not _alive(pid)
     assert _port_refuses(kafka.port)
     kafka.stop()  # idempotent
+
+
+def test_kafka_listens_on_loopback_only() -> None:
+    """Tansu has no usable authentication with memory storage (see README): it must at least not be
+    reachable from other machines."""
+    with EmbeddedKafka(free_port()) as kafka:
+        assert kafka.pid is not None
+        listening = [
+            c for c in psutil.Process(kafka.pid).net_connections(kind="inet") if c.status == psutil.CONN_LISTEN
+        ]
+        assert listening and {c.laddr.ip for c in listening} == {"127.0.0.1"}, listening
+        outside = [
+            a.address
+            for addrs in psutil.net_if_addrs().values()
+            for a in addrs
+            if a.family == socket.AF_INET and not a.address.startswith("127.")
+        ]
+        for address in outside:
+            with pytest.raises(OSError), socket.create_connection((address, kafka.port), timeout=1):
+                pass
 
 
 def test_kafka_start_kills_a_leftover_from_the_pid_file(tmp_path: Path) -> None:
