@@ -13,6 +13,7 @@ from openpyxl.styles import Alignment, Font
 
 from libs.events.money import format_baht
 from libs.events.pdf import thai_pdf
+from libs.events.tables import append_row
 from libs.events.thai_dates import thai_date
 from services.campaign.counters import MONEY_COUNTERS
 
@@ -78,26 +79,30 @@ def to_xlsx(view: ReportView) -> bytes:
     sheet.title = "รายงาน"
     bold = Font(bold=True)
     for line in heading_lines(view):
-        sheet.append([line])
+        append_row(sheet, [line])
     sheet["A1"].font = Font(bold=True, size=14)
     sheet.append([])
-    sheet.append(["ที่", "รายการ", "จำนวน", "หน่วย"])
+    append_row(sheet, ["ที่", "รายการ", "จำนวน", "หน่วย"])
     for cell in sheet[sheet.max_row]:
         cell.font = bold
     for i, (counter, label, unit) in enumerate(ROWS, start=1):
-        sheet.append([i, label, value(counter, view.counters), unit])
+        append_row(sheet, [i, label, value(counter, view.counters), unit], figures=frozenset({2}))
         sheet.cell(sheet.max_row, 3).alignment = Alignment(horizontal="right")
     if view.children:
         sheet.append([])
-        sheet.append(["รหัส", "พื้นที่", *[label for _, label, _ in ROWS]])
+        append_row(sheet, ["รหัส", "พื้นที่", *[label for _, label, _ in ROWS]])
         for cell in sheet[sheet.max_row]:
             cell.font = bold
         for code, name, figures in view.children:
-            sheet.append([code, name, *[value(counter, figures) for counter, _, _ in ROWS]])
+            append_row(
+                sheet,
+                [code, name, *[value(counter, figures) for counter, _, _ in ROWS]],
+                figures=frozenset(range(2, 2 + len(ROWS))),
+            )
     sheet.append([])
-    sheet.append(["หมายเหตุ", view.notes or "-"])
+    append_row(sheet, ["หมายเหตุ", view.notes or "-"])
     sheet.append([])
-    sheet.append(["", "ลงชื่อ ....................................... ผู้รายงาน"])
+    append_row(sheet, ["", "ลงชื่อ ....................................... ผู้รายงาน"])
     sheet.column_dimensions["B"].width = 48
     sheet.column_dimensions["C"].width = 16
     out = io.BytesIO()
@@ -203,15 +208,15 @@ def nomination_to_xlsx(view: NominationView) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "แบบรายงาน"
-    sheet.append([title])
+    append_row(sheet, [title])
     sheet["A1"].font = Font(bold=True, size=14)
-    sheet.append([view.campaign_name_th])
+    append_row(sheet, [view.campaign_name_th])
     for heading, lines in sections:
         sheet.append([])
-        sheet.append([heading])
+        append_row(sheet, [heading])
         sheet.cell(sheet.max_row, 1).font = Font(bold=True)
         for line in lines:
-            sheet.append([line])
+            append_row(sheet, [line])
     sheet.column_dimensions["A"].width = 100
     out = io.BytesIO()
     book.save(out)
