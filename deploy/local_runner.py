@@ -9,16 +9,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
 import signal
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
 
 from deploy.http_server import http_server
 from deploy.platform import running_platform
 from libs.auth.tokens import new_signing_key_pem
 from libs.events.runtime import run_until_complete
-from libs.events.settings import Settings
+from libs.events.settings import DEVELOPMENT_NATIONAL_ID_HASH_KEY, Settings, public_key_warning
 from libs.events.telemetry import setup_logging, setup_tracing
 from libs.infra.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 from services.auth.store import create_development_credentials
@@ -66,6 +72,68 @@ def development_signing_key(settings: Settings) -> Settings:
     return settings.model_copy(update={"auth_signing_keys": [path.read_text()]})
 
 
+NATIONAL_ID_KEY_FILE = "national-id-hash-key"
+
+
+def _write_owner_only(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+        out.write(text)
+    tmp.replace(path)
+
+
+async def holds_members(database_url: str) -> bool:
+    """Whether the database already has members, whose hashes were made with some earlier key."""
+    conn = await asyncpg.connect(database_url, timeout=30)
+    try:
+        if await conn.fetchval("select to_regclass('ledger.member_register')") is None:
+            return False  # a new database: the schemas are made later
+        return bool(await conn.fetchval("select exists (select 1 from ledger.member_register)"))
+    finally:
+        await conn.close()
+
+
+async def development_national_id_key(settings: Settings, database_url: str) -> Settings:
+    """Without SAJJA_NATIONAL_ID_HASH_KEY, the key for national-ID hashes is kept in .sajja/ (owner-only):
+    made at random on the first start. A database that already has members but no key file was made
+    before that, with the public development key: that key is kept (its duplicate checks depend on it),
+    loudly."""
+    if "national_id_hash_key" in settings.model_fields_set:
+        return settings
+    path = settings.data_dir.resolve() / NATIONAL_ID_KEY_FILE
+    if not path.exists():
+        if await holds_members(database_url):
+            _write_owner_only(path, DEVELOPMENT_NATIONAL_ID_HASH_KEY + "\n")
+            log.warning(
+                "this database's members were registered under the public development key for national-ID "
+                "hashes; it stays in use (kept in %s) so that duplicate checks keep working. To start fresh "
+                "with a random key: stop Sajja, delete %s, and `make run` again",
+                path,
+                settings.data_dir.resolve(),
+            )
+        else:
+            _write_owner_only(path, secrets.token_urlsafe(32) + "\n")
+            log.info("created a random national-ID hash key in %s", path)
+    key = path.read_text().strip()
+    if not key:
+        raise SystemExit(f"{path} is empty: delete it (with the database, if it has members) or put a key in it")
+    return settings.model_copy(update={"national_id_hash_key": key})
+
+
+def warn_public_key(settings: Settings, *, key_from_environment: bool) -> None:
+    """Printed as well as logged (by the platform): a developer should not miss it in the JSON logs."""
+    warning = public_key_warning(settings)
+    if warning is not None:
+        how = (
+            "unset SAJJA_NATIONAL_ID_HASH_KEY"
+            if key_from_environment
+            else f"stop Sajja, delete {settings.data_dir.resolve()} (its database and keys) and `make run` again"
+        )
+        print(f"WARNING: {warning}\nWARNING: for a random key instead: {how}.", file=sys.stderr, flush=True)
+
+
 def show_credentials_once(settings: Settings, created: list[tuple[str, str, str]] | None) -> None:
     """First start only: print the development users and partner clients, and keep them (owner-only)
     for `make demo`; later starts print nothing of them."""
@@ -83,6 +151,9 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     settings = development_signing_key(settings)
     with infrastructure(settings) as (database_url, bootstrap):
+        key_from_environment = "national_id_hash_key" in settings.model_fields_set
+        settings = await development_national_id_key(settings, database_url)
+        warn_public_key(settings, key_from_environment=key_from_environment)
         async with running_platform(settings, database_url, bootstrap) as running:
             show_credentials_once(settings, await create_development_credentials(running.platform.pool))
             server = http_server(running.gateway, settings)

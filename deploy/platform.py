@@ -12,7 +12,7 @@ import asyncpg
 
 from deploy.gateway import Gateway
 from libs.events.runtime import Platform, ServiceRuntime
-from libs.events.settings import Settings
+from libs.events.settings import Settings, public_key_warning
 from services.catalog import SERVICES, create_topics, migrate_all
 
 log = logging.getLogger("sajja.platform")
@@ -35,6 +35,9 @@ async def create_pool(database_url: str, size: int) -> asyncpg.Pool:
 async def running_platform(
     settings: Settings, database_url: str, bootstrap_servers: str, services: list[str] | None = None
 ) -> AsyncIterator[RunningPlatform]:
+    warning = public_key_warning(settings)
+    if warning is not None:
+        log.warning(warning)
     pool = await create_pool(database_url, settings.database_pool_size)
     runtimes: dict[str, ServiceRuntime] = {}
     try:

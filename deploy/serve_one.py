@@ -17,12 +17,11 @@ import sys
 
 from deploy.http_server import OwnSignalsServer, http_server
 from libs.events.runtime import run_until_complete
-from libs.events.settings import Settings
+from libs.events.settings import Settings, public_key_warning
 
 log = logging.getLogger("sajja.serve")
 
 EXIT_USAGE = 2
-_DEVELOPMENT_KEY = Settings.model_fields["national_id_hash_key"].default
 
 
 def service_names() -> list[str]:
@@ -113,8 +112,9 @@ def main(service: str) -> None:
 
     setup_logging(settings.log_level)
     setup_tracing(f"sajja-{service}")
-    if settings.national_id_hash_key == _DEVELOPMENT_KEY:
-        log.warning("SAJJA_NATIONAL_ID_HASH_KEY is the development key: set a secret one in every real deployment")
+    warning = public_key_warning(settings)
+    if warning is not None:  # running_platform logs it too; say it where a person starting this sees it
+        print(f"sajja serve: WARNING: {warning}", file=sys.stderr, flush=True)
     try:
         run_until_complete(serve(service, settings, database_url, bootstrap))
     except Exception:

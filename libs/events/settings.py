@@ -7,6 +7,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The default national-ID hash key: public (it is in this file), so hashes made with it can be reversed
+# by hashing every possible ID. Tests use it; `make run` makes a random one; deployments set their own.
+DEVELOPMENT_NATIONAL_ID_HASH_KEY = "sajja-development-key-not-secret"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SAJJA_", extra="ignore")
@@ -39,7 +43,7 @@ class Settings(BaseSettings):
     # Days after a pawn ticket's maturity before its item may be forfeited (some public pawnshops give 60).
     pawn_forfeit_grace_days: int = Field(default=0, ge=0, le=365)
     # Key for the national-ID hash carried in events. Set a secret one in every real deployment.
-    national_id_hash_key: str = "sajja-development-key-not-secret"
+    national_id_hash_key: str = DEVELOPMENT_NATIONAL_ID_HASH_KEY
 
     # Access control (#7). Token-signing keys: PEM EC P-256 private keys, newest first (only the auth
     # service needs them; `make run` creates development ones). Lifetimes in seconds.
@@ -56,3 +60,14 @@ class Settings(BaseSettings):
 
     database_pool_size: int = Field(default=20, ge=2)
     log_level: str = "INFO"
+
+
+def public_key_warning(settings: Settings) -> str | None:
+    """What to tell the operator when the national-ID hash key is the public development default."""
+    if settings.national_id_hash_key != DEVELOPMENT_NATIONAL_ID_HASH_KEY:
+        return None
+    return (
+        "SAJJA_NATIONAL_ID_HASH_KEY is the PUBLIC development key: anyone who reads the events or the member "
+        "register can recover national IDs from their hashes by trying every ID. Set a secret key "
+        "(`python -c 'import secrets; print(secrets.token_urlsafe(32))'`) in every real deployment."
+    )
