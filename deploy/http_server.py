@@ -20,6 +20,15 @@ class OwnSignalsServer(uvicorn.Server):
 
 def http_server(app: ASGIApp, settings: Settings) -> OwnSignalsServer:
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", lifespan="off", access_log=False
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        lifespan="off",
+        access_log=False,
+        # Client addresses (which sign-in throttling and public routes' limits count by) come from the
+        # connection, unless it comes from a proxy named here, whose X-Forwarded-For is then believed.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
     return OwnSignalsServer(config)

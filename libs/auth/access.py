@@ -25,6 +25,7 @@ from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from libs.auth.principal import Place, Principal
+from libs.auth.revocations import Revocations, RevocationUnavailable
 from libs.auth.tokens import InvalidToken, Verifier
 from libs.events.http import Problem
 
@@ -280,8 +281,9 @@ class KeySource:
 
 
 class Guard:
-    def __init__(self, keys: KeySource, requests_per_minute: int) -> None:
+    def __init__(self, keys: KeySource, requests_per_minute: int, revocations: Revocations) -> None:
         self.keys = keys
+        self.revocations = revocations
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.limit = RateLimitItemPerMinute(requests_per_minute)
 
@@ -298,6 +300,15 @@ class Guard:
             principal = (await self.keys.verifier_for(token)).verify(token)
         except InvalidToken as exc:
             raise Problem(401, "Unauthorized", str(exc), "unauthenticated") from exc
+        try:
+            revoked = await self.revocations.check(principal)
+        except RevocationUnavailable as exc:
+            log.warning("cannot read the auth service's revocation list: %s", exc)
+            raise Problem(
+                503, "Unavailable", "tokens cannot be checked right now; retry shortly", headers={"Retry-After": "2"}
+            ) from exc
+        if revoked is not None:
+            raise Problem(401, "Unauthorized", revoked, "unauthenticated")
         if from_cookie and request.method not in SAFE_METHODS:
             # A session cookie rides along with any request the browser makes: the page must prove itself.
             if not principal.csrf or request.headers.get(CSRF_HEADER) != principal.csrf:
@@ -310,15 +321,19 @@ class Guard:
         if rule is None:
             log.error("no access rule for %s %s: refused", request.method, request.url.path)
             raise forbidden("this route has no access rule")
+        address = f"ip:{request.client.host if request.client else '-'}"
         if rule.public:
+            # Open to anyone, so limited by where the request comes from.
+            await self._count(address)
             return
         try:
             principal = await self.authenticate(request)
         except Problem as problem:
             if problem.status == 401:
-                await self._count(f"ip:{request.client.host if request.client else '-'}")
+                await self._count(address)
             raise
-        await self._count(f"{principal.kind}:{principal.subject}")
+        if principal.kind != "service":  # the platform's own calls between services are not throttled
+            await self._count(f"{principal.kind}:{principal.subject}")
         request.state.principal = principal
         if rule.partner is not None:
             partner_allowed = rule.partner.allows(request, principal)
@@ -335,8 +350,13 @@ class Guard:
 
     async def _count(self, who: str) -> None:
         if not await self.limiter.hit(self.limit, who):
+            reset_at, _ = await self.limiter.get_window_stats(self.limit, who)
             raise Problem(
-                429, "Too many requests", "slow down: the rate limit for this client is reached", "rate-limit"
+                429,
+                "Too many requests",
+                "slow down: the rate limit for this client is reached",
+                "rate-limit",
+                headers={"Retry-After": str(max(1, int(reset_at - time.time()) + 1))},
             )
 
 

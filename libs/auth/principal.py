@@ -65,6 +65,10 @@ class Principal:
     partner: str | None = None
     # Sessions (cookies) carry the CSRF token their unsafe requests must echo in a header.
     csrf: str | None = None
+    # A dashboard session's id (revoked by signing out), and the generation of the user's or client's
+    # access the token was issued under (deactivation, a password reset or a rotated secret raise it).
+    session_id: str | None = None
+    generation: int = 0
 
     @property
     def nationwide(self) -> bool:

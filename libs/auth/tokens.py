@@ -75,9 +75,12 @@ def claims_of(principal: Principal) -> dict[str, Any]:
         ("grp", principal.group_id),
         ("partner", principal.partner),
         ("csrf", principal.csrf),
+        ("sid", principal.session_id),
     ):
         if value is not None:
             claims[name] = value
+    if principal.generation:
+        claims["gen"] = principal.generation
     return claims
 
 
@@ -95,6 +98,8 @@ def principal_of(claims: dict[str, Any]) -> Principal:
         group_id=claims.get("grp"),
         partner=claims.get("partner"),
         csrf=claims.get("csrf"),
+        session_id=claims.get("sid") if isinstance(claims.get("sid"), str) else None,
+        generation=claims["gen"] if isinstance(claims.get("gen"), int) else 0,
     )
 
 

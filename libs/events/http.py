@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import logging
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,12 +32,21 @@ CONFLICT_RETRIES = 10
 class Problem(Exception):
     """An error answered as problem+json. `type_` is a short slug under urn:sajja:problem:."""
 
-    def __init__(self, status: int, title: str, detail: str, type_: str = "about:blank", **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
         self.type_ = type_
+        self.headers = headers
         self.extra = extra
 
 
@@ -52,6 +63,64 @@ def problem_response(
         body["instance"] = instance
     body.update(extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM)
+
+
+# How long a client should wait before retrying while the database cannot be reached.
+RETRY_AFTER_SECONDS = 5
+
+# A connection that failed, not a query: the server is down, restarting, refusing connections or out of
+# them. (Not every asyncpg error: a constraint, a bad argument or a bug in a query is no outage.)
+_UNAVAILABLE_POSTGRES = (
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08, e.g. ConnectionDoesNotExistError
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: stopped under the connection
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.TooManyConnectionsError,  # 53300
+)
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ENOTCONN,
+    }
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database (or the network to it) is unavailable for now, so that the request
+    may succeed if retried: answered 503 with Retry-After, not 500."""
+    if isinstance(exc, _UNAVAILABLE_POSTGRES):
+        return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        # Only the closed connection or pool; the rest of InterfaceError is misuse (a bug), e.g. DataError.
+        message = str(exc)
+        return "is closed" in message or "is closing" in message
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True  # refused, reset, aborted, broken pipe; a pool acquire or connect that timed out
+    if isinstance(exc, OSError):
+        # asyncio's connect to several addresses (localhost: ::1 and 127.0.0.1) raises a bare OSError.
+        return exc.errno in _NETWORK_ERRNOS or (exc.errno is None and str(exc).startswith("Multiple exceptions"))
+    return False
+
+
+def unavailable_response(instance: str | None = None) -> JSONResponse:
+    response = problem_response(
+        503,
+        "Service unavailable",
+        "The database cannot be reached just now; retry the request shortly (a POST with the same "
+        "Idempotency-Key is safe to retry).",
+        "unavailable",
+        instance,
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
@@ -83,7 +152,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, exc.type_, request.url.path, **exc.extra)
+        answer = problem_response(exc.status, exc.title, exc.detail, exc.type_, request.url.path, **exc.extra)
+        answer.headers.update(exc.headers or {})
+        return answer
 
     @app.exception_handler(RuleBroken)
     async def _rule_broken(request: Request, exc: RuleBroken) -> JSONResponse:
@@ -125,11 +196,32 @@ def install_problem_handlers(app: FastAPI) -> None:
             422, "Invalid request", "text must not contain NUL (U+0000) characters", "validation", request.url.path
         )
 
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(asyncpg.CannotConnectNowError)
+    @app.exception_handler(asyncpg.AdminShutdownError)
+    @app.exception_handler(asyncpg.CrashShutdownError)
+    @app.exception_handler(asyncpg.TooManyConnectionsError)
+    @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(OSError)
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if not is_unavailable(exc):  # e.g. a file error, or asyncpg misused: a bug, not an outage
+            return _internal(request, exc)
+        log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return unavailable_response(request.url.path)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never leak stack traces or internal names; the log has them, with the trace id.
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(500, "Internal error", "The request failed; it has been logged.", "internal")
+        # Raised outside the routes (in a middleware): the same answers as inside them.
+        if is_unavailable(exc):
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+            return unavailable_response(request.url.path)
+        return _internal(request, exc)
+
+
+def _internal(request: Request, exc: Exception) -> JSONResponse:
+    # Never leak stack traces or internal names; the log has them, with the trace id.
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "Internal error", "The request failed; it has been logged.", "internal")
 
 
 def actor_of(request: Request) -> Actor:

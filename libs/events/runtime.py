@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from libs.auth.access import PUBLIC, Guard, KeySource, access, routes_without_rules
 from libs.auth.hardening import BodySizeLimit
 from libs.auth.principal import SERVICE_SCOPES, Principal
+from libs.auth.revocations import Revocations
 from libs.auth.tokens import KeyRing
 from libs.events.cancel import raise_if_cancelling
 from libs.events.http import install_problem_handlers
@@ -56,6 +57,8 @@ class Platform:
     # The services running in this process (the local runner and tests run all of them in one).
     apps: dict[str, FastAPI] = field(default_factory=dict)
     guard: Guard | None = None
+    # The auth service, when it runs in this process, reads its revocation list here directly.
+    revocation_source: Callable[[int], Awaitable[dict[str, Any]]] | None = None
     _service_token: tuple[str, float] | None = None
 
     def service_client(self, name: str) -> httpx.AsyncClient:
@@ -117,6 +120,8 @@ class ServiceRuntime:
     workers: list[Worker] = field(default_factory=list)
     # Awaited before anything runs or is served (e.g. launching shipped definitions).
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Called after the workers have stopped (e.g. shutting a thread pool).
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -146,6 +151,8 @@ class ServiceRuntime:
             for task in pending:
                 log.error("%s: worker %s did not stop within %.0f s", self.name, task.get_name(), timeout)
         self._tasks.clear()
+        for step in self.on_stop:
+            step()
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
@@ -198,7 +205,17 @@ def guard_for(platform: Platform) -> Guard:
                 keys: dict[str, Any] = response.json()
                 return keys
 
-        platform.guard = Guard(KeySource(fetch_keys), platform.settings.rate_limit_per_minute)
+        async def fetch_revocations(after: int) -> dict[str, Any]:
+            if platform.revocation_source is not None:
+                return await platform.revocation_source(after)
+            async with platform.service_client("auth") as auth:
+                response = await auth.get("/auth/v1/revocations", params={"after": after})
+                response.raise_for_status()
+                body: dict[str, Any] = response.json()
+                return body
+
+        revocations = Revocations(fetch_revocations, platform.settings.revocation_refresh_seconds)
+        platform.guard = Guard(KeySource(fetch_keys), platform.settings.rate_limit_per_minute, revocations)
     return platform.guard
 
 

@@ -52,8 +52,21 @@ class Settings(BaseSettings):
     session_seconds: int = Field(default=8 * 3600, ge=300, le=7 * 86_400)
     # Cookies marked Secure (HTTPS only): on everywhere but a developer's http://127.0.0.1.
     secure_cookies: bool = False
-    login_lockout_failures: int = Field(default=5, ge=1)
-    login_lockout_minutes: int = Field(default=15, ge=1)
+    # Sign-in and token requests, per client address: attempts a minute, failures before each further
+    # one waits (1 s, 2 s, 4 s … up to the ceiling). Per username, from anywhere: failures in 15 minutes
+    # before attempts on it are slowed to one every few seconds. Nothing locks an account.
+    sign_in_attempts_per_minute: int = Field(default=30, ge=1)
+    sign_in_free_failures: int = Field(default=3, ge=1)
+    sign_in_max_backoff_seconds: float = Field(default=300.0, gt=0)
+    sign_in_failures_per_username: int = Field(default=10, ge=1)
+    sign_in_username_slow_seconds: float = Field(default=5.0, ge=0)
+    # Proxies whose X-Forwarded-For names the client (comma-separated addresses, or "*"); none by default.
+    forwarded_allow_ips: str = ""
+    # argon2 runs off the event loop: threads hashing at once, and how many more may wait (then 503).
+    password_hash_workers: int = Field(default=1, ge=1, le=16)
+    password_hash_queue: int = Field(default=16, ge=0)
+    # How often each process brings its copy of the auth service's revocation list up to date.
+    revocation_refresh_seconds: float = Field(default=2.0, gt=0, le=300)
     # Requests per minute per client (per user or partner; per address before sign-in), per process.
     rate_limit_per_minute: int = Field(default=1_200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)

@@ -1,45 +1,28 @@
-"""Users and partner clients: argon2 hashes, lock-out after repeated failed sign-ins."""
+"""Users and partner clients (argon2 hashes, computed off the event loop), sessions recorded server-side,
+and the revocation list every service's guard reads."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
+from libs.auth.passwords import HASHER, PasswordWork
 from libs.auth.principal import PARTNER_SCOPES, Principal, check_user_area, user_scopes
+from libs.auth.revocations import hashed, subject_key
 
 S = '"auth"'
-HASHER = PasswordHasher()
-# A hash to verify against when the user does not exist, so timing does not tell who has an account.
-_DECOY = HASHER.hash(secrets.token_urlsafe(16))
 
 
 class SignInRefused(Exception):
-    def __init__(self, locked_until: datetime | None = None) -> None:
-        super().__init__("wrong username or password" if locked_until is None else "locked")
-        self.locked_until = locked_until
+    """Wrong username or password, or a user who is not active: the same answer for each."""
 
 
-@dataclass(frozen=True)
-class Lockout:
-    failures: int
-    minutes: int
-
-
-def _verify(stored: str, secret: str) -> bool:
-    try:
-        return HASHER.verify(stored, secret)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def user_principal(row: asyncpg.Record, csrf: str | None = None) -> Principal:
+def user_principal(row: asyncpg.Record, csrf: str | None = None, session_id: str | None = None) -> Principal:
     return Principal(
         subject=row["username"],
         kind="user",
@@ -49,65 +32,179 @@ def user_principal(row: asyncpg.Record, csrf: str | None = None) -> Principal:
         district_code=row["district_code"],
         group_id=str(row["group_id"]) if row["group_id"] else None,
         csrf=csrf,
+        session_id=session_id,
+        generation=row["generation"],
     )
 
 
-async def sign_in(pool: asyncpg.Pool, username: str, password: str, lockout: Lockout) -> asyncpg.Record:
-    """The user's row when the password is right; counts failures and locks the account after too many."""
-    refused: SignInRefused | None = None
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(f"select * from {S}.users where username = $1 and active for update", username)
-        now = datetime.now(UTC)
-        if row is None:
-            _verify(_DECOY, password)
-            refused = SignInRefused()
-        elif row["locked_until"] is not None and row["locked_until"] > now:
-            refused = SignInRefused(row["locked_until"])
-        elif _verify(row["password_hash"], password):
-            await conn.execute(
-                f"update {S}.users set failed_logins = 0, locked_until = null where username = $1", username
-            )
-        else:
-            failures = row["failed_logins"] + 1
-            locked = now + timedelta(minutes=lockout.minutes) if failures >= lockout.failures else None
-            await conn.execute(
-                f"update {S}.users set failed_logins = $2, locked_until = $3 where username = $1",
-                username,
-                0 if locked else failures,
-                locked,
-            )
-            refused = SignInRefused(locked)
-    # Raised after the commit: the failure count must stick.
-    if refused is not None:
-        raise refused
+async def sign_in(pool: asyncpg.Pool, work: PasswordWork, username: str, password: str) -> asyncpg.Record:
+    """The user's row when the password is right. An unknown or inactive user costs the same hashing."""
+    row = await pool.fetchrow(f"select * from {S}.users where username = $1 and active", username)
+    if not await work.verify(row["password_hash"] if row is not None else None, password):
+        raise SignInRefused
     assert row is not None
     return row
 
 
-async def client_principal(pool: asyncpg.Pool, client_id: str, secret: str) -> Principal | None:
+async def open_session(pool: asyncpg.Pool, row: asyncpg.Record, lifetime_seconds: int) -> tuple[str, datetime]:
+    session_id = secrets.token_urlsafe(24)
+    expires = datetime.now(UTC) + timedelta(seconds=lifetime_seconds)
+    await pool.execute(
+        f"insert into {S}.sessions (session_id, username, generation, expires_at) values ($1, $2, $3, $4)",
+        session_id,
+        row["username"],
+        row["generation"],
+        expires,
+    )
+    return session_id, expires
+
+
+async def end_session(pool: asyncpg.Pool, session_id: str) -> bool:
+    """Sign-out: the session is revoked everywhere. False when it had ended already (or never was)."""
+    async with pool.acquire() as conn, conn.transaction():
+        expires = await conn.fetchval(
+            f"""update {S}.sessions set ended_at = now(), ended_why = 'signed out'
+                where session_id = $1 and ended_at is null returning expires_at""",
+            session_id,
+        )
+        if expires is None:
+            return False
+        await conn.execute(
+            f"insert into {S}.revocations (session_hash, expires_at) values ($1, $2)", hashed(session_id), expires
+        )
+    return True
+
+
+async def _withdraw(conn: asyncpg.Connection, kind: str, subject: str, generation: int) -> None:
+    await conn.execute(
+        f"insert into {S}.revocations (subject_hash, generation) values ($1, $2)",
+        subject_key(kind, subject),
+        generation,
+    )
+
+
+async def set_user_active(pool: asyncpg.Pool, actor: str, username: str, active: bool) -> bool:
+    """Deactivating ends all of the user's sessions at once; reactivating lets them sign in again."""
+    async with pool.acquire() as conn, conn.transaction():
+        generation = await conn.fetchval(
+            f"""update {S}.users set active = $2, generation = generation + (not $2)::int
+                where username = $1 returning generation""",
+            username,
+            active,
+        )
+        if generation is None:
+            return False
+        if not active:
+            await _end_all_sessions(conn, username, "deactivated")
+            await _withdraw(conn, "user", username, generation)
+        action = "user activated" if active else "user deactivated"
+        await conn.execute(
+            f"insert into {S}.admin_log (actor, action, subject) values ($1, $2, $3)", actor, action, username
+        )
+    return True
+
+
+async def set_password(pool: asyncpg.Pool, work: PasswordWork, actor: str, username: str, password: str) -> bool:
+    """A new password (reset by the department, or changed by the user): every session of the user ends."""
+    password_hash = await work.hash(password)
+    async with pool.acquire() as conn, conn.transaction():
+        generation = await conn.fetchval(
+            f"""update {S}.users set password_hash = $2, generation = generation + 1
+                where username = $1 returning generation""",
+            username,
+            password_hash,
+        )
+        if generation is None:
+            return False
+        await _end_all_sessions(conn, username, "password reset")
+        await _withdraw(conn, "user", username, generation)
+        await conn.execute(
+            f"insert into {S}.admin_log (actor, action, subject) values ($1, 'password set', $2)", actor, username
+        )
+    return True
+
+
+async def _end_all_sessions(conn: asyncpg.Connection, username: str, why: str) -> None:
+    await conn.execute(
+        f"update {S}.sessions set ended_at = now(), ended_why = $2 where username = $1 and ended_at is null",
+        username,
+        why,
+    )
+
+
+async def client_principal(pool: asyncpg.Pool, work: PasswordWork, client_id: str, secret: str) -> Principal | None:
     row = await pool.fetchrow(f"select * from {S}.clients where client_id = $1 and active", client_id)
-    if row is None:
-        _verify(_DECOY, secret)
+    if not await work.verify(row["secret_hash"] if row is not None else None, secret):
         return None
-    if not _verify(row["secret_hash"], secret):
-        return None
-    return Principal(subject=client_id, kind="partner", scopes=frozenset(row["scopes"]), partner=row["partner"])
+    assert row is not None
+    return Principal(
+        subject=client_id,
+        kind="partner",
+        scopes=frozenset(row["scopes"]),
+        partner=row["partner"],
+        generation=row["generation"],
+    )
 
 
-async def create_user(pool: asyncpg.Pool, actor: str, fields: dict[str, Any], password: str) -> None:
+async def set_client_active(pool: asyncpg.Pool, actor: str, client_id: str, active: bool) -> bool:
+    """Deactivating a partner client ends the use of every token it holds, and it gets no new ones."""
+    async with pool.acquire() as conn, conn.transaction():
+        generation = await conn.fetchval(
+            f"""update {S}.clients set active = $2, generation = generation + (not $2)::int
+                where client_id = $1 returning generation""",
+            client_id,
+            active,
+        )
+        if generation is None:
+            return False
+        if not active:
+            await _withdraw(conn, "partner", client_id, generation)
+        action = "client activated" if active else "client deactivated"
+        await conn.execute(
+            f"insert into {S}.admin_log (actor, action, subject) values ($1, $2, $3)", actor, action, client_id
+        )
+    return True
+
+
+async def revocations_since(pool: asyncpg.Pool, after: int, limit: int = 5_000) -> dict[str, Any]:
+    """What the guards must refuse, newer than `after` (expired sessions left out: their tokens expire)."""
+    rows = await pool.fetch(
+        f"""select seq, session_hash, subject_hash, generation, extract(epoch from expires_at) as expires
+            from {S}.revocations where seq > $1 and (expires_at is null or expires_at > now())
+            order by seq limit $2""",
+        after,
+        limit,
+    )
+    last = rows[-1]["seq"] if rows else await pool.fetchval(f"select coalesce(max(seq), 0) from {S}.revocations")
+    return {
+        "last": max(last, after),
+        "more": len(rows) == limit,
+        "sessions": [{"sid": r["session_hash"], "expires_at": float(r["expires"])} for r in rows if r["session_hash"]],
+        "subjects": [{"subject": r["subject_hash"], "generation": r["generation"]} for r in rows if r["subject_hash"]],
+    }
+
+
+async def _hash(work: PasswordWork | None, secret: str) -> str:
+    return await work.hash(secret) if work is not None else await asyncio.to_thread(HASHER.hash, secret)
+
+
+async def create_user(
+    pool: asyncpg.Pool, actor: str, fields: dict[str, Any], password: str, work: PasswordWork | None = None
+) -> None:
     problem = check_user_area(
         fields["role"], fields.get("province_code"), fields.get("district_code"), fields.get("group_id")
     )
     if problem:
         raise ValueError(problem)
     user_scopes(fields["role"])
+    password_hash = await _hash(work, password)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             f"""insert into {S}.users (username, display_name, password_hash, role, province_code, district_code,
                 group_id, created_by) values ($1, $2, $3, $4, $5, $6, $7, $8)""",
             fields["username"],
             fields["display_name"],
-            HASHER.hash(password),
+            password_hash,
             fields["role"],
             fields.get("province_code"),
             fields.get("district_code"),
@@ -121,7 +218,14 @@ async def create_user(pool: asyncpg.Pool, actor: str, fields: dict[str, Any], pa
         )
 
 
-async def create_client(pool: asyncpg.Pool, actor: str, client_id: str, partner: str, scopes: list[str]) -> str:
+async def create_client(
+    pool: asyncpg.Pool,
+    actor: str,
+    client_id: str,
+    partner: str,
+    scopes: list[str],
+    work: PasswordWork | None = None,
+) -> str:
     """Registers a partner client and returns its secret: shown once, kept only as a hash."""
     unknown = set(scopes) - PARTNER_SCOPES
     if unknown:
@@ -129,12 +233,13 @@ async def create_client(pool: asyncpg.Pool, actor: str, client_id: str, partner:
             f"partners may hold only {', '.join(sorted(PARTNER_SCOPES))}, not {', '.join(sorted(unknown))}"
         )
     secret = secrets.token_urlsafe(32)
+    secret_hash = await _hash(work, secret)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             f"insert into {S}.clients (client_id, secret_hash, partner, scopes, created_by)"
             " values ($1, $2, $3, $4, $5)",
             client_id,
-            HASHER.hash(secret),
+            secret_hash,
             partner,
             sorted(scopes),
             actor,
@@ -145,14 +250,23 @@ async def create_client(pool: asyncpg.Pool, actor: str, client_id: str, partner:
     return secret
 
 
-async def rotate_client_secret(pool: asyncpg.Pool, actor: str, client_id: str) -> str | None:
+async def rotate_client_secret(
+    pool: asyncpg.Pool, actor: str, client_id: str, work: PasswordWork | None = None
+) -> str | None:
+    """A new secret; the old one stops working, and so does every token issued under it (a secret is
+    rotated because it may have leaked, and whoever held it may hold tokens too)."""
     secret = secrets.token_urlsafe(32)
+    secret_hash = await _hash(work, secret)
     async with pool.acquire() as conn, conn.transaction():
-        done = await conn.execute(
-            f"update {S}.clients set secret_hash = $2 where client_id = $1", client_id, HASHER.hash(secret)
+        generation = await conn.fetchval(
+            f"""update {S}.clients set secret_hash = $2, generation = generation + 1
+                where client_id = $1 returning generation""",
+            client_id,
+            secret_hash,
         )
-        if done.endswith(" 0"):
+        if generation is None:
             return None
+        await _withdraw(conn, "partner", client_id, generation)
         await conn.execute(
             f"insert into {S}.admin_log (actor, action, subject) values ($1, 'client secret rotated', $2)",
             actor,

@@ -1,6 +1,7 @@
 """Identity end to end: partner clients get short-lived signed tokens by OAuth2 client credentials, any
 party verifies them from the published JWKS alone, officers sign in with a password (argon2) to a
-session cookie that needs its CSRF token for changes and locks after repeated failures; key rotation;
+session cookie that needs its CSRF token for changes; sign-in throttled per address and per name, never
+locking an account; sessions and tokens that end when they are signed out or withdrawn; key rotation;
 the audit of who did what; body size limits."""
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ OLD_KEY = new_signing_key_pem()
 @pytest.fixture
 def settings() -> Settings:
     # Rotation in progress: a new key signs, the old one is still published.
-    return settings_for_test(
-        auth_signing_keys=[signing_key_for_tests(), OLD_KEY], login_lockout_failures=3, rate_limit_per_minute=40
-    )
+    return settings_for_test(auth_signing_keys=[signing_key_for_tests(), OLD_KEY], rate_limit_per_minute=40)
 
 
-def _anonymous(client: httpx.AsyncClient) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url), timeout=30)
+def _anonymous(client: httpx.AsyncClient, address: str | None = None) -> httpx.AsyncClient:
+    """A client without the department's token; `address` makes it come from another client address."""
+    transport = client._transport
+    if address is not None:
+        assert isinstance(transport, httpx.ASGITransport)
+        transport = httpx.ASGITransport(app=transport.app, client=(address, 40_000))
+    return httpx.AsyncClient(transport=transport, base_url=str(client.base_url), timeout=30)
 
 
 async def test_client_credentials_tokens_verified_from_the_published_keys(client: httpx.AsyncClient) -> None:
@@ -100,7 +104,9 @@ async def test_tokens_from_the_old_key_still_pass_during_a_rotation(client: http
     await anonymous.aclose()
 
 
-async def test_officers_sign_in_with_sessions_csrf_and_lock_out(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+async def test_officers_sign_in_with_sessions_csrf_throttling_and_sign_out(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
     officer = {
         "username": "officer-2701",
         "display_name": "เจ้าหน้าที่อำเภอเมืองสระแก้ว",
@@ -137,23 +143,143 @@ async def test_officers_sign_in_with_sessions_csrf_and_lock_out(client: httpx.As
     )
     assert elsewhere.status_code == 403
 
-    # Three wrong passwords lock the account, even against the right one afterwards.
-    other = _anonymous(client)
-    for _ in range(2):
-        wrong = await other.post("/auth/v1/sessions", json={"username": "officer-2701", "password": "guess"})
-        assert wrong.status_code == 401 and wrong.json()["detail"] == "wrong username or password"
-    third = await other.post("/auth/v1/sessions", json={"username": "officer-2701", "password": "guess"})
-    assert third.status_code == 423
-    right = await other.post("/auth/v1/sessions", json={"username": "officer-2701", "password": officer["password"]})
-    assert right.status_code == 423 and "try again after" in right.json()["detail"]
-    unknown = await other.post("/auth/v1/sessions", json={"username": "nobody", "password": "guess"})
-    assert unknown.status_code == 401 and unknown.json()["detail"] == "wrong username or password"
+    # Wrong passwords slow the guessing address down; they never lock the account: its owner, from
+    # their own address, signs in at once. Unknown and real names get the same answers.
+    guesser = _anonymous(client, "203.0.113.7")
+    answers = []
+    for name in ("officer-2701", "nobody", "officer-2701", "nobody", "officer-2701"):
+        wrong = await guesser.post("/auth/v1/sessions", json={"username": name, "password": "guess"})
+        answers.append((wrong.status_code, wrong.json()["detail"]))
+    assert answers[:3] == [(401, "wrong username or password")] * 3
+    assert [a[0] for a in answers[3:]] == [429, 429]
+    throttled = await guesser.post("/auth/v1/sessions", json={"username": "officer-2701", "password": "guess"})
+    assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+    owner = _anonymous(client, "10.20.30.40")
+    right = await owner.post("/auth/v1/sessions", json={"username": "officer-2701", "password": officer["password"]})
+    assert right.status_code == 201, right.text
+    assert all(status != 423 for status, _ in answers)
 
+    # Signing out ends the session itself, not just the cookie: a copy of it no longer reads or writes.
+    stolen = {"Cookie": f"sajja_session={signed.cookies['sajja_session']}", "X-CSRF-Token": csrf}
     signed_out = await browser.delete("/auth/v1/sessions")
     assert signed_out.status_code == 204
     assert (await browser.get("/auth/v1/me")).status_code == 401
-    await browser.aclose()
-    await other.aclose()
+    copy = _anonymous(client, "198.51.100.5")
+    read = await copy.get("/auth/v1/me", headers=stolen)
+    assert read.status_code == 401 and "session has ended" in read.json()["detail"]
+    write = await copy.post("/ledger/v1/groups", json=group, headers=stolen | {"Idempotency-Key": "g-4"})
+    assert write.status_code == 401
+    # The owner's other session goes on.
+    assert (await owner.get("/auth/v1/me")).status_code == 200
+    for c in (browser, guesser, owner, copy):
+        await c.aclose()
+
+
+async def test_deactivating_or_resetting_a_user_ends_all_their_sessions(client: httpx.AsyncClient) -> None:
+    user = {
+        "username": "province-27",
+        "display_name": "เจ้าหน้าที่จังหวัดสระแก้ว",
+        "role": "province_officer",
+        "province_code": "27",
+        "password": "first-passphrase-2569",
+    }
+    assert (await post(client, "/auth/v1/users", user)).status_code == 201
+    sessions = []
+    for i in range(2):  # signed in on two devices
+        device = _anonymous(client, f"10.0.0.{i + 1}")
+        signed = await device.post(
+            "/auth/v1/sessions", json={"username": user["username"], "password": user["password"]}
+        )
+        assert signed.status_code == 201, signed.text
+        sessions.append(device)
+    assert [
+        (await d.get("/reporting/v1/stats", params={"level": "province", "code": "27"})).status_code for d in sessions
+    ] == [200, 200]
+
+    reset = await post(client, "/auth/v1/users/province-27/password", {"password": "second-passphrase-2569"})
+    assert reset.status_code == 204, reset.text
+    assert [(await d.get("/auth/v1/me")).status_code for d in sessions] == [401, 401]
+    device = sessions[0]
+    old = await device.post("/auth/v1/sessions", json={"username": "province-27", "password": user["password"]})
+    assert old.status_code == 401
+    new = await device.post("/auth/v1/sessions", json={"username": "province-27", "password": "second-passphrase-2569"})
+    assert new.status_code == 201, new.text
+    assert (await device.get("/auth/v1/me")).status_code == 200
+
+    # Users change their own password with the current one; every session ends, this one too.
+    csrf = new.json()["csrf_token"]
+    wrong = await device.post(
+        "/auth/v1/me/password",
+        json={"current_password": "not-it", "new_password": "third-passphrase-2569"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert wrong.status_code == 403
+    changed = await device.post(
+        "/auth/v1/me/password",
+        json={"current_password": "second-passphrase-2569", "new_password": "third-passphrase-2569"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert changed.status_code == 204, changed.text
+    assert (await device.get("/auth/v1/me")).status_code == 401
+
+    again = await device.post(
+        "/auth/v1/sessions", json={"username": "province-27", "password": "third-passphrase-2569"}
+    )
+    assert again.status_code == 201
+    deactivated = await post(client, "/auth/v1/users/province-27/deactivation", {})
+    assert deactivated.status_code == 200 and deactivated.json() == {"username": "province-27", "active": False}
+    assert (await device.get("/auth/v1/me")).status_code == 401
+    refused = await device.post(
+        "/auth/v1/sessions", json={"username": "province-27", "password": "third-passphrase-2569"}
+    )
+    assert (refused.status_code, refused.json()["detail"]) == (401, "wrong username or password")
+    listed = (await client.get("/auth/v1/users")).json()["items"]
+    assert next(u for u in listed if u["username"] == "province-27")["active"] is False
+    assert (await post(client, "/auth/v1/users/province-27/activation", {})).status_code == 200
+    back = await device.post("/auth/v1/sessions", json={"username": "province-27", "password": "third-passphrase-2569"})
+    assert back.status_code == 201
+    assert (await post(client, "/auth/v1/users/nobody-here/deactivation", {})).status_code == 404
+    for d in sessions:
+        await d.aclose()
+
+
+TICKET = "/lending/v1/pawn/tickets/0190f0a4-0000-7000-8000-000000000000"
+
+
+async def test_deactivating_or_rotating_a_partner_client_ends_its_tokens(client: httpx.AsyncClient) -> None:
+    made = await post(
+        client, "/auth/v1/clients", {"client_id": "pawn-prod", "partner": "pawnshop", "scopes": ["pawn:read"]}
+    )
+    secret = made.json()["client_secret"]
+    partner = _anonymous(client, "192.0.2.50")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    async def token(secret: str) -> httpx.Response:
+        body = f"grant_type=client_credentials&client_id=pawn-prod&client_secret={secret}".encode()
+        return await partner.post("/auth/v1/token", content=body, headers=form)
+
+    first = bearer((await token(secret)).json()["access_token"])
+    assert (await partner.get(TICKET, headers=first)).status_code != 401
+
+    rotated = await post(client, "/auth/v1/clients/pawn-prod/secrets", {})
+    assert rotated.status_code == 201
+    assert (await partner.get(TICKET, headers=first)).status_code == 401
+    assert (await token(secret)).status_code == 401
+    new_secret = rotated.json()["client_secret"]
+    second = bearer((await token(new_secret)).json()["access_token"])
+    assert (await partner.get(TICKET, headers=second)).status_code != 401
+
+    assert (await post(client, "/auth/v1/clients/pawn-prod/deactivation", {})).status_code == 200
+    answer = await partner.get(TICKET, headers=second)
+    assert answer.status_code == 401 and "revoked" in answer.json()["detail"]
+    assert (await token(new_secret)).status_code == 401
+    assert (await post(client, "/auth/v1/clients/pawn-prod/activation", {})).status_code == 200
+    third = bearer((await token(new_secret)).json()["access_token"])
+    assert (await partner.get(TICKET, headers=third)).status_code != 401
+    # The list every service reads names nobody: hashes only.
+    listed = (await partner.get("/auth/v1/revocations")).json()
+    assert listed["subjects"] and "pawn-prod" not in str(listed)
+    await partner.aclose()
 
 
 async def test_the_audit_says_who_did_what_where(client: httpx.AsyncClient, running: Any) -> None:

@@ -30,7 +30,7 @@ const T = {
     footer: "วันที่แสดงเป็นพุทธศักราช · จำนวนเงินเป็นบาท",
     error: "โหลดข้อมูลไม่สำเร็จ: {e}",
     sign_in: "เข้าสู่ระบบ", sign_out: "ออกจากระบบ", username: "ชื่อผู้ใช้", password: "รหัสผ่าน",
-    sign_in_failed: "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง", locked: "บัญชีถูกล็อกชั่วคราว: {d}",
+    sign_in_failed: "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง", throttled: "ลองเข้าสู่ระบบบ่อยเกินไป กรุณารอ {s} วินาทีแล้วลองใหม่", busy: "ระบบกำลังมีผู้เข้าสู่ระบบจำนวนมาก กรุณาลองใหม่อีกครั้ง",
     criteria: {
       books_up_to_date: "บัญชีเป็นปัจจุบัน (เดือนที่ค้าง)", savings_regularity: "ความสม่ำเสมอในการออม",
       savings_growth: "การเติบโตของเงินออม", par30: "PAR30 (%)", governance: "เรื่องธรรมาภิบาลที่บันทึก",
@@ -69,7 +69,7 @@ const T = {
     footer: "Dates in the Common Era · amounts in baht",
     error: "Could not load: {e}",
     sign_in: "Sign in", sign_out: "Sign out", username: "Username", password: "Password",
-    sign_in_failed: "Wrong username or password", locked: "The account is locked for now: {d}",
+    sign_in_failed: "Wrong username or password", throttled: "Too many sign-in attempts: wait {s} s and try again", busy: "Many people are signing in right now: please try again",
     criteria: {
       books_up_to_date: "Books up to date (months behind)", savings_regularity: "Savings regularity",
       savings_growth: "Savings growth", par30: "PAR30 (%)", governance: "Governance items recorded",
@@ -464,9 +464,10 @@ async function signIn(event) {
     await start();
     return;
   }
-  const problem = await response.json().catch(() => ({}));
   $("sign-in-error").hidden = false;
-  $("sign-in-error").textContent = response.status === 423 ? t("locked", { d: problem.detail || "" }) : t("sign_in_failed");
+  const wait = response.headers.get("Retry-After") || "1";
+  $("sign-in-error").textContent =
+    response.status === 429 ? t("throttled", { s: wait }) : response.status === 503 ? t("busy") : t("sign_in_failed");
 }
 
 async function signOut() {
