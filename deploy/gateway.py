@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from libs.events.runtime import ServiceRuntime
+from libs.events.runtime import ServiceRuntime, may_read_operations
+from libs.events.security_headers import SecurityHeaders
 from libs.events.telemetry import TracingMiddleware
 
+# No inline style: the Content-Security-Policy every answer carries allows none.
 _INDEX = """<!doctype html><html lang="th"><meta charset="utf-8"><title>Sajja สัจจะ</title>
-<body style="font-family:sans-serif;max-width:40em;margin:2em auto">
+<body>
 <h1>Sajja · สัจจะ</h1><p>แพลตฟอร์มกลุ่มออมทรัพย์เพื่อการผลิต — event-sourced savings-group platform.</p>
 <ul>{links}</ul><p><a href="/reporting/">แดชบอร์ด · dashboard</a> · <a href="/readyz">/readyz</a></p></body></html>"""
 
@@ -24,6 +26,8 @@ class Gateway:
         self.runtimes = runtimes
         self.routes: dict[str, ASGIApp] = {r.name: TracingMiddleware(r.app) for r in runtimes}
         self.root = self._root_app()
+        # Every answer of every service, and the gateway's own (404s included), carries them.
+        self._dispatch = SecurityHeaders(self._route)
 
     def _root_app(self) -> FastAPI:
         root = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
@@ -33,10 +37,14 @@ class Gateway:
             return {"status": "ok"}
 
         @root.get("/readyz")
-        async def readyz() -> JSONResponse:
+        async def readyz(request: Request) -> JSONResponse:
             reports = await asyncio.gather(*(r.readiness() for r in self.runtimes))
             ready = all(r["ready"] for r in reports)
-            body: dict[str, Any] = {"ready": ready, "services": {r["service"]: r for r in reports}}
+            body: dict[str, Any] = {"ready": ready}
+            if self.runtimes and await may_read_operations(self.runtimes[0].platform, request):
+                body["services"] = {r["service"]: r for r in reports}
+            else:
+                body["services"] = {r["service"]: {"ready": r["ready"]} for r in reports}
             return JSONResponse(body, status_code=200 if ready else 503)
 
         @root.get("/", response_model=None)
@@ -60,6 +68,9 @@ class Gateway:
         return root
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._dispatch(scope, receive, send)
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             segment = scope["path"].split("/", 2)[1] if scope["path"].count("/") >= 1 else ""
             app = self.routes.get(segment, self.root)

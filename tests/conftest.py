@@ -88,20 +88,29 @@ def _with_database(url: str, database: str) -> str:
     return f"{head}/{database}" + (f"?{query}" if query else "")
 
 
-@pytest.fixture
-async def database_url(postgres_server_url: str, migrated_template: str) -> AsyncIterator[str]:
+async def _fresh_database(postgres_server_url: str, template: str) -> str:
     name = f"t_{uuid.uuid4().hex[:16]}"
     admin = await asyncpg.connect(postgres_server_url)
     try:
-        await admin.execute(f"create database {name} template {migrated_template}")
+        await admin.execute(f"create database {name} template {template}")
     finally:
         await admin.close()
-    yield _with_database(postgres_server_url, name)
+    return name
+
+
+async def _drop_database(postgres_server_url: str, name: str) -> None:
     admin = await asyncpg.connect(postgres_server_url)
     try:
         await admin.execute(f"drop database if exists {name} with (force)")
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def database_url(postgres_server_url: str, migrated_template: str) -> AsyncIterator[str]:
+    name = await _fresh_database(postgres_server_url, migrated_template)
+    yield _with_database(postgres_server_url, name)
+    await _drop_database(postgres_server_url, name)
 
 
 @pytest.fixture
@@ -239,3 +248,40 @@ async def pawnshop(running: object) -> AsyncIterator[object]:
         transport=transport, base_url="http://sajja.test", timeout=30, headers=bearer(token)
     ) as c:
         yield c
+
+
+def shared_platform(**settings_overrides: Any) -> tuple[Any, Any, Any, Any]:
+    """One platform for a whole test module, where its tests need no fresh one (each start costs seconds):
+    `settings, database_url, broker, running = shared_platform()` at the top of the module makes the
+    usual fixtures (and `client`, `pool`, `pawnshop` built on them) module-wide. Its tests must not assume
+    an empty database: each makes its own groups and members and reads only those."""
+
+    @pytest.fixture(scope="module", name="settings")
+    def module_settings() -> Settings:
+        return settings_for_test(**settings_overrides)
+
+    @pytest.fixture(scope="module", name="database_url")
+    async def module_database_url(postgres_server_url: str, migrated_template: str) -> AsyncIterator[str]:
+        name = await _fresh_database(postgres_server_url, migrated_template)
+        yield _with_database(postgres_server_url, name)
+        await _drop_database(postgres_server_url, name)
+
+    @pytest.fixture(scope="module", name="broker")
+    def module_broker(kafka_container: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+        if kafka_container is not None:
+            yield Broker(kafka_container)
+            return
+        b = embedded_broker(tmp_path_factory.mktemp("kafka"))
+        try:
+            yield b
+        finally:
+            b.stop()
+
+    @pytest.fixture(scope="module", name="running")
+    async def module_running(settings: Settings, database_url: str, broker: Broker) -> AsyncIterator[object]:
+        from deploy.platform import running_platform
+
+        async with running_platform(settings, database_url, broker.bootstrap_servers) as platform:
+            yield platform
+
+    return module_settings, module_database_url, module_broker, module_running

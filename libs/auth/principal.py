@@ -34,13 +34,14 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         "pawn:read",
         "audit:read",
         "auth:admin",
+        "ops:read",
     },
-    "auditor": READS | {"pawn:read", "audit:read", "referrals:read-all"},
+    "auditor": READS | {"pawn:read", "audit:read", "referrals:read-all", "ops:read"},
 }
 # What a partner client may be given: its own referral feed, or the pawnshop office's transactions.
 PARTNER_SCOPES = frozenset({"referrals", "pawn:read", "pawn:write"})
 # What one service reads of another when it composes an answer (a group summary, a partner's contact).
-SERVICE_SCOPES = READS | {"referrals:admin", "pawn:read"}
+SERVICE_SCOPES = READS | {"referrals:admin", "pawn:read", "ops:read"}
 NATIONWIDE = frozenset({"department", "auditor"})
 
 

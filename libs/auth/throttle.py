@@ -24,7 +24,7 @@ T = TypeVar("T", "_Address", "_Username")
 
 @dataclass(frozen=True)
 class ThrottlePolicy:
-    attempts_per_address_per_minute: int = 30
+    attempts_per_address_per_minute: int = 60
     free_failures_per_address: int = 3
     max_backoff_seconds: float = 300.0
     # Failures on one username (from anywhere) within the window before it is slowed.

@@ -235,7 +235,9 @@ def actor_of(request: Request) -> Actor:
 
 async def idempotency_key(request: Request) -> str:
     # async: a plain def dependency would run in FastAPI's thread pool on every POST.
-    """Every POST carries an Idempotency-Key: a retry must never post money twice."""
+    """Every POST carries an Idempotency-Key: a retry must never post money twice. Keys belong to their
+    caller (the guard has checked who that is before this runs): the same key from another caller is
+    another request, so nobody can replay, or block, someone else's."""
     key = request.headers.get("idempotency-key")
     if not key or not (1 <= len(key) <= 200):
         raise Problem(
@@ -245,7 +247,8 @@ async def idempotency_key(request: Request) -> str:
             "retries with the same key and body return the first response.",
             "idempotency-key-required",
         )
-    return key
+    caller = actor_of(request)
+    return f"{caller.kind}:{caller.id}:{key}"
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:

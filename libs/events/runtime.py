@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import asyncpg
 import httpx
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from libs.auth.access import PUBLIC, Guard, KeySource, access, routes_without_rules
@@ -20,7 +20,7 @@ from libs.auth.principal import SERVICE_SCOPES, Principal
 from libs.auth.revocations import Revocations
 from libs.auth.tokens import KeyRing
 from libs.events.cancel import raise_if_cancelling
-from libs.events.http import install_problem_handlers
+from libs.events.http import Problem, install_problem_handlers
 from libs.events.kafka import make_consumer, make_producer
 from libs.events.projector import Projection, Projector
 from libs.events.relay import Relay
@@ -262,18 +262,37 @@ async def _missing(projector: Projector) -> dict[str, str] | str:
         return f"error: {type(exc).__name__}"
 
 
+OPERATIONS_SCOPE = "ops:read"
+
+
+async def may_read_operations(platform: Platform, request: Request) -> bool:
+    """Whether the caller (if any) may see readiness details: pending events, counts, errors. The public
+    answer to a probe is up or down, nothing more."""
+    if not (request.headers.get("authorization") or request.cookies):
+        return False
+    try:
+        principal = await guard_for(platform).authenticate(request)
+    except Problem:
+        return False
+    return OPERATIONS_SCOPE in principal.scopes
+
+
 def add_health_routes(app: FastAPI, runtime: ServiceRuntime, prefix: str) -> None:
-    """/healthz (alive) and /readyz (database, relays, projectors) — at the root when the service runs
-    alone, and under its prefix so the local runner can reach each service's own."""
+    """/healthz (alive) and /readyz (ready or not; with a token holding ops:read, the database, relays
+    and projectors in detail) — at the root when the service runs alone, and under its prefix so the
+    local runner can reach each service's own."""
 
     @access(PUBLIC)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @access(PUBLIC)
-    async def readyz() -> JSONResponse:
+    async def readyz(request: Request) -> JSONResponse:
         report = await runtime.readiness()
-        return JSONResponse(report, status_code=200 if report["ready"] else 503)
+        status = 200 if report["ready"] else 503
+        if not await may_read_operations(runtime.platform, request):
+            report = {"service": report["service"], "ready": report["ready"]}
+        return JSONResponse(report, status_code=status)
 
     for path in ("/healthz", f"/{prefix}/healthz"):
         app.add_api_route(path, healthz, methods=["GET"], include_in_schema=False)

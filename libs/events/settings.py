@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     # Sign-in and token requests, per client address: attempts a minute, failures before each further
     # one waits (1 s, 2 s, 4 s … up to the ceiling). Per username, from anywhere: failures in 15 minutes
     # before attempts on it are slowed to one every few seconds. Nothing locks an account.
-    sign_in_attempts_per_minute: int = Field(default=30, ge=1)
+    sign_in_attempts_per_minute: int = Field(default=60, ge=1)
     sign_in_free_failures: int = Field(default=3, ge=1)
     sign_in_max_backoff_seconds: float = Field(default=300.0, gt=0)
     sign_in_failures_per_username: int = Field(default=10, ge=1)
@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     # Requests per minute per client (per user or partner; per address before sign-in), per process.
     rate_limit_per_minute: int = Field(default=1_200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    # Live (server-sent event) streams one caller may hold open at once, per process.
+    live_streams_per_caller: int = Field(default=4, ge=1, le=100)
 
     database_pool_size: int = Field(default=20, ge=2)
     log_level: str = "INFO"

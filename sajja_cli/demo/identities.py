@@ -90,9 +90,14 @@ class Identities:
         if made.status_code not in (201, 409):
             raise IdentityError(f"creating user {username}: {made.status_code} {made.text[:200]}")
         # The session token doubles as a bearer token, which needs no CSRF header.
-        signed = await self.client.post(
-            "/auth/v1/sessions", json={"username": username, "password": password}, headers={"Authorization": ""}
-        )
+        while True:
+            signed = await self.client.post(
+                "/auth/v1/sessions", json={"username": username, "password": password}, headers={"Authorization": ""}
+            )
+            if signed.status_code not in (429, 503):
+                break
+            # Sign-ins are throttled per address: the demo signs in many officers from one.
+            await asyncio.sleep(float(signed.headers.get("retry-after", "1")))
         if signed.status_code != 201:
             raise IdentityError(f"signing in as {username}: {signed.status_code} {signed.text[:200]}")
         self.headers[username] = {"Authorization": f"Bearer {signed.cookies['sajja_session']}"}

@@ -100,17 +100,19 @@ def area_name(level: str, code: str | None) -> dict[str, str | None]:
 
 # Where a campaign request lies, for access control.
 class ReportBoardArea:
-    """The provinces' board is national; a province's districts' board is for anyone working in it."""
+    """The provinces' board is national; a province's districts' board is for the officers working in it
+    (its province officers and its districts' officers), not for group committees."""
 
     async def check(self, request: Request, principal: Principal) -> None:
         province = request.query_params.get("province")
         if request.query_params.get("level", "district") == "province" or not province:
             inside = principal.nationwide
+        elif principal.role == "province_officer":
+            inside = province == principal.province_code
+        elif principal.role == "district_officer":
+            inside = province == (principal.district_code or "")[:2]
         else:
-            inside = principal.nationwide or province in (
-                principal.province_code,
-                (principal.district_code or "")[:2],
-            )
+            inside = principal.nationwide
         if not inside:
             raise Problem(403, "Forbidden", "this board is not in your area", "forbidden")
 

@@ -54,7 +54,9 @@ async def entries(
     until: datetime | None,
     after: int,
     limit: int,
+    include_pawn: bool = False,
 ) -> list[dict[str, Any]]:
+    """`include_pawn`: pawn lending's events only for callers allowed to read pawn transactions."""
     rows = await pool.fetch(
         f"""select seq, service, event_type, stream_id, actor_kind, actor_id, province_code, district_code,
                    occurred_at, recorded_at
@@ -65,6 +67,7 @@ async def entries(
               and ($4::text is null or district_code = $4)
               and ($5::timestamptz is null or occurred_at >= $5)
               and ($6::timestamptz is null or occurred_at < $6)
+              and ($8 or not (service = 'lending' and stream_id like 'pawn-%'))
             order by seq limit $7""",
         after,
         actor,
@@ -73,6 +76,7 @@ async def entries(
         since,
         until,
         limit,
+        include_pawn,
     )
     return [
         {

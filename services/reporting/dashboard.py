@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
+from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from pathlib import Path
@@ -42,6 +44,10 @@ ASSETS = {
 }
 OUTCOMES = ("contacted", "approved", "declined", "loan_granted")
 Level = Literal["national", "province", "district", "group"]
+
+
+class _Stream:
+    """One open live stream (a weakly referenced token in its caller's count)."""
 
 
 def index_file() -> FileResponse:
@@ -145,12 +151,35 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
             raise Problem(404, "Not found", f"no dashboard asset {name}", "not-found")
         return FileResponse(STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
+    # Streams held open per caller in this process. A stream that never started is collected, and leaves.
+    open_streams: dict[str, weakref.WeakSet[_Stream]] = defaultdict(weakref.WeakSet)
+
     @router.get("/reporting/v1/live", summary="Server-sent events: a notice each time the projections apply events")
     @access(Rule("reporting:read", Anywhere()))
     async def live_updates(request: Request) -> EventSourceResponse:
         principal = principal_of(request)
+        caller = f"{principal.kind}:{principal.subject}" if principal else "-"
+        streams = open_streams[caller]
+        if len(streams) >= platform.settings.live_streams_per_caller:
+            raise Problem(
+                429,
+                "Too many live streams",
+                f"at most {platform.settings.live_streams_per_caller} live streams at once: close one first",
+                "rate-limit",
+                headers={"Retry-After": "5"},
+            )
+        stream = _Stream()
+        streams.add(stream)
 
         async def notices() -> AsyncIterator[ServerSentEvent]:
+            held = stream  # the generator keeps its place in the count for as long as it lives
+            try:
+                async for event in _notices():
+                    yield event
+            finally:
+                streams.discard(held)
+
+        async def _notices() -> AsyncIterator[ServerSentEvent]:
             async with live.subscription() as queue:
                 yield ServerSentEvent(event="hello", data=json.dumps({"listening": live.listening.is_set()}))
                 while not await request.is_disconnected():
@@ -311,6 +340,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
     @router.get("/reporting/v1/audit", summary="Who did what: every event's actor, area and time, filtered")
     @access(Rule("audit:read", AreaFromRequest(audit_area)))
     async def audit(
+        request: Request,
         actor: Annotated[str | None, Query(max_length=100, description="A user's or partner's id")] = None,
         province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
         district: Annotated[str | None, Query(pattern=r"^\d{4}$")] = None,
@@ -319,6 +349,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: the last seq seen")] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> dict[str, object]:
+        caller = principal_of(request)
         if district and province and district[:2] != province:
             raise Problem(422, "Invalid request", f"district {district} is not in province {province}", "validation")
         items = await audit_entries(
@@ -331,6 +362,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
             until=until,
             after=after,
             limit=limit,
+            include_pawn=caller is not None and "pawn:read" in caller.scopes,
         )
         return {"items": items, "next": items[-1]["seq"] if len(items) == limit else None}
 

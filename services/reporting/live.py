@@ -25,38 +25,61 @@ from libs.events.envelope import RecordedEvent
 
 log = logging.getLogger("sajja.reporting.live")
 
-# NOTIFY payloads must stay under 8,000 bytes: a notice names at most this many types and areas.
+# NOTIFY payloads must stay under 8,000 bytes: a notice names at most this many of each kind of area,
+# and a batch that touches more is told in several notices. Every notice lists every area its events
+# touch, so who may hear of it is decided exactly (a truncated list once went to everyone).
 MOST_NAMED = 40
 
 
-def notice(events: Sequence[RecordedEvent]) -> dict[str, Any]:
-    """What a committed batch changed, for the dashboard. Pure."""
-    types = Counter(e.event_type for e in events)
-    provinces = sorted({e.area.province_code for e in events if e.area})
-    districts = sorted({e.area.district_code for e in events if e.area})
-    groups = sorted({str(e.payload["group_id"]) for e in events if e.payload.get("group_id")})
-    return {
-        "events": len(events),
-        "types": dict(types.most_common(MOST_NAMED)),
-        "provinces": provinces[:MOST_NAMED],
-        "districts": districts[:MOST_NAMED],
-        "groups": groups[:MOST_NAMED],
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+def notices(events: Sequence[RecordedEvent]) -> list[dict[str, Any]]:
+    """What a committed batch changed, for the dashboard, as notices that each name at most MOST_NAMED
+    provinces, districts and groups, and count only their own events (the counts add up to the batch).
+    Events without an area ride in the first. Pure."""
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    by_place: dict[tuple[str, str, str], list[RecordedEvent]] = {}
+    for e in events:
+        group = str(e.payload["group_id"]) if e.payload.get("group_id") else ""
+        place = (e.area.province_code, e.area.district_code, group) if e.area else ("", "", group)
+        by_place.setdefault(place, []).append(e)
+    chunks: list[tuple[set[str], set[str], set[str], list[RecordedEvent]]] = []
+    for (province, district, group), in_place in sorted(by_place.items()):
+        if chunks:
+            provinces, districts, groups, chunk_events = chunks[-1]
+            fits = (
+                len(provinces | {province} - {""}) <= MOST_NAMED
+                and len(districts | {district} - {""}) <= MOST_NAMED
+                and len(groups | {group} - {""}) <= MOST_NAMED
+            )
+        if not chunks or not fits:
+            chunks.append((set(), set(), set(), []))
+        provinces, districts, groups, chunk_events = chunks[-1]
+        provinces |= {province} - {""}
+        districts |= {district} - {""}
+        groups |= {group} - {""}
+        chunk_events.extend(in_place)
+    return [
+        {
+            "events": len(chunk_events),
+            "types": dict(Counter(e.event_type for e in chunk_events).most_common(MOST_NAMED)),
+            "provinces": sorted(provinces),
+            "districts": sorted(districts),
+            "groups": sorted(groups),
+            "at": at,
+        }
+        for provinces, districts, groups, chunk_events in chunks
+    ]
 
 
 def concerns(body: dict[str, Any], principal: Principal | None) -> bool:
-    """Whether a notice touches the caller's area: live updates keep to the same limits as every read.
-    (A batch naming more areas than a notice lists is shown to everyone it might concern.)"""
+    """Whether a notice touches the caller's area: live updates keep to the same limits as every read."""
     if principal is None or principal.nationwide:
         return True
-    crowded = any(len(body.get(k, [])) >= MOST_NAMED for k in ("provinces", "districts", "groups"))
     if principal.role == "committee":
-        return crowded or principal.group_id in body.get("groups", [])
+        return principal.group_id in body.get("groups", [])
     if principal.role == "district_officer":
-        return crowded or principal.district_code in body.get("districts", [])
+        return principal.district_code in body.get("districts", [])
     if principal.role == "province_officer":
-        return crowded or principal.province_code in body.get("provinces", [])
+        return principal.province_code in body.get("provinces", [])
     return False
 
 
@@ -74,7 +97,9 @@ class LiveFeed:
         if not events:
             return
         try:
-            await self.pool.execute("select pg_notify($1, $2)", self.channel, json.dumps(notice(events)))
+            await self.pool.executemany(
+                "select pg_notify($1, $2)", [(self.channel, json.dumps(body)) for body in notices(events)]
+            )
         except (asyncpg.PostgresError, OSError) as exc:
             raise_if_cancelling()
             log.warning("live notice not sent: %s", exc)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import UTC, datetime
+
 from libs.auth.principal import Place, Principal, check_user_area, user_scopes
-from services.reporting.live import MOST_NAMED, concerns
+from libs.events.envelope import Actor, Area, RecordedEvent
+from services.reporting.live import MOST_NAMED, concerns, notices
 
 GROUP = "0190a5a8-0000-7000-8000-000000000001"
 IN_2701 = Place("27", "2701", GROUP)
@@ -52,6 +57,37 @@ def test_live_notices_reach_only_those_they_concern() -> None:
     assert not concerns(notice, user("district_officer", province_code="27", district_code="2702"))
     assert concerns(notice, user("committee", group_id=GROUP))
     assert not concerns(notice, user("committee", group_id="another"))
-    # A notice that had to leave areas out goes to everyone it might concern.
-    crowded = notice | {"districts": [f"{n:04d}" for n in range(MOST_NAMED)]}
-    assert concerns(crowded, user("district_officer", province_code="27", district_code="2702"))
+
+
+def _deposit(province: str, district: str, group: str, n: int) -> RecordedEvent:
+    at = datetime(2024, 1, 5, tzinfo=UTC)
+    return RecordedEvent(
+        uuid.uuid4(), "ledger.SavingsDeposited", 1, f"member-{n}", 1, n, at, at,
+        Actor(kind="user", id="x"), None, None, Area(province_code=province, district_code=district),
+        {"group_id": group, "amount_satang": 100},
+    )  # fmt: skip
+
+
+def test_a_batch_over_many_areas_is_told_in_complete_notices_to_exactly_those_concerned() -> None:
+    """A batch naming more areas than one notice holds once went to everyone; now each notice names every
+    area of its events, the notices together count the batch, and no one hears of another's area."""
+    districts = [f"{p:02d}{d:02d}" for p in (10, 27, 30) for d in range(1, 31)]  # 90 districts, 3 provinces
+    events = [
+        _deposit(district[:2], district, f"g-{district}-{k}", i * 3 + k)
+        for i, district in enumerate(districts)
+        for k in range(3)
+    ]
+    told = notices(events)
+    assert len(told) > 1 and sum(n["events"] for n in told) == len(events)
+    for n in told:
+        assert max(len(n["provinces"]), len(n["districts"]), len(n["groups"])) <= MOST_NAMED
+        assert len(json.dumps(n).encode()) < 8000  # what NOTIFY carries
+    assert {g for n in told for g in n["groups"]} == {str(e.payload["group_id"]) for e in events}
+    outsider = user("district_officer", province_code="27", district_code="2799")
+    assert not any(concerns(n, outsider) for n in told)
+    insider = user("district_officer", province_code="27", district_code="2715")
+    heard = [n for n in told if concerns(n, insider)]
+    assert heard and all("2715" in n["districts"] for n in heard)
+    committee = user("committee", group_id="g-3007-2")
+    assert sum(1 for n in told if concerns(n, committee)) == 1
+    assert all(concerns(n, user("department")) for n in told)
