@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +70,17 @@ def development_credentials(data_dir: Path, username: str) -> str | None:
     return None
 
 
+def _skip_failing_sniffio_import() -> None:
+    """httpcore 1.0 imports the optional `sniffio` on every request, and Python does not remember a
+    failed import: without sniffio (anyio ≥ 4.11 stopped requiring it) each request searches sys.path
+    again, about a sixth of the demo's CPU (encode/httpcore#1103). Marking it absent makes that import
+    fail at once; nothing changes where sniffio is installed."""
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
+
 def run_demo(url: str, scale: Scale, seed: int, concurrency: int, username: str, password: str) -> None:
+    _skip_failing_sniffio_import()
     console = Console()
     today = today_in_thailand()
     province = generate(seed, scale, today)
