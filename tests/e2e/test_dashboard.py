@@ -5,8 +5,10 @@ update when a deposit lands. Screenshots go to build/screenshots/."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,13 +100,22 @@ async def _sign_in(page: Any, username: str, password: str) -> None:
     await page.click("#sign-in-button")
 
 
+async def _until(page: Any, expression: str, timeout: float = 20.0) -> None:
+    """Poll a JavaScript expression until it is true. Not `page.wait_for_function`: that evaluates its
+    predicate with eval() inside the page, which the dashboard's Content-Security-Policy refuses."""
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression):
+        assert time.monotonic() < deadline, f"not true within {timeout:.0f} s: {expression}"
+        await asyncio.sleep(0.05)
+
+
 async def _settled(page: Any, level: str, code: str = "", after: int = 0) -> None:
     """Wait until the page shows `level`/`code`, has finished more than `after` loads, and none is running
     or queued."""
-    await page.wait_for_function(
+    await _until(
+        page,
         f"document.body.dataset.busy === '0' && document.body.dataset.level === '{level}'"
         f" && document.body.dataset.code === '{code}' && Number(document.body.dataset.loads) > {after}",
-        timeout=20_000,
     )
 
 
@@ -127,8 +138,14 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             page = await browser.new_page(viewport={"width": 1400, "height": 1300}, locale="th-TH")
             failures: list[str] = []
             page.on("pageerror", lambda error: failures.append(str(error)))
+            # Anything the Content-Security-Policy blocks is reported on the console.
+            page.on(
+                "console",
+                lambda message: failures.append(message.text) if "Content Security Policy" in message.text else None,
+            )
             # The local runner serves the dashboard at /, reporting at /reporting/; it asks to sign in first.
-            await page.goto(f"{served}/")
+            opened = await page.goto(f"{served}/")
+            assert "default-src 'self'" in (await opened.all_headers())["content-security-policy"]
             await page.wait_for_selector("#sign-in-form", state="visible")
             assert await page.inner_text("#sign-in-button") == "เข้าสู่ระบบ"
             await _sign_in(page, "nattaya", "wrong password here")
@@ -191,13 +208,13 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
 
             # English, with Common Era dates.
             await page.click("#lang")
-            await page.wait_for_function("document.documentElement.lang === 'en'")
+            await _until(page, "document.documentElement.lang === 'en'")
             await _settled(page, "group", seeded["group_a"])
             assert await page.inner_text("#as-of-shown") == "31 March 2024"
             assert "Sa Kaeo" in await page.inner_text("#trail")
             assert "Trial balance" in await page.inner_text("#group-panel")
             await page.click("#lang")
-            await page.wait_for_function("document.documentElement.lang === 'th'")
+            await _until(page, "document.documentElement.lang === 'th'")
 
             # Live: a deposit made elsewhere reaches the open page through the projections, no reload.
             await page.goto(f"{served}/#/province/27")
@@ -206,9 +223,8 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             before = await page.inner_text('[data-stat="savings"] .value')
             body = {"account": "special", "amount": "1000.00", "deposited_on": "2024-03-20"}
             assert (await post(client, f"/ledger/v1/members/{seeded['saver']}/deposits", body)).status_code == 201
-            await page.wait_for_function(
-                "document.querySelector('[data-stat=\"savings\"] .value').textContent !== " + repr(before),
-                timeout=20_000,
+            await _until(
+                page, "document.querySelector('[data-stat=\"savings\"] .value').textContent !== " + repr(before)
             )
             after = await page.inner_text('[data-stat="savings"] .value')
             assert (before, after) == ("4,650.00", "5,650.00")

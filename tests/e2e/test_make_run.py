@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -110,9 +111,17 @@ def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) ->
     runner.start()
     try:
         assert _servers_under(data_dir), "expected embedded postgres and tansu under the data dir"
+        # Its own secrets, owner-only: the database password (no connection without it) and a random
+        # national-ID hash key, so the public development key is not in use.
+        for secret in ("postgres-password", "national-id-hash-key"):
+            assert stat.S_IMODE((data_dir / secret).stat().st_mode) == 0o600, secret
+        hba = (data_dir / "postgres" / "pg_hba.conf").read_text().splitlines()
+        assert not [line for line in hba if line.split("#")[0].split()[-1:] == ["trust"]]
+        assert "PUBLIC development key" not in runner.log.read_text()
         # Nothing is open without signing in; the first start printed development credentials once.
         anonymous = httpx.post(f"{runner.url}/ledger/v1/groups", json={}, headers={"Idempotency-Key": "x"})
         assert anonymous.status_code == 401
+        assert anonymous.headers["x-content-type-options"] == "nosniff"
         assert set(_credentials(runner)) == {"admin", "auditor", "sakaeo", "mueang-sakaeo", "gsb", "pawnshop"}
         session = _signed_in(runner)
         no_csrf = httpx.post(
