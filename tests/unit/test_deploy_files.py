@@ -246,6 +246,21 @@ def test_k8s_ingress_routes_every_service_by_path_prefix(k8s: list[dict[str, Any
         assert backend["port"]["name"] in {p["name"] for p in services[name]["spec"]["ports"]}
 
 
+def test_k8s_serves_https_and_marks_cookies_secure(k8s: list[dict[str, Any]]) -> None:
+    """Behind the Ingress's TLS every service sets its session and CSRF cookies Secure."""
+    (ingress,) = of_kind(k8s, "Ingress").values()
+    assert ingress["spec"].get("tls"), "the Ingress terminates TLS"
+    (config,) = of_kind(k8s, "ConfigMap").values()
+    assert config["data"]["SAJJA_SECURE_COOKIES"] == "true"
+    for name in NAMES:
+        (container,) = of_kind(k8s, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        assert "SAJJA_SECURE_COOKIES" in env, f"{name} does not get SAJJA_SECURE_COOKIES"
+        ref = env["SAJJA_SECURE_COOKIES"].get("valueFrom", {}).get("configMapKeyRef")
+        value = config["data"][ref["key"]] if ref else env["SAJJA_SECURE_COOKIES"].get("value")
+        assert value == "true", f"{name}: cookies without Secure"
+
+
 # --- deploy.serve_one -------------------------------------------------------------------------------
 
 
