@@ -5,14 +5,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 SATANG_PER_BAHT = 100
 # The largest single transaction the platform accepts: 10 million baht. A savings-group deposit
 # above this is a typo (or an attack), not a deposit.
 MAX_TRANSACTION_SATANG = 10_000_000 * SATANG_PER_BAHT
 
-_DECIMAL = re.compile(r"^(?P<baht>\d{1,15})(?:\.(?P<satang>\d{1,2}))?$")
+# ASCII digits only, spelled out: Python's `\d` (and `int()`, `Decimal()`, `str.isdigit`) also take Thai
+# "๕", full-width "５" and Arabic-Indic "١٠" digits. No spaces around either: what is stored is what was sent.
+AMOUNT_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+# A balance or other figure in a response: two places, maybe negative.
+SIGNED_AMOUNT_PATTERN = r"^-?[0-9]+\.[0-9]{2}$"
+_DECIMAL = re.compile(r"(?P<baht>[0-9]{1,15})(?:\.(?P<satang>[0-9]{1,2}))?", re.ASCII)
 
 
 class MoneyFormatError(ValueError):
@@ -20,8 +25,9 @@ class MoneyFormatError(ValueError):
 
 
 def parse_baht(text: str) -> int:
-    """'1250.5' → 125050 satang. Refuses signs, exponents, commas and more than two places."""
-    match = _DECIMAL.fullmatch(text.strip()) if isinstance(text, str) else None
+    """'1250.5' → 125050 satang. Refuses signs, exponents, commas, spaces, digits other than ASCII 0-9
+    and more than two places."""
+    match = _DECIMAL.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise MoneyFormatError('must be a decimal string of baht with at most two places, e.g. "1250.50"')
     satang = (match["satang"] or "0").ljust(2, "0")
@@ -52,7 +58,7 @@ PositiveAmount = Annotated[
     int,
     BeforeValidator(_positive_amount),
     PlainSerializer(format_baht, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["1250.50"]}),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1250.50"]}),
 ]
 
 
@@ -70,12 +76,21 @@ NonNegativeAmount = Annotated[
     int,
     BeforeValidator(_non_negative_amount),
     PlainSerializer(format_baht, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "examples": ["0.00"]}),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["0.00"]}),
 ]
 
 # A decimal-string amount in a response (may be zero or negative, e.g. a balance).
 BahtString = Annotated[
     int,
     PlainSerializer(format_baht, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d+\.\d{2}$", "examples": ["1250.50"]}),
+    WithJsonSchema({"type": "string", "pattern": SIGNED_AMOUNT_PATTERN, "examples": ["1250.50"]}),
 ]
+
+
+def default_amount(text: str) -> Any:
+    """A request field's default written as it is sent: `share_value: PositiveAmount = default_amount("50.00")`.
+    The default passes the field's own validation (so it becomes satang like any sent value), and the
+    OpenAPI document shows it as the string "50.00" — a bare `= 5000` would be published as the number
+    5000, which is no valid amount and reads as five thousand baht."""
+    parse_baht(text)  # a malformed default fails at import, not on a request
+    return Field(default=text, validate_default=True)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.auth.access import BodyArea, PartnerCheck, Rule, access, record_in
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
-from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
+from libs.events.money import NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
 from services.ledger import books, domain, installments
 from services.ledger.handlers import SCHEMA, LedgerHandlers, today_in_thailand
@@ -26,10 +26,10 @@ class StrictRequest(BaseModel):
 
 
 class GroupRulesRequest(StrictRequest):
-    share_value: PositiveAmount = 5_000
-    min_monthly_commitment: PositiveAmount = 5_000
-    max_monthly_commitment: PositiveAmount = 500_000
-    entrance_fee: NonNegativeAmount = 0
+    share_value: PositiveAmount = default_amount("50.00")
+    min_monthly_commitment: PositiveAmount = default_amount("50.00")
+    max_monthly_commitment: PositiveAmount = default_amount("5000.00")
+    entrance_fee: NonNegativeAmount = default_amount("0.00")
     collection_day: int = Field(default=5, ge=1, le=28)
     sajja_withdrawable_before_exit: bool = False
     special_withdrawals_allowed: bool = True
@@ -185,8 +185,8 @@ class CloseMonthRequest(StrictRequest):
 
 class JournalLineRequest(StrictRequest):
     account: str = Field(pattern=r"^\d{4}$", description="An account of the chart (GET …/trial-balance lists them)")
-    debit: NonNegativeAmount = 0
-    credit: NonNegativeAmount = 0
+    debit: NonNegativeAmount = default_amount("0.00")
+    credit: NonNegativeAmount = default_amount("0.00")
     member_id: uuid.UUID | None = Field(default=None, description="The member the line concerns, if any")
 
 

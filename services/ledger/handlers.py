@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import asyncpg
 
+from libs.events.areas import check_area
 from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, RecordedEvent, today_in_thailand
 from libs.events.errors import NotFound
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
@@ -30,7 +31,6 @@ from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend, stream_uuid
 from libs.events.wakeup import CommitSignal
 from services.ledger import allocation, books, domain, installments
-from services.ledger.areas import check_area
 from services.ledger.months import may_fall_in_a_closable_month
 
 SCHEMA = "ledger"
@@ -76,7 +76,9 @@ class LedgerHandlers:
         return 201, body | {"position": {SCHEMA: recorded.position}}
 
     async def register_group(self, key: str, fingerprint: str, actor: Actor, fields: dict[str, Any]) -> CommandResult:
-        check_area(fields["province_code"], fields["district_code"], fields.get("subdistrict_code"))
+        check_area(
+            fields["province_code"], fields["district_code"], fields.get("subdistrict_code"), domain.LedgerRuleBroken
+        )
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             group_id = new_id()

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from libs.auth.access import (
     Anywhere,
@@ -26,9 +26,15 @@ from libs.auth.access import (
 from libs.auth.principal import Place
 from libs.events.envelope import Area
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
-from libs.events.money import NonNegativeAmount, PositiveAmount, format_baht
+from libs.events.money import NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.projector import wait_until_applied
-from libs.events.schemas.lending import Component, LoanTerms, ProductDefined, ProgrammeLaunched
+from libs.events.schemas.lending import (
+    MAX_RATE_PER_MONTH,
+    Component,
+    LoanTerms,
+    ProductDefined,
+    ProgrammeLaunched,
+)
 from libs.events.tables import Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date
 from services.lending import domain, pawn, pawn_tickets, programmes, schedules
@@ -38,6 +44,18 @@ LEVEL_TH = {"national": "ประเทศ", "province": "จังหวัด
 
 Key = Annotated[str, Depends(idempotency_key)]
 Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
+# The events' bound on a monthly rate (LoanTerms), as a percentage: one constant for both.
+MAX_PERCENT_PER_MONTH = MAX_RATE_PER_MONTH * 100
+PercentPerMonth = Annotated[Decimal, Field(ge=0, le=MAX_PERCENT_PER_MONTH, max_digits=7, decimal_places=4)]
+
+
+def _within_the_monthly_cap(percent: Decimal, info: ValidationInfo) -> Decimal:
+    """An interest rate quoted per month or per year must come to at most MAX_RATE_PER_MONTH a month
+    (needs `rate_per` declared before the rate, so that it is validated first)."""
+    per = info.data.get("rate_per")
+    if per is not None and schedules.monthly_rate(percent / 100, per) > MAX_RATE_PER_MONTH:
+        raise ValueError(f"must come to at most {MAX_PERCENT_PER_MONTH:.2f} percent a month")
+    return percent
 
 
 class StrictRequest(BaseModel):
@@ -49,17 +67,21 @@ class ProductRequest(StrictRequest):
     name_th: str = Field(min_length=1, max_length=200)
     name_en: str = Field(min_length=1, max_length=200)
     interest_method: Literal["flat", "declining"]
-    interest_rate_percent: Percent = Field(description="e.g. 1.00 (per month) or 12.00 (per year)")
     rate_per: Literal["month", "year"] = "month"
+    interest_rate_percent: Percent = Field(
+        description=f"e.g. 1.00 (per month) or 12.00 (per year); at most {MAX_PERCENT_PER_MONTH:.2f} a month"
+    )
     min_term_months: int = Field(default=1, ge=1, le=360)
     max_term_months: int = Field(ge=1, le=360)
     max_amount: PositiveAmount
     max_savings_multiple: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=2)
     guarantors_required: int = Field(default=0, ge=0, le=5)
     grace_months: int = Field(default=0, ge=0, le=24)
-    penalty_rate_percent_per_month: Percent = Decimal(0)
+    penalty_rate_percent_per_month: PercentPerMonth = Decimal(0)
     allocation_order: list[Component] = Field(default=["penalty", "interest", "principal"], min_length=3, max_length=3)
     approvals_required: int = Field(default=1, ge=1, le=9)
+
+    _rate_cap = field_validator("interest_rate_percent")(_within_the_monthly_cap)
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -150,15 +172,19 @@ class ProgrammeRequest(StrictRequest):
     funding_source: Literal["central_budget", "local_budget", "partner_credit_line"]
     funder: str = Field(min_length=1, max_length=100, description='e.g. "gsb" for its credit line')
     interest_method: Literal["flat", "declining"] = "flat"
-    interest_rate_percent: Percent
     rate_per: Literal["month", "year"] = "year"
+    interest_rate_percent: Percent = Field(
+        description=f"e.g. 3.00 (per year); at most {MAX_PERCENT_PER_MONTH:.2f} a month"
+    )
     max_amount: PositiveAmount
     max_term_months: int = Field(ge=1, le=360)
     eligibility_required: list[str] = Field(default_factory=list, max_length=10)
     province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
     district_code: str | None = Field(default=None, pattern=r"^\d{4}$")
-    budget: NonNegativeAmount = 0
+    budget: NonNegativeAmount = default_amount("0.00")
     funded_on: date | None = None
+
+    _rate_cap = field_validator("interest_rate_percent")(_within_the_monthly_cap)
 
     model_config = ConfigDict(
         json_schema_extra={

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from libs.events.areas import check_area
 from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, today_in_thailand
 from libs.events.errors import NotFound
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
@@ -346,6 +347,8 @@ class LendingHandlers:
         payout: dict[str, str | None],
     ) -> CommandResult:
         """A ticket, its payout instruction, and the payout's account details (in the erasable register)."""
+        # Checked as the ledger checks a group's area: a ticket counts in its province's and district's figures.
+        check_area(area.province_code, area.district_code, None, domain.LendingRuleBroken)
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn

@@ -184,8 +184,17 @@ async def group_names(conn: asyncpg.Connection | asyncpg.Pool, schema: str, grou
     return {r["group_id"]: r["name"] for r in rows}
 
 
+def months_through(last: date) -> int:
+    """How many months there are from January of year 1 through `last`'s month: the longest series of
+    month ends `month_ends` can give (the calendar has no month before it)."""
+    return (last.year - 1) * 12 + last.month
+
+
 def month_ends(last: date, months: int) -> list[date]:
-    """The last day of each of `months` months up to `last`'s month, with `last` itself for its month."""
+    """The last day of each of `months` months up to `last`'s month, with `last` itself for its month.
+    `months` must not exceed `months_through(last)`."""
+    if not 1 <= months <= months_through(last):
+        raise ValueError(f"{months} months do not fit between year 1 and {last.isoformat()}")
     out = [last]
     first_of = last.replace(day=1)
     for _ in range(months - 1):

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from libs.events.money import MAX_TRANSACTION_SATANG, MoneyFormatError, PositiveAmount, format_baht, parse_baht
+from libs.events.money import (
+    AMOUNT_PATTERN,
+    MAX_TRANSACTION_SATANG,
+    MoneyFormatError,
+    NonNegativeAmount,
+    PositiveAmount,
+    default_amount,
+    format_baht,
+    parse_baht,
+)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +62,64 @@ def test_positive_amount_round_trips_as_decimal_string() -> None:
     request = _Request.model_validate({"amount": "99.9"})
     assert request.amount == 9990
     assert request.model_dump(mode="json") == {"amount": "99.90"}
+
+
+# Digits other than ASCII 0-9 (Thai, full-width, Arabic-Indic, Devanagari, mathematical bold) and spaces
+# of any kind around or inside the amount: Python's int(), Decimal(), str.isdigit and an un-flagged `\d`
+# take the digits, and str.strip() the spaces.
+NOT_ASCII_AMOUNTS = [
+    "๕",
+    "๑๐.๕๐",
+    "５",
+    "１２.３４",
+    "١٠",
+    "٥.٠٠",
+    "५",
+    "\U0001d7d3",
+    "5.๕",
+    " 5",
+    "5 ",
+    "5\u00a0",
+    "\u00a05",
+    "5\n",
+    "\t5.00",
+    "5\u2003",
+    "5 .00",
+]
+
+
+@pytest.mark.parametrize("text", NOT_ASCII_AMOUNTS)
+def test_amounts_take_ascii_digits_only(text: str) -> None:
+    with pytest.raises(MoneyFormatError):
+        parse_baht(text)
+    for model in (_Request, _AnyAmount):
+        with pytest.raises(ValidationError):
+            model.model_validate({"amount": text})
+    # The published pattern says the same as the parser.
+    assert re.fullmatch(AMOUNT_PATTERN, text) is None
+
+
+@pytest.mark.parametrize("text", ["0", "5", "5.5", "5.50", "1250.05", "10000000"])
+def test_the_published_pattern_matches_what_is_accepted(text: str) -> None:
+    assert re.fullmatch(AMOUNT_PATTERN, text) is not None
+    assert _AnyAmount.model_validate({"amount": text}).amount == parse_baht(text)
+
+
+class _AnyAmount(BaseModel):
+    amount: NonNegativeAmount
+
+
+class _WithDefaults(BaseModel):
+    fee: NonNegativeAmount = default_amount("0.00")
+    share: PositiveAmount = default_amount("50.00")
+
+
+def test_defaults_are_written_and_published_as_sent() -> None:
+    assert _WithDefaults().fee == 0
+    assert _WithDefaults().share == 5000
+    properties = _WithDefaults.model_json_schema()["properties"]
+    assert properties["share"]["default"] == "50.00"
+    assert properties["fee"]["default"] == "0.00"
+    assert properties["share"]["pattern"] == r"^[0-9]+(\.[0-9]{1,2})?$"
+    with pytest.raises(MoneyFormatError):
+        default_amount("5000 satang")

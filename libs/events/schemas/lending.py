@@ -22,15 +22,19 @@ def _default_order() -> list[Component]:
 
 Slug = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")
 
+# The highest rate, interest or penalty, a loan may carry: 10 % a month. Lending's requests refuse a
+# higher one at the edge from this same constant, so a request never passes and then breaks the event.
+MAX_RATE_PER_MONTH = Decimal("0.1")
+
 
 class LoanTerms(EventPayload):
     """A product's terms, copied onto each loan when it is applied for, so a later change to the
     product never changes a loan already made."""
 
     interest_method: InterestMethod
-    rate_per_month: Decimal = Field(ge=0, le=Decimal("0.1"))
+    rate_per_month: Decimal = Field(ge=0, le=MAX_RATE_PER_MONTH)
     grace_months: int = Field(default=0, ge=0)
-    penalty_rate_per_month: Decimal = Field(default=Decimal(0), ge=0, le=Decimal("0.1"))
+    penalty_rate_per_month: Decimal = Field(default=Decimal(0), ge=0, le=MAX_RATE_PER_MONTH)
     allocation_order: list[Component] = Field(default_factory=_default_order)
     approvals_required: int = Field(default=1, ge=1, le=9)
 

@@ -1,6 +1,7 @@
 """DOPA area codes checked against the reference data shipped in the `geothai` package (77 provinces,
 928 districts, 7,436 subdistricts; data CC-BY-4.0, see NOTICE). Pure: the data is read from the
-installed package, never from the network."""
+installed package, never from the network. Every service that takes an area code checks it here (the
+ledger's groups, lending's pawn tickets and programmes), each refusing in its own kind of `RuleBroken`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 
 import geothai
 
-from services.ledger.domain import LedgerRuleBroken
+from libs.events.errors import RuleBroken
 
 SUGGESTIONS = 5
 
@@ -34,19 +35,24 @@ def _nearest(code: str, candidates: Sequence[_Named]) -> str:
     return ", ".join(_label(a) for a in ranked[:SUGGESTIONS])
 
 
-def check_area(province_code: str, district_code: str, subdistrict_code: str | None) -> AreaNames:
-    """The Thai names of a valid province/district/subdistrict; otherwise a field-level refusal naming
-    the nearest valid codes."""
+def check_area(
+    province_code: str,
+    district_code: str,
+    subdistrict_code: str | None = None,
+    refuse: type[RuleBroken] = RuleBroken,
+) -> AreaNames:
+    """The Thai names of a valid province/district/subdistrict; otherwise a field-level refusal (a 422
+    of the caller's kind `refuse`) naming the nearest valid codes."""
     province = geothai.province(province_code)
     if province is None:
-        raise LedgerRuleBroken(
+        raise refuse(
             f"unknown province code {province_code}; nearest valid: {_nearest(province_code, geothai.provinces())}",
             "province_code",
         )
     district = geothai.district(district_code)
     if district is None or district.province_code != province.code:
         where = "is not a district code" if district is None else f"is in another province ({district.name_th})"
-        raise LedgerRuleBroken(
+        raise refuse(
             f"{district_code} {where}; districts of {province.name_th} nearest to it: "
             f"{_nearest(district_code, geothai.districts(province.code))}",
             "district_code",
@@ -55,7 +61,7 @@ def check_area(province_code: str, district_code: str, subdistrict_code: str | N
         return AreaNames(province.name_th, district.name_th, None)
     subdistrict = geothai.subdistrict(subdistrict_code)
     if subdistrict is None or subdistrict.district_code != district.code:
-        raise LedgerRuleBroken(
+        raise refuse(
             f"{subdistrict_code} is not a subdistrict of {district.name_th}; nearest: "
             f"{_nearest(subdistrict_code, geothai.subdistricts(district.code))}",
             "subdistrict_code",
