@@ -215,7 +215,19 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
     ) -> dict[str, object] | Response:
         if level != "national" and not code:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
-        days = statistics.month_ends(as_of or today_in_thailand(), months)
+        last = as_of or today_in_thailand()
+        if months > (available := statistics.months_through(last)):
+            message = (
+                f"at most {available} month ends up to {last.isoformat()} (the calendar starts in January of year 1)"
+            )
+            raise Problem(
+                422,
+                "Invalid request",
+                f"months: {message}",
+                "validation",
+                errors=[{"field": "months", "message": message}],
+            )
+        days = statistics.month_ends(last, months)
         values = await statistics.series(pool, schema, level, code, days)
         money = ("savings", "sajja_savings", "special_savings", "loans_outstanding")
         if format != "json":
