@@ -62,6 +62,10 @@ class EventRegistry:
     def event_types(self) -> set[str]:
         return {event_type for event_type, _ in self._models}
 
+    def models(self) -> dict[tuple[str, int], type[EventPayload]]:
+        """(event type, version) → its model, every version."""
+        return dict(self._models)
+
     def knows(self, event_type: str) -> bool:
         return event_type in self._latest
 

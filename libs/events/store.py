@@ -12,8 +12,10 @@ from typing import Any
 import asyncpg
 from opentelemetry import propagate, trace
 
+from libs.events import free_text
 from libs.events.envelope import Actor, Area, NewEvent, RecordedEvent
 from libs.events.errors import ConcurrencyConflict
+from libs.events.free_text import FreeText
 from libs.events.ids import new_id
 from libs.events.registry import REGISTRY, EventRegistry
 
@@ -176,12 +178,19 @@ class EventStore:
         events: Sequence[NewEvent],
         *,
         record: ResponseRecord | None = None,
+        texts: Sequence[FreeText | None] = (),
     ) -> list[RecordedEvent]:
         """Append `events` to `stream_id`, which must be at `expected_version`: one atomic statement, alone
         (autocommit) or inside a transaction as its first write. Raises ConcurrencyConflict when the
-        stream has moved on."""
+        stream has moved on. `texts` the events refer to go into the free-text register in the same
+        transaction (libs/events/free_text.py)."""
         if not events:
             return []
+        if any(texts):
+            async with conn.transaction():
+                recorded = await self.append(conn, stream_id, expected_version, events, record=record)
+                await self._keep(conn, texts, recorded)
+            return recorded
         rows, sources, carrier = self._prepare([StreamAppend(stream_id, expected_version, events)])
         # The single-stream statement takes the columns after (ordinal, stream id).
         columns = [list(c) for c in zip(*rows, strict=True)][2:]
@@ -215,13 +224,19 @@ class EventStore:
         appends: Sequence[StreamAppend],
         *,
         record: ResponseRecord | None = None,
+        texts: Sequence[FreeText | None] = (),
     ) -> list[RecordedEvent]:
         """Append to several streams atomically, each at its expected version, in one statement (with
         the same first-write rule as `append`). Raises ConcurrencyConflict naming the first stream that
-        moved on. Events are numbered in the order given."""
+        moved on. Events are numbered in the order given. `texts` as for `append`."""
         appends = [a for a in appends if a.events]
         if not appends:
             return []
+        if any(texts):
+            async with conn.transaction():
+                recorded = await self.append_to_streams(conn, appends, record=record)
+                await self._keep(conn, texts, recorded)
+            return recorded
         stream_ids = [a.stream_id for a in appends]
         if len(set(stream_ids)) != len(stream_ids):
             raise StoreMisuse("each stream may appear once in a multi-stream append")
@@ -253,6 +268,15 @@ class EventStore:
                     raise ConcurrencyConflict("(several streams)", -1)
                 raise ConcurrencyConflict(moved["stream_id"], moved["expected_version"], moved["current"])
         return _recorded(rows, written, sources, carrier)
+
+    async def _keep(
+        self, conn: asyncpg.Connection, texts: Sequence[FreeText | None], recorded: Sequence[RecordedEvent]
+    ) -> None:
+        """The texts the appended events refer to, into the register (after the append: it must be the
+        transaction's first write)."""
+        await free_text.keep(
+            conn, self.schema, free_text.texts_referred_to(texts, [(e.stream_id, e.payload) for e in recorded])
+        )
 
     def _prepare(
         self, appends: Sequence[StreamAppend]

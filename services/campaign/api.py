@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated, Literal
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.auth.access import Anywhere, AreaFromRequest, AreaQuery, BodyArea, Nationwide, Rule, access
 from libs.auth.principal import Principal
+from libs.events import free_text
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import format_baht
@@ -21,7 +23,7 @@ from libs.events.thai_dates import thai_date, thai_date_short
 from services.campaign import counters as counting
 from services.campaign import exports, nominations
 from services.campaign.exports import LEVEL_TH, ROWS
-from services.campaign.handlers import CampaignHandlers
+from services.campaign.handlers import SCHEMA, CampaignHandlers
 from services.campaign.reports import deadline_for, nominations_as_of
 
 Key = Annotated[str, Depends(idempotency_key)]
@@ -155,6 +157,17 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     @access(Rule("campaign:read", Anywhere()))
     async def list_campaigns() -> dict[str, object]:
         return {"items": [c.model_dump(mode="json") for c in await handlers.campaigns()]}
+
+    @router.post(
+        "/free-texts/{text_id}/erasure",
+        status_code=201,
+        summary="Erase a free text (report notes, what a nomination or award says) by the id its event carries"
+        " (PDPA; the department only)",
+    )
+    @access(Rule("campaign:admin", Nationwide()))
+    async def erase_text(text_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
+        fp = fingerprint("POST", request.url.path, {})
+        return (await free_text.erase_command(handlers.commands, SCHEMA, key, fp, text_id)).response()
 
     @router.post("/campaigns", status_code=201, summary="Launch a campaign from its definition (no code needed)")
     @access(Rule("campaign:admin", Nationwide()))
@@ -493,7 +506,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             submitted_on=submitted.submitted_on if submitted else None,
             late=submitted.late if submitted else False,
             deadline=submitted.deadline if submitted else deadline_for(campaign, level),
-            notes=submitted.notes if submitted else "",
+            notes=await handlers.report_notes(submitted) if submitted else "",
             children=children,
         )
         name = f"{campaign_id}-{level}-{code}.{format}"

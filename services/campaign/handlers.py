@@ -11,8 +11,10 @@ from typing import Any
 
 import asyncpg
 
+from libs.events import free_text
 from libs.events.envelope import SYSTEM_ACTOR, Actor, NewEvent, today_in_thailand
 from libs.events.errors import NotFound
+from libs.events.free_text import FreeText
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.registry import REGISTRY
 from libs.events.schemas.campaign import AwardGranted, CampaignLaunched, Level, NomineeKind, ReportSubmitted
@@ -164,13 +166,21 @@ class CampaignHandlers:
         return members, nominations.rank_groups(facts, members, taking_part)
 
     async def events_of(self, event_type: str, campaign_id: str) -> list[dict[str, Any]]:
+        """The campaign's events of a type, as users see them: each (upcast) payload with the free texts it
+        refers to read from the register (`notes_ref` → `notes` …; None once erased)."""
         rows = await self.pool.fetch(
-            "select payload::text as payload from campaign.events"
+            "select payload::text as payload, schema_version from campaign.events"
             " where event_type = $1 and payload->>'campaign_id' = $2 order by position",
             event_type,
             campaign_id,
         )
-        return [json.loads(r["payload"]) for r in rows]
+        model = REGISTRY.models()[(event_type, REGISTRY.latest_version(event_type))]
+        payloads = [
+            REGISTRY.parse(event_type, r["schema_version"], json.loads(r["payload"])).model_dump(mode="json")
+            for r in rows
+        ]
+        texts = await free_text.resolve(self.pool, SCHEMA, (t for p in payloads for t in free_text.refs_in(p, model)))
+        return [free_text.shown(p, texts, model) for p in payloads]
 
     async def nominate(
         self,
@@ -184,6 +194,9 @@ class CampaignHandlers:
         override_reason: str | None,
         narrative: dict[str, str] | None = None,
     ) -> CommandResult:
+        reason = FreeText.optional("override_reason", override_reason)
+        sections = {k: FreeText.of(f"narrative.{k}", v) for k, v in (narrative or {}).items() if v.strip()}
+
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             campaign = await self.load_campaign(campaign_id)
             stream = nomination_stream(campaign_id, district_code, kind)
@@ -194,11 +207,16 @@ class CampaignHandlers:
             members, groups = await self.proposals(campaign, district_code, as_of)
             ranked = members if kind == "member" else groups
             event = decide_nomination(
-                campaign, district_code, kind, ranked, nominee_id, override_reason, today, actor.id, narrative
+                campaign, district_code, kind, ranked, nominee_id, reason, today, actor.id, sections
             )
-            body = event.model_dump(mode="json")
+            body = event.model_dump(mode="json", exclude={"override_reason", "narrative"})
             recorded = await self.store.append(
-                unit.conn, stream, 0, [NewEvent(event, actor=actor)], record=unit.response(201, body)
+                unit.conn,
+                stream,
+                0,
+                [NewEvent(event, actor=actor)],
+                record=unit.response(201, body),
+                texts=[reason, *sections.values()],
             )
             return 201, body | {"position": {SCHEMA: recorded[0].position}}
 
@@ -215,6 +233,8 @@ class CampaignHandlers:
         nominee_id: str,
         citation: str,
     ) -> CommandResult:
+        text = FreeText.optional("citation", citation)
+
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             await self.load_campaign(campaign_id)
             stream = award_stream(campaign_id, province_code, kind)
@@ -238,11 +258,11 @@ class CampaignHandlers:
                 district_code=match["district_code"],
                 granted_on=today_in_thailand(),
                 granted_by=actor.id,
-                citation=citation,
+                citation_ref=text.text_id if text else None,
             )
-            body = event.model_dump(mode="json")
+            body = event.model_dump(mode="json", exclude={"citation"})
             recorded = await self.store.append(
-                unit.conn, stream, 0, [NewEvent(event, actor=actor)], record=unit.response(201, body)
+                unit.conn, stream, 0, [NewEvent(event, actor=actor)], record=unit.response(201, body), texts=[text]
             )
             return 201, body | {"position": {SCHEMA: recorded[0].position}}
 
@@ -250,13 +270,22 @@ class CampaignHandlers:
 
     async def submitted_reports(self, campaign_id: str, level: str) -> dict[str, ReportSubmitted]:
         rows = await self.pool.fetch(
-            "select payload::text as payload from campaign.events where event_type = 'campaign.ReportSubmitted'"
+            "select payload::text as payload, schema_version from campaign.events"
+            " where event_type = 'campaign.ReportSubmitted'"
             " and payload->>'campaign_id' = $1 and payload->>'level' = $2",
             campaign_id,
             level,
         )
-        reports = [ReportSubmitted.model_validate_json(r["payload"]) for r in rows]
-        return {r.code: r for r in reports}
+        reports = [
+            REGISTRY.parse("campaign.ReportSubmitted", r["schema_version"], json.loads(r["payload"])) for r in rows
+        ]
+        return {r.code: r for r in reports if isinstance(r, ReportSubmitted)}
+
+    async def report_notes(self, report: ReportSubmitted) -> str:
+        """A report's notes as written ("" when none, or erased)."""
+        if report.notes_ref is None:
+            return report.notes or ""
+        return (await free_text.resolve(self.pool, SCHEMA, [report.notes_ref])).get(report.notes_ref) or ""
 
     async def submit(
         self,
@@ -269,6 +298,8 @@ class CampaignHandlers:
         notes: str,
         submitted_on: date | None,
     ) -> CommandResult:
+        text = FreeText.optional("notes", notes)
+
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             campaign = await self.load_campaign(campaign_id)
             stream = report_stream(campaign_id, level, code)
@@ -277,7 +308,7 @@ class CampaignHandlers:
             on = submitted_on or today_in_thailand()
             figures = counting.counters(campaign, await self.facts(campaign, level, code), on)
             districts = await self.submitted_reports(campaign_id, "district") if level == "province" else {}
-            event = submit_report(campaign, level, code, on, today_in_thailand(), figures, notes, actor.id, districts)
+            event = submit_report(campaign, level, code, on, today_in_thailand(), figures, text, actor.id, districts)
             body = {
                 "campaign_id": campaign_id,
                 "level": level,
@@ -288,7 +319,7 @@ class CampaignHandlers:
                 "consolidates": event.consolidates,
             }
             recorded = await self.store.append(
-                unit.conn, stream, 0, [NewEvent(event, actor=actor)], record=unit.response(201, body)
+                unit.conn, stream, 0, [NewEvent(event, actor=actor)], record=unit.response(201, body), texts=[text]
             )
             return 201, body | {"position": {SCHEMA: recorded[0].position}}
 

@@ -8,6 +8,7 @@ from datetime import date
 
 import asyncpg
 
+from libs.events import free_text
 from libs.events.envelope import BANGKOK, RecordedEvent
 
 
@@ -16,7 +17,14 @@ class LedgerFacts:
 
     def __init__(self, ledger_topic: str, schema: str = "campaign") -> None:
         self.topics: Sequence[str] = (ledger_topic,)
+        self.schema = schema
         s = f'"{schema}"'
+        # What a district or province wrote about a member it nominated or awarded.
+        self._about_member_sql = (
+            f"select stream_id from {s}.events where event_type in"
+            " ('campaign.NominationSubmitted', 'campaign.AwardGranted')"
+            " and payload->>'kind' = 'member' and payload->>'nominee_id' = any($1::text[])"
+        )
         self._member_sql = (
             f"insert into {s}.member_facts (member_id, group_id, province_code, district_code, joined_on,"
             " initial_commitment_satang) values ($1, $2, $3, $4, $5, $6) on conflict (member_id) do nothing"
@@ -34,6 +42,7 @@ class LedgerFacts:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         members, changes, moves, reversals, exits = [], [], [], [], []
+        erased: list[str] = []
         for e in events:
             p = e.payload
             if e.event_type == "ledger.MemberEnrolled":
@@ -61,6 +70,8 @@ class LedgerFacts:
                 )
             elif e.event_type == "ledger.TransactionReversed":
                 reversals.append((p["transaction_id"], e.occurred_at.astimezone(BANGKOK).date()))
+            elif e.event_type == "ledger.MemberDataErased":
+                erased.append(p["member_id"])
             elif e.event_type == "ledger.MemberExited":
                 exits.append((p["member_id"], _day(p["exited_on"])))
                 for account in ("sajja", "special"):
@@ -78,6 +89,10 @@ class LedgerFacts:
         ):
             if rows:
                 await conn.executemany(sql, rows)
+        if erased:
+            # PDPA: the member's erasure in the ledger also erases what the campaign was told about them.
+            streams = [r["stream_id"] for r in await conn.fetch(self._about_member_sql, erased)]
+            await free_text.erase(conn, self.schema, stream_ids=streams)
 
 
 def _day(value: str) -> date:

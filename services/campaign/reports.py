@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 
 from libs.events.errors import RuleBroken
+from libs.events.free_text import FreeText
 from libs.events.schemas.campaign import CampaignLaunched, Level, NominationSubmitted, NomineeKind, ReportSubmitted
 from services.campaign.nominations import Score
 
@@ -29,7 +30,7 @@ def submit_report(
     submitted_on: date,
     today: date,
     counters: dict[str, int],
-    notes: str,
+    notes: FreeText | None,
     submitted_by: str,
     district_reports: Mapping[str, ReportSubmitted],
 ) -> ReportSubmitted:
@@ -54,7 +55,7 @@ def submit_report(
         deadline=deadline,
         late=deadline is not None and submitted_on > deadline,
         counters=counters,
-        notes=notes,
+        notes_ref=notes.text_id if notes else None,
         submitted_by=submitted_by,
         consolidates=consolidates,
     )
@@ -72,12 +73,13 @@ def decide_nomination(
     kind: NomineeKind,
     ranked: Sequence[Score],
     nominee_id: str | None,
-    override_reason: str | None,
+    override_reason: FreeText | None,
     today: date,
     submitted_by: str,
-    narrative: dict[str, str] | None = None,
+    narrative: dict[str, FreeText] | None = None,
 ) -> NominationSubmitted:
-    """The top proposal, or the committee's own choice with its reason."""
+    """The top proposal, or the committee's own choice with its reason. What the district wrote goes into
+    the register (the event carries the texts' ids)."""
     if len(district_code) != 4 or not district_code.isdigit():
         raise CampaignRuleBroken("a district code has 4 digits", "district_code")
     if not ranked:
@@ -86,7 +88,7 @@ def decide_nomination(
     chosen = proposed if nominee_id is None else next((s for s in ranked if s.subject_id == nominee_id), None)
     if chosen is None:
         raise CampaignRuleBroken(f"is not a {kind} of district {district_code}", "nominee_id", 422)
-    if chosen is not proposed and not (override_reason or "").strip():
+    if chosen is not proposed and not (override_reason and override_reason.body.strip()):
         raise CampaignRuleBroken(
             f"the record proposes {proposed.subject_id} (score {proposed.total}); say why the committee chose another",
             "override_reason",
@@ -100,10 +102,10 @@ def decide_nomination(
         score=str(chosen.total),
         evidence=chosen.evidence,
         proposed_id=proposed.subject_id,
-        override_reason=override_reason if chosen is not proposed else None,
+        override_reason_ref=override_reason.text_id if override_reason and chosen is not proposed else None,
         submitted_on=today,
         deadline=deadline,
         late=deadline is not None and today > deadline,
         submitted_by=submitted_by,
-        narrative=narrative or {},
+        narrative_refs={section: text.text_id for section, text in (narrative or {}).items()},
     )

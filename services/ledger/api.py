@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from libs.auth.access import BodyArea, PartnerCheck, Rule, access, record_in
+from libs.auth.access import BodyArea, Nationwide, PartnerCheck, Rule, access, record_in
+from libs.events import free_text
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
@@ -348,6 +349,16 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         )
         return result.response()
 
+    @router.post(
+        "/free-texts/{text_id}/erasure",
+        status_code=201,
+        summary="Erase a free text (a reason, a memo) by the id its event carries (PDPA; the department only)",
+    )
+    @access(Rule("ledger:write", Nationwide()))
+    async def erase_text(text_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
+        fp = fingerprint("POST", request.url.path, {})
+        return (await free_text.erase_command(handlers.commands, SCHEMA, key, fp, text_id)).response()
+
     @router.post("/members/{member_id}/exit", status_code=201, summary="The member leaves; balances are paid out")
     @access(Rule("ledger:write", member))
     async def exit_member(member_id: uuid.UUID, body: ExitRequest, request: Request, key: Key) -> JSONResponse:
@@ -443,7 +454,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                     "on": e["on"].isoformat(),
                     "event_type": e["event_type"],
                     "member_id": e["payload"].get("member_id"),
-                    "memo": e["payload"].get("memo"),
+                    "memo": e["memo"],
                     "lines": [
                         {
                             "account": p.account,

@@ -58,6 +58,13 @@ def is_profit_account(account: str) -> bool:
 
 SAVINGS_ACCOUNT = {"sajja": SAJJA, "special": SPECIAL}
 
+# The memos of the postings the ledger makes for the lending service, as the journal shows them.
+SYSTEM_MEMOS: dict[str, str] = {
+    "loan_disbursement": "จ่ายเงินกู้ให้สมาชิก",
+    "loan_repayment": "รับชำระเงินกู้",
+    "loan_write_off": "ตัดหนี้สูญ",
+}
+
 # The ledger events that move money, and the payload field holding their business date.
 MONEY_EVENTS: dict[str, str] = {
     "ledger.MemberEnrolled": "joined_on",

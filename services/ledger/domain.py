@@ -11,6 +11,7 @@ from datetime import date
 
 from libs.events.envelope import Area, EventPayload
 from libs.events.errors import RuleBroken
+from libs.events.free_text import FreeText
 from libs.events.money import format_baht
 from libs.events.schemas.ledger import (
     CommitmentChanged,
@@ -490,7 +491,7 @@ def ensure_active(member: Member) -> None:
 def exit_member(
     member: Member,
     exited_on: date,
-    reason: str | None,
+    reason: FreeText | None,
     today: date,
     closed_through: date | None = None,
     cash_satang: int | None = None,
@@ -509,12 +510,12 @@ def exit_member(
         exited_on=exited_on,
         sajja_paid_out_satang=member.balances["sajja"],
         special_paid_out_satang=member.balances["special"],
-        reason=reason,
+        reason_ref=reason.text_id if reason else None,
     )
 
 
 def reverse(
-    member: Member, transaction_id: uuid.UUID, reason: str, cash_satang: int | None = None
+    member: Member, transaction_id: uuid.UUID, reason: FreeText, cash_satang: int | None = None
 ) -> TransactionReversed:
     """Undo a deposit or withdrawal of this member, once, never leaving a balance below zero."""
     ensure_active(member)
@@ -541,7 +542,7 @@ def reverse(
         account=account,
         amount_satang=amount,
         balance_delta_satang=delta,
-        reason=reason,
+        reason_ref=reason.text_id,
     )
 
 
@@ -549,7 +550,7 @@ def post_journal_entry(
     group: Group,
     entry_id: uuid.UUID,
     posted_on: date,
-    memo: str,
+    memo: FreeText,
     lines: list[JournalLine],
     today: date,
     cash_satang: int,
@@ -587,5 +588,10 @@ def post_journal_entry(
             409,
         )
     return JournalEntryPosted(
-        group_id=group.group_id, entry_id=entry_id, posted_on=posted_on, memo=memo, lines=lines, source=source
+        group_id=group.group_id,
+        entry_id=entry_id,
+        posted_on=posted_on,
+        memo_ref=memo.text_id,
+        lines=lines,
+        source=source,
     )

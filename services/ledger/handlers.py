@@ -12,9 +12,11 @@ from typing import Any, Literal
 
 import asyncpg
 
+from libs.events import free_text
 from libs.events.areas import check_area
 from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, RecordedEvent, today_in_thailand
 from libs.events.errors import NotFound
+from libs.events.free_text import FreeText
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.money import format_baht
@@ -22,6 +24,7 @@ from libs.events.registry import REGISTRY
 from libs.events.schemas.ledger import (
     DividendPaid,
     InstallmentMissed,
+    JournalEntryPosted,
     JournalLine,
     MemberDataErased,
     ProfitShares,
@@ -67,11 +70,18 @@ class LedgerHandlers:
         return member
 
     async def _append_responding(
-        self, unit: CommandUnit, stream_id: str, expected_version: int, event: NewEvent, body: dict[str, Any]
+        self,
+        unit: CommandUnit,
+        stream_id: str,
+        expected_version: int,
+        event: NewEvent,
+        body: dict[str, Any],
+        texts: Sequence[FreeText | None] = (),
     ) -> tuple[int, dict[str, Any]]:
-        """Append one event and store the 201 response under the request's key, in one statement."""
+        """Append one event and store the 201 response under the request's key, in one statement (and the
+        free texts it refers to, in the same transaction)."""
         [recorded] = await self.store.append(
-            unit.conn, stream_id, expected_version, [event], record=unit.response(201, body)
+            unit.conn, stream_id, expected_version, [event], record=unit.response(201, body), texts=texts
         )
         return 201, body | {"position": {SCHEMA: recorded.position}}
 
@@ -183,6 +193,7 @@ class LedgerHandlers:
         needs_group: bool = False,
         entry_date: date | None = None,
         pays_out_cash: bool = False,
+        texts: Sequence[FreeText | None] = (),
     ) -> CommandResult:
         """Load the member (and its group), decide one event and the response, and append both in one
         statement (one round trip, atomic). The version check makes a concurrent command on the same
@@ -211,6 +222,7 @@ class LedgerHandlers:
                     member.version,
                     NewEvent(event, actor=actor, area=member.area),
                     body,
+                    texts,
                 )
 
         return await self.commands.execute(key, fingerprint, command)
@@ -475,11 +487,13 @@ class LedgerHandlers:
     async def exit_member(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, exited_on: date, reason: str | None
     ) -> CommandResult:
+        text = FreeText.optional("reason", reason)
+
         def decide(
             member: domain.Member, group: domain.Group | None, cash: int | None
         ) -> tuple[EventPayload, dict[str, Any]]:
             closed_through = group.closed_through if group else None
-            event = domain.exit_member(member, exited_on, reason, today_in_thailand(), closed_through, cash)
+            event = domain.exit_member(member, exited_on, text, today_in_thailand(), closed_through, cash)
             return event, {
                 "member_id": str(member_id),
                 "exited_on": exited_on.isoformat(),
@@ -491,16 +505,18 @@ class LedgerHandlers:
             }
 
         return await self._member_command(
-            key, fingerprint, actor, member_id, decide, entry_date=exited_on, pays_out_cash=True
+            key, fingerprint, actor, member_id, decide, entry_date=exited_on, pays_out_cash=True, texts=[text]
         )
 
     async def reverse(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID, transaction_id: uuid.UUID, reason: str
     ) -> CommandResult:
+        text = FreeText.of("reason", reason)
+
         def decide(
             member: domain.Member, _: domain.Group | None, cash: int | None
         ) -> tuple[EventPayload, dict[str, Any]]:
-            event = domain.reverse(member, transaction_id, reason, cash)
+            event = domain.reverse(member, transaction_id, text, cash)
             return event, {
                 "member_id": str(member_id),
                 "transaction_id": str(transaction_id),
@@ -512,12 +528,13 @@ class LedgerHandlers:
 
         # Undoing a deposit hands cash back; undoing a withdrawal takes it in. Either way it is decided
         # under the cash lock (the event's direction is only known once the member is read).
-        return await self._member_command(key, fingerprint, actor, member_id, decide, pays_out_cash=True)
+        return await self._member_command(key, fingerprint, actor, member_id, decide, pays_out_cash=True, texts=[text])
 
     async def erase_personal_data(
         self, key: str, fingerprint: str, actor: Actor, member_id: uuid.UUID
     ) -> CommandResult:
-        """PDPA erasure: name, national ID and phone leave the register; events never held them."""
+        """PDPA erasure: name, national ID and phone leave the register, and so do the texts typed about the
+        member (reversal and exit reasons); events never held them."""
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
@@ -545,6 +562,7 @@ class LedgerHandlers:
                     "update ledger.member_beneficiaries set full_name = null, relationship = null where member_id = $1",
                     member_id,
                 )
+                await free_text.erase(conn, SCHEMA, stream_ids=[domain.member_stream(member_id)])
                 body |= {"position": {SCHEMA: recorded.position}}
                 await unit.record(201, body)
             return 201, body
@@ -577,6 +595,15 @@ class LedgerHandlers:
             if first <= on <= last and lines:
                 entries.append({"on": on, "event_type": event_type, "payload": payload, "lines": lines})
         entries.sort(key=lambda e: e["on"])
+        # Memos as written: an officer's from the free-text register, the ledger's own from its vocabulary,
+        # a v1 event's inline.
+        texts = await free_text.resolve(
+            self.pool, SCHEMA, (r for e in entries for r in free_text.refs_in(e["payload"], JournalEntryPosted))
+        )
+        for e in entries:
+            shown = free_text.shown(e["payload"], texts, JournalEntryPosted)
+            code = e["payload"].get("memo_code")
+            e["memo"] = books.SYSTEM_MEMOS.get(code, code) if code else shown.get("memo")
         return entries
 
     async def post_journal_entry(
@@ -591,6 +618,7 @@ class LedgerHandlers:
         source: str | None = None,
     ) -> CommandResult:
         """A balanced entry in the group's books (bank interest, expenses, transfers to the bank)."""
+        text = FreeText.of("memo", memo)
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
@@ -604,7 +632,7 @@ class LedgerHandlers:
                     group,
                     entry_id,
                     posted_on,
-                    memo,
+                    text,
                     lines,
                     today_in_thailand(),
                     cash,
@@ -619,6 +647,7 @@ class LedgerHandlers:
                     group.version,
                     NewEvent(event, actor=actor, area=group.area),
                     body,
+                    [text],
                 )
 
         return await self.commands.execute(key, fingerprint, command)

@@ -19,7 +19,7 @@ from libs.events.envelope import Actor, EventPayload, NewEvent, RecordedEvent
 from libs.events.ids import new_id
 from libs.events.inbox import Inbox, InboxMessage
 from libs.events.money import format_baht
-from libs.events.schemas.ledger import JournalEntryPosted, JournalLine, LendingPostingRefused
+from libs.events.schemas.ledger import JournalEntryPosted, JournalLine, LendingPostingRefused, SystemMemo
 from services.ledger import books, domain
 from services.ledger.handlers import _MONTH_CLOSE_LOCK, LedgerHandlers, today_in_thailand
 from services.ledger.months import may_fall_in_a_closable_month, month_end, next_month
@@ -92,7 +92,7 @@ def decide_posting(
             group_id=group.group_id,
             entry_id=entry_id,
             posted_on=on,
-            memo="จ่ายเงินกู้ให้สมาชิก",
+            memo_code="loan_disbursement",
             lines=lines,
             source=source,
             request_id=request_id,
@@ -105,17 +105,17 @@ def decide_posting(
         lines += [line(books.LOANS_RECEIVABLE, credit=principal)] if principal else []
         lines += [line(books.LOAN_INTEREST, credit=interest)] if interest else []
         lines += [line(books.LOAN_PENALTIES, credit=penalty)] if penalty else []
-        memo = "รับชำระเงินกู้"
+        memo: SystemMemo = "loan_repayment"
     else:
         on = _first_open_day(group, date.fromisoformat(p["written_off_on"]))
         amount = int(p["principal_satang"])
         lines = [line(books.BAD_DEBTS, debit=amount), line(books.LOANS_RECEIVABLE, credit=amount)]
-        memo = "ตัดหนี้สูญ"
+        memo = "loan_write_off"
     return JournalEntryPosted(
         group_id=group.group_id,
         entry_id=entry_id,
         posted_on=on,
-        memo=memo,
+        memo_code=memo,
         lines=lines,
         source=source,
         request_id=request_id,

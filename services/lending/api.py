@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -24,7 +25,9 @@ from libs.auth.access import (
     uuid_or_none,
 )
 from libs.auth.principal import Place
+from libs.events import free_text
 from libs.events.envelope import Area
+from libs.events.free_text import FreeText
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.projector import wait_until_applied
@@ -39,6 +42,7 @@ from libs.events.tables import Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date
 from services.lending import domain, pawn, pawn_tickets, programmes, schedules
 from services.lending.handlers import SCHEMA, LendingHandlers, today_in_thailand
+from services.lending.pawn_customers import CUSTOMER_REF_PATTERN
 
 LEVEL_TH = {"national": "ประเทศ", "province": "จังหวัด", "district": "อำเภอ", "group": "กลุ่ม"}
 
@@ -257,7 +261,9 @@ class PledgeRequest(StrictRequest):
     province_code: str = Field(pattern=r"^\d{2}$")
     district_code: str = Field(pattern=r"^\d{4}$")
     customer_ref: str = Field(
-        min_length=1, max_length=64, description="The office's own pseudonymous customer reference (never an ID number)"
+        pattern=CUSTOMER_REF_PATTERN,
+        description="The office's own pseudonymous customer reference: letters, digits, '.', '_', '-' (never an ID,"
+        " phone or account number)",
     )
     item_category: Literal["gold", "jewellery", "electronics", "tools", "other"]
     item_description: str = Field(min_length=1, max_length=500)
@@ -326,7 +332,11 @@ class PawnConsentRequest(StrictRequest):
 
 
 CustomerRef = Annotated[
-    str, Path(min_length=1, max_length=64, description="The office's own pseudonymous customer reference")
+    str,
+    Path(
+        pattern=CUSTOMER_REF_PATTERN,
+        description="The office's own pseudonymous customer reference (letters, digits, '.', '_', '-')",
+    ),
 ]
 
 
@@ -413,9 +423,17 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         return fingerprint("POST", request.url.path, body.model_dump(mode="json"))
 
     async def loan_command(
-        request: Request, key: str, body: BaseModel, loan_id: uuid.UUID, decide: domain.Decide, status: int = 201
+        request: Request,
+        key: str,
+        body: BaseModel,
+        loan_id: uuid.UUID,
+        decide: domain.Decide,
+        status: int = 201,
+        texts: list[FreeText] | None = None,
     ) -> JSONResponse:
-        result = await handlers.loan_command(key, _fp(request, body), actor_of(request), loan_id, decide, status)
+        result = await handlers.loan_command(
+            key, _fp(request, body), actor_of(request), loan_id, decide, status, texts or []
+        )
         return result.response()
 
     @router.post("/products", status_code=201, summary="Define a loan product (its terms are data)")
@@ -533,7 +551,10 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     @access(Rule("lending:approve", loan))
     async def reject(loan_id: uuid.UUID, body: RejectionRequest, request: Request, key: Key) -> JSONResponse:
         by = actor_of(request).id
-        return await loan_command(request, key, body, loan_id, lambda loan: [domain.reject(loan, by, body.reason)])
+        reason = FreeText.of("reason", body.reason)
+        return await loan_command(
+            request, key, body, loan_id, lambda loan: [domain.reject(loan, by, reason)], texts=[reason]
+        )
 
     @router.post(
         "/loans/{loan_id}/disbursements",
@@ -567,21 +588,40 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     @access(Rule("lending:approve", loan))
     async def reschedule(loan_id: uuid.UUID, body: RescheduleRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
+        reason = FreeText.of("reason", body.reason)
         return await loan_command(
             request,
             key,
             body,
             loan_id,
-            lambda loan: [domain.reschedule(loan, body.term_months, body.rescheduled_on, body.reason, today)],
+            lambda loan: [domain.reschedule(loan, body.term_months, body.rescheduled_on, reason, today)],
+            texts=[reason],
         )
 
     @router.post("/loans/{loan_id}/write-offs", status_code=201, summary="Write the outstanding principal off")
     @access(Rule("lending:approve", loan))
     async def write_off(loan_id: uuid.UUID, body: WriteOffRequest, request: Request, key: Key) -> JSONResponse:
         today = today_in_thailand()
+        reason = FreeText.of("reason", body.reason)
         return await loan_command(
-            request, key, body, loan_id, lambda loan: domain.write_off(loan, body.written_off_on, body.reason, today)
+            request,
+            key,
+            body,
+            loan_id,
+            lambda loan: domain.write_off(loan, body.written_off_on, reason, today),
+            texts=[reason],
         )
+
+    @router.post(
+        "/free-texts/{text_id}/erasure",
+        status_code=201,
+        summary="Erase a free text (a reason, a note, a description, a payout reference) by the id its event"
+        " carries (PDPA; the department only)",
+    )
+    @access(Rule("lending:admin", Nationwide()))
+    async def erase_text(text_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
+        fp = fingerprint("POST", request.url.path, {})
+        return (await free_text.erase_command(handlers.commands, SCHEMA, key, fp, text_id)).response()
 
     @router.post("/day-closes", status_code=201, summary="Daily close: record installments that fell overdue")
     @access(Rule("lending:admin", Nationwide()))
@@ -686,9 +726,16 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     grace_days = handlers.settings.pawn_forfeit_grace_days
 
     async def ticket_command(
-        request: Request, key: str, body: BaseModel, ticket_id: uuid.UUID, decide: Any
+        request: Request,
+        key: str,
+        body: BaseModel,
+        ticket_id: uuid.UUID,
+        decide: Any,
+        texts: list[FreeText | None] | None = None,
     ) -> JSONResponse:
-        result = await handlers.ticket_command(key, _fp(request, body), actor_of(request), ticket_id, decide)
+        result = await handlers.ticket_command(
+            key, _fp(request, body), actor_of(request), ticket_id, decide, texts or []
+        )
         return result.response()
 
     @router.post("/pawn/tickets", status_code=201, summary="Pledge an item: a ticket and its payout instruction")
@@ -720,12 +767,16 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     ) -> JSONResponse:
         ticket_id = await handlers.ticket_of_instruction(instruction_id)
         on = body.on or today_in_thailand()
+        # Copied from the payment side, they may carry account or phone numbers: kept in the register.
+        reference = FreeText.optional("reference", body.reference)
+        reason = FreeText.optional("reason", body.reason)
         return await ticket_command(
             request,
             key,
             body,
             ticket_id,
-            lambda t: pawn_tickets.payout_callback(t, instruction_id, body.succeeded, body.reference, body.reason, on),
+            lambda t: pawn_tickets.payout_callback(t, instruction_id, body.succeeded, reference, reason, on),
+            [reference, reason],
         )
 
     @router.post("/pawn/tickets/{ticket_id}/renewals", status_code=201, summary="Pay the interest due (ต่อดอก)")
@@ -799,6 +850,8 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         day = on or today_in_thailand()
         ticket, _ = await handlers.load_ticket(handlers.pool, ticket_id)
         p = ticket.pledged
+        texts = await handlers.texts([p.item_description_ref])
+        description = texts.get(p.item_description_ref) if p.item_description_ref else p.item_description
         open_ = ticket.status == "pawned"
         return {
             "ticket_id": str(ticket_id),
@@ -806,7 +859,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             "branch_code": p.branch_code,
             "customer_ref": p.customer_ref,
             "item_category": p.item_category,
-            "item_description": p.item_description,
+            "item_description": description,
             "appraised_value": format_baht(p.appraised_value_satang),
             "principal": format_baht(p.principal_satang),
             "rate_table": p.rate_table,
@@ -830,7 +883,8 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         wait: Annotated[float, Query(ge=0, le=30, description="Seconds to wait while the payout is pending")] = 0,
     ) -> dict[str, object]:
         loan, _ = await handlers.wait_while_disbursing(loan_id, wait)
-        return describe_loan(loan, on or today_in_thailand())
+        texts = await handlers.texts([loan.rejection_reason_ref])
+        return describe_loan(loan, on or today_in_thailand(), texts)
 
     return router
 
@@ -854,8 +908,10 @@ def describe_product(product: ProductDefined) -> dict[str, object]:
     }
 
 
-def describe_loan(loan: domain.Loan, on: date) -> dict[str, object]:
+def describe_loan(loan: domain.Loan, on: date, texts: Mapping[uuid.UUID, str | None]) -> dict[str, object]:
+    """The loan as the API shows it; `texts` holds the free texts it refers to (its rejection's reason)."""
     now = domain.position(loan, on)
+    ref = loan.rejection_reason_ref
     return {
         "loan_id": str(loan.loan_id),
         "member_id": str(loan.member_id),
@@ -865,7 +921,7 @@ def describe_loan(loan: domain.Loan, on: date) -> dict[str, object]:
         "principal": format_baht(loan.principal_satang),
         "term_months": loan.term_months,
         "approvals": list(loan.approvers),
-        "rejection_reason": loan.rejection_reason,
+        "rejection_reason": texts.get(ref) if ref else loan.rejection_reason,
         "disbursement_failure": loan.failure_reason,
         "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
         "closed_on": loan.closed_on.isoformat() if loan.closed_on else None,

@@ -24,6 +24,7 @@ from typing import Literal
 
 from libs.events.envelope import Area, EventPayload
 from libs.events.errors import RuleBroken
+from libs.events.free_text import FreeText
 from libs.events.money import format_baht
 from libs.events.schemas.lending import (
     DisbursementRequested,
@@ -113,6 +114,8 @@ class Loan:
     penalty_outstanding_satang: int = 0
     penalty_through: date | None = None
     overdue_recorded: frozenset[int] = frozenset()
+    # The rejection's reason: its id in the free-text register (v2), or the text a v1 event carried.
+    rejection_reason_ref: uuid.UUID | None = None
     rejection_reason: str | None = None
     failure_reason: str | None = None
     closed_on: date | None = None
@@ -141,7 +144,7 @@ def apply_for_loan(
     guarantors: Sequence[tuple[uuid.UUID, MemberFacts | None]],
     principal_satang: int,
     term_months: int,
-    purpose: str,
+    purpose: FreeText,
     applied_on: date,
     today: date,
     entered_by: str,
@@ -180,7 +183,7 @@ def apply_for_loan(
         product_id=product.product_id,
         principal_satang=principal_satang,
         term_months=term_months,
-        purpose=purpose,
+        purpose_ref=purpose.text_id,
         guarantor_ids=ids,
         applied_on=applied_on,
         entered_by=entered_by,
@@ -213,7 +216,9 @@ def loan_from_events(events: Iterable[tuple[EventPayload, int]], start: Loan | N
             status: LoanStatus = "approved" if payload.fully_approved else loan.status
             loan = replace(loan, approvers=loan.approvers + (payload.approved_by,), status=status)
         elif isinstance(payload, LoanRejected):
-            loan = replace(loan, status="rejected", rejection_reason=payload.reason)
+            loan = replace(
+                loan, status="rejected", rejection_reason_ref=payload.reason_ref, rejection_reason=payload.reason
+            )
         elif isinstance(payload, DisbursementRequested):
             loan = replace(loan, status="disbursing", pending_request=payload.request_id, failure_reason=None)
         elif isinstance(payload, LoanDisbursementFailed):
@@ -269,10 +274,10 @@ def approve(loan: Loan, approver: str) -> LoanApproved:
     )
 
 
-def reject(loan: Loan, by: str, reason: str) -> LoanRejected:
+def reject(loan: Loan, by: str, reason: FreeText) -> LoanRejected:
     if loan.status not in ("applied", "approved"):
         raise LendingRuleBroken(f"the loan is {loan.status}; it can no longer be rejected", None, 409)
-    return LoanRejected(loan_id=loan.loan_id, rejected_by=by, reason=reason)
+    return LoanRejected(loan_id=loan.loan_id, rejected_by=by, reason_ref=reason.text_id)
 
 
 def request_disbursement(loan: Loan, request_id: uuid.UUID, disbursed_on: date, today: date) -> DisbursementRequested:
@@ -505,7 +510,7 @@ def overdue_installments(loan: Loan, business_date: date) -> list[InstallmentOve
     return found
 
 
-def reschedule(loan: Loan, term_months: int, rescheduled_on: date, reason: str, today: date) -> LoanRescheduled:
+def reschedule(loan: Loan, term_months: int, rescheduled_on: date, reason: FreeText, today: date) -> LoanRescheduled:
     """Re-spread the outstanding principal over a new term. Interest and penalties due are paid first."""
     if loan.status != "active":
         raise LendingRuleBroken(f"the loan is {loan.status}; only an active loan can be rescheduled", None, 409)
@@ -525,13 +530,13 @@ def reschedule(loan: Loan, term_months: int, rescheduled_on: date, reason: str, 
     return LoanRescheduled(
         loan_id=loan.loan_id,
         rescheduled_on=rescheduled_on,
-        reason=reason,
+        reason_ref=reason.text_id,
         schedule=schedule_for(outstanding, loan.terms, term_months, rescheduled_on),
         outstanding_principal_satang=outstanding,
     )
 
 
-def write_off(loan: Loan, written_off_on: date, reason: str, today: date) -> list[LoanWrittenOff | LoanClosed]:
+def write_off(loan: Loan, written_off_on: date, reason: FreeText, today: date) -> list[LoanWrittenOff | LoanClosed]:
     if loan.status != "active":
         raise LendingRuleBroken(f"the loan is {loan.status}; only an active loan can be written off", None, 409)
     if written_off_on > today:
@@ -543,7 +548,7 @@ def write_off(loan: Loan, written_off_on: date, reason: str, today: date) -> lis
             member_id=loan.member_id,
             written_off_on=written_off_on,
             principal_satang=loan.outstanding_principal_satang,
-            reason=reason,
+            reason_ref=reason.text_id,
             programme_id=loan.programme_id,
         ),
         LoanClosed(loan_id=loan.loan_id, closed_on=written_off_on, reason="written_off"),

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 import asyncpg
 
+from libs.events import free_text
 from libs.events.areas import check_area
 from libs.events.envelope import BANGKOK, Actor, Area, EventPayload, NewEvent, today_in_thailand
 from libs.events.errors import NotFound
+from libs.events.free_text import FreeText
 from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 from libs.events.ids import new_id
 from libs.events.inbox import InboxMessage
@@ -117,9 +120,10 @@ class LendingHandlers:
         events: Sequence[NewEvent],
         status: int,
         body: dict[str, Any],
+        texts: Sequence[FreeText | None] = (),
     ) -> tuple[int, dict[str, Any]]:
         recorded = await self.store.append(
-            unit.conn, stream_id, expected_version, events, record=unit.response(status, body)
+            unit.conn, stream_id, expected_version, events, record=unit.response(status, body), texts=texts
         )
         return status, body | {"position": {SCHEMA: recorded[-1].position}}
 
@@ -142,13 +146,14 @@ class LendingHandlers:
             if await self.store.read_stream(unit.conn, stream):
                 raise domain.LendingRuleBroken(f"programme {launched.programme_id} exists already", "programme_id", 409)
             events: list[EventPayload] = [launched]
+            note = FreeText.of("note", "งบประมาณเริ่มต้น")
             if budget_satang:
                 programme = programmes.Programme(launched, 1)
-                events.append(
-                    programmes.fund(programme, budget_satang, funded_on, "งบประมาณเริ่มต้น", today_in_thailand())
-                )
+                events.append(programmes.fund(programme, budget_satang, funded_on, note, today_in_thailand()))
             body = {"programme_id": launched.programme_id, "available": format_baht(budget_satang)}
-            return await self._append_responding(unit, stream, 0, [NewEvent(e, actor=actor) for e in events], 201, body)
+            return await self._append_responding(
+                unit, stream, 0, [NewEvent(e, actor=actor) for e in events], 201, body, [note]
+            )
 
         return await self.commands.execute(key, fingerprint, command)
 
@@ -162,9 +167,11 @@ class LendingHandlers:
         funded_on: date,
         note: str,
     ) -> CommandResult:
+        text = FreeText.of("note", note)
+
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             programme = await self.load_programme(unit.conn, programme_id)
-            event = programmes.fund(programme, amount_satang, funded_on, note, today_in_thailand())
+            event = programmes.fund(programme, amount_satang, funded_on, text, today_in_thailand())
             body = {"programme_id": programme_id, "available": format_baht(event.available_after_satang)}
             return await self._append_responding(
                 unit,
@@ -173,6 +180,7 @@ class LendingHandlers:
                 [NewEvent(event, actor=actor)],
                 201,
                 body,
+                [text],
             )
 
         return await self.commands.execute(key, fingerprint, command)
@@ -192,6 +200,8 @@ class LendingHandlers:
         programme_id: str | None = None,
         eligibility: dict[str, bool] | None = None,
     ) -> CommandResult:
+        text = FreeText.of("purpose", purpose)
+
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
             member = await self.member_facts(conn, member_id)
@@ -206,7 +216,7 @@ class LendingHandlers:
                     member,
                     principal_satang,
                     term_months,
-                    purpose,
+                    text,
                     eligibility or {},
                     applied_on,
                     today,
@@ -222,7 +232,7 @@ class LendingHandlers:
                     guarantors,
                     principal_satang,
                     term_months,
-                    purpose,
+                    text,
                     applied_on,
                     today,
                     actor.id,
@@ -235,7 +245,13 @@ class LendingHandlers:
                 "principal": format_baht(principal_satang),
             }
             return await self._append_responding(
-                unit, domain.loan_stream(loan_id), 0, [NewEvent(event, actor=actor, area=member.area)], 201, body
+                unit,
+                domain.loan_stream(loan_id),
+                0,
+                [NewEvent(event, actor=actor, area=member.area)],
+                201,
+                body,
+                [text],
             )
 
         return await self.commands.execute(key, fingerprint, command)
@@ -248,8 +264,10 @@ class LendingHandlers:
         loan_id: uuid.UUID,
         decide: Callable[[domain.Loan], Sequence[EventPayload]],
         status: int = 201,
+        texts: Sequence[FreeText | None] = (),
     ) -> CommandResult:
-        """Load the loan, decide its events, append them with the response (one statement)."""
+        """Load the loan, decide its events, append them with the response (one statement), and the free
+        texts they refer to (same transaction)."""
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             loan, area = await self.load_loan(unit.conn, loan_id)
@@ -277,7 +295,7 @@ class LendingHandlers:
                         ),
                     ]
                     recorded = await self.store.append_to_streams(
-                        unit.conn, appends, record=unit.response(status, body)
+                        unit.conn, appends, record=unit.response(status, body), texts=texts
                     )
                     return status, body | {"position": {SCHEMA: max(r.position for r in recorded)}}
             return await self._append_responding(
@@ -287,6 +305,7 @@ class LendingHandlers:
                 [NewEvent(e, actor=actor, area=area) for e in events],
                 status,
                 body,
+                texts,
             )
 
         return await self.commands.execute(key, fingerprint, command)
@@ -335,7 +354,14 @@ class LendingHandlers:
         ticket = pawn_tickets.ticket_from_events((REGISTRY.parse_event(e), e.stream_version) for e in events)
         if ticket is None:
             raise NotFound("pawn ticket", ticket_id)
+        if ticket.payout_reference_ref is not None:
+            texts = await free_text.resolve(conn, SCHEMA, [ticket.payout_reference_ref])
+            ticket = replace(ticket, payout_reference=texts.get(ticket.payout_reference_ref))
         return ticket, events[0].area
+
+    async def texts(self, refs: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str | None]:
+        """Free texts by id, from lending's register (None once erased)."""
+        return await free_text.resolve(self.pool, SCHEMA, refs)
 
     async def pledge(
         self,
@@ -350,6 +376,8 @@ class LendingHandlers:
         # Checked as the ledger checks a group's area: a ticket counts in its province's and district's figures.
         check_area(area.province_code, area.district_code, None, domain.LendingRuleBroken)
 
+        description = FreeText.of("item_description", fields["item_description"])
+
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
             ticket_id, instruction_id = new_id(), new_id()
@@ -358,7 +386,7 @@ class LendingHandlers:
                 instruction_id,
                 channel=payout["channel"],  # type: ignore[arg-type]
                 today=today_in_thailand(),
-                **fields,
+                **(fields | {"item_description": description}),
             )
             pledged = events[0]
             assert isinstance(pledged, pawn_tickets.ItemPledged)
@@ -377,6 +405,7 @@ class LendingHandlers:
                     pawn_tickets.ticket_stream(ticket_id),
                     0,
                     [NewEvent(e, actor=actor, area=area) for e in events],
+                    texts=[description],
                 )
                 await conn.execute(
                     "insert into lending.payout_register (instruction_id, ticket_id, channel, bank_code,"
@@ -409,6 +438,7 @@ class LendingHandlers:
         actor: Actor,
         ticket_id: uuid.UUID,
         decide: Callable[[pawn_tickets.Ticket], Sequence[EventPayload]],
+        texts: Sequence[FreeText | None] = (),
     ) -> CommandResult:
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             ticket, area = await self.load_ticket(unit.conn, ticket_id)
@@ -431,6 +461,7 @@ class LendingHandlers:
                 [NewEvent(e, actor=actor, area=area) for e in events],
                 201,
                 body,
+                texts,
             )
 
         return await self.commands.execute(key, fingerprint, command)
@@ -542,7 +573,8 @@ def describe_event(event: EventPayload) -> dict[str, Any]:
             "fully_approved",
             "request_id",
             "maturity_date",
-            "reference",
+            "reason_ref",
+            "reference_ref",
         ):
             shown[name] = value
     return shown

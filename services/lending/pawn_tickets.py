@@ -10,6 +10,7 @@ from datetime import date
 from typing import Literal
 
 from libs.events.envelope import EventPayload
+from libs.events.free_text import FreeText
 from libs.events.schemas.lending import (
     ForfeitSold,
     ItemPledged,
@@ -23,6 +24,7 @@ from libs.events.schemas.lending import (
 )
 from services.lending import pawn
 from services.lending.domain import LendingRuleBroken
+from services.lending.pawn_customers import check_customer_ref
 
 # The office's rate tables, in force by date (the Act's cap, then its own lower tiers from 2025).
 RATE_TABLES: tuple[pawn.RateTable, ...] = (pawn.ACT_CAP, pawn.OFFICE_2025)
@@ -48,6 +50,9 @@ class Ticket:
     status: TicketStatus = "awaiting_payout"
     instruction_id: uuid.UUID | None = None
     channel: PayoutChannel | None = None
+    # The payment side's reference: its id in the free-text register (v2), and the text once read
+    # (the handler resolves it; a v1 event carried it inline; "cash" for a payout at the counter).
+    payout_reference_ref: uuid.UUID | None = None
     payout_reference: str | None = None
     interest_from: date | None = None  # the pledge date, then each renewal's date
     interest_paid_satang: int = 0
@@ -69,7 +74,13 @@ def ticket_from_events(events: Iterable[tuple[EventPayload, int]]) -> Ticket | N
         if isinstance(payload, PayoutInstructed):
             ticket = replace(ticket, instruction_id=payload.instruction_id, channel=payload.channel)
         elif isinstance(payload, PayoutConfirmed):
-            ticket = replace(ticket, status="pawned", payout_reference=payload.reference)
+            counter = "cash" if payload.reference_ref is None and ticket.channel == "cash" else None
+            ticket = replace(
+                ticket,
+                status="pawned",
+                payout_reference_ref=payload.reference_ref,
+                payout_reference=payload.reference or counter,
+            )
         elif isinstance(payload, PayoutFailed):
             ticket = replace(ticket, status="payout_failed")
         elif isinstance(payload, PawnInterestPaid):
@@ -97,7 +108,7 @@ def pledge_item(
     branch_code: str,
     customer_ref: str,
     item_category: str,
-    item_description: str,
+    item_description: FreeText,
     appraised_value_satang: int,
     principal_satang: int,
     pledged_on: date,
@@ -105,6 +116,7 @@ def pledge_item(
     today: date,
 ) -> list[EventPayload]:
     """The ticket and its payout instruction; a cash payout is handed over at the counter at once."""
+    check_customer_ref(customer_ref)
     if pledged_on > today:
         raise LendingRuleBroken("must not be in the future", "pledged_on")
     try:
@@ -118,7 +130,7 @@ def pledge_item(
             branch_code=branch_code,
             customer_ref=customer_ref,
             item_category=item_category,  # type: ignore[arg-type]
-            item_description=item_description,
+            item_description_ref=item_description.text_id,
             appraised_value_satang=appraised_value_satang,
             principal_satang=principal_satang,
             pledged_on=pledged_on,
@@ -131,21 +143,23 @@ def pledge_item(
         ),
     ]
     if channel == "cash":
-        events.append(
-            PayoutConfirmed(
-                ticket_id=ticket_id, instruction_id=instruction_id, reference="cash", confirmed_on=pledged_on
-            )
-        )
+        events.append(PayoutConfirmed(ticket_id=ticket_id, instruction_id=instruction_id, confirmed_on=pledged_on))
     return events
 
 
 def payout_callback(
-    ticket: Ticket, instruction_id: uuid.UUID, succeeded: bool, reference: str | None, reason: str | None, on: date
+    ticket: Ticket,
+    instruction_id: uuid.UUID,
+    succeeded: bool,
+    reference: FreeText | None,
+    reason: FreeText | None,
+    on: date,
 ) -> list[EventPayload]:
-    """The payment side's answer. The same answer again changes nothing; a different one is refused."""
+    """The payment side's answer. The same answer again changes nothing; a different one is refused.
+    (`ticket.payout_reference` must hold the text of the reference confirmed before, if any.)"""
     if instruction_id != ticket.instruction_id:
         raise LendingRuleBroken("is not this ticket's payout instruction", "instruction_id", 404)
-    if ticket.status == "pawned" and succeeded and reference == ticket.payout_reference:
+    if ticket.status == "pawned" and succeeded and reference and reference.body == ticket.payout_reference:
         return []
     if ticket.status == "payout_failed" and not succeeded:
         return []
@@ -156,11 +170,18 @@ def payout_callback(
             raise LendingRuleBroken("is required when the payout succeeded", "reference")
         return [
             PayoutConfirmed(
-                ticket_id=ticket.pledged.ticket_id, instruction_id=instruction_id, reference=reference, confirmed_on=on
+                ticket_id=ticket.pledged.ticket_id,
+                instruction_id=instruction_id,
+                reference_ref=reference.text_id,
+                confirmed_on=on,
             )
         ]
     return [
-        PayoutFailed(ticket_id=ticket.pledged.ticket_id, instruction_id=instruction_id, reason=reason or "not given")
+        PayoutFailed(
+            ticket_id=ticket.pledged.ticket_id,
+            instruction_id=instruction_id,
+            reason_ref=reason.text_id if reason else None,
+        )
     ]
 
 

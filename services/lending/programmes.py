@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from libs.events.envelope import Area, EventPayload
+from libs.events.free_text import FreeText
 from libs.events.money import format_baht
 from libs.events.schemas.lending import (
     FundsAllocated,
@@ -68,14 +69,14 @@ def programme_from_events(events: Iterable[tuple[EventPayload, int]]) -> Program
     return programme
 
 
-def fund(programme: Programme, amount_satang: int, funded_on: date, note: str, today: date) -> ProgrammeFunded:
+def fund(programme: Programme, amount_satang: int, funded_on: date, note: FreeText, today: date) -> ProgrammeFunded:
     if funded_on > today:
         raise LendingRuleBroken("must not be in the future", "funded_on")
     return ProgrammeFunded(
         programme_id=programme.launched.programme_id,
         amount_satang=amount_satang,
         funded_on=funded_on,
-        note=note,
+        note_ref=note.text_id,
         available_after_satang=programme.available_satang + amount_satang,
     )
 
@@ -86,7 +87,7 @@ def apply_for_programme_loan(
     member: MemberFacts | None,
     principal_satang: int,
     term_months: int,
-    purpose: str,
+    purpose: FreeText,
     eligibility: dict[str, bool],
     applied_on: date,
     today: date,
@@ -112,7 +113,7 @@ def apply_for_programme_loan(
         product_id=f"programme-{p.programme_id}",
         principal_satang=principal_satang,
         term_months=term_months,
-        purpose=purpose,
+        purpose_ref=purpose.text_id,
         applied_on=applied_on,
         entered_by=entered_by,
         terms=p.terms,

@@ -8,6 +8,7 @@ from datetime import date
 
 import asyncpg
 
+from libs.events import free_text
 from libs.events.envelope import RecordedEvent
 from libs.events.inbox import Inbox, InboxMessage
 from libs.events.ledger_facts import savings_change
@@ -21,11 +22,13 @@ class LedgerFeed:
     def __init__(self, ledger_topic: str, inbox: Inbox, schema: str = "lending") -> None:
         self.topics: Sequence[str] = (ledger_topic,)
         self.inbox = inbox
+        self.schema = schema
         self.table = f'"{schema}".members'
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         enrolled: list[tuple[str, str, str, str]] = []
         exited: list[str] = []
+        erased: list[str] = []
         changes: dict[str, list[int]] = {}
         answers: list[InboxMessage] = []
         for event in events:
@@ -44,6 +47,8 @@ class LedgerFeed:
                 answers.append(InboxMessage(str(event.event_id), event.event_type, p))
             if event.event_type == "ledger.MemberExited":
                 exited.append(p["member_id"])
+            if event.event_type == "ledger.MemberDataErased":
+                erased.append(p["member_id"])
             if change := savings_change(event.event_type, p):
                 member, _, sajja, special = change
                 total = changes.setdefault(member, [0, 0])
@@ -67,6 +72,14 @@ class LedgerFeed:
             )
         if exited:
             await conn.execute(f"update {self.table} set active = false where member_id = any($1::uuid[])", exited)
+        if erased:
+            # PDPA: what was typed about the member's loans (purposes, reasons) leaves lending's register too.
+            loans = await conn.fetch(
+                f"select stream_id from \"{self.schema}\".events where event_type = 'lending.LoanApplied'"
+                " and payload->>'member_id' = any($1::text[])",
+                erased,
+            )
+            await free_text.erase(conn, self.schema, stream_ids=[r["stream_id"] for r in loans])
         await self.inbox.put(conn, answers)
 
 

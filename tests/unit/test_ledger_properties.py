@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from libs.events.envelope import EventPayload
+from libs.events.free_text import FreeText
 from libs.events.registry import REGISTRY
 from libs.events.schemas.ledger import GroupRules, JournalLine
 from services.ledger import allocation, books, domain, installments
@@ -139,7 +140,8 @@ class LedgerMachine(RuleBasedStateMachine):
             tx = sorted(member.transactions)[which % len(member.transactions)]
             self.attempt(
                 lambda: self.append(
-                    domain.member_stream(member.member_id), domain.reverse(member, tx, "แก้ไข", self.cash())
+                    domain.member_stream(member.member_id),
+                    domain.reverse(member, tx, FreeText.of("reason", "แก้ไข"), self.cash()),
                 )
             )
 
@@ -167,7 +169,15 @@ class LedgerMachine(RuleBasedStateMachine):
             lambda: self.append(
                 domain.group_stream(GROUP_ID),
                 domain.post_journal_entry(
-                    self.group(), uuid.uuid4(), self.today, "x", lines, self.today, cash, books.CHART, reserved
+                    self.group(),
+                    uuid.uuid4(),
+                    self.today,
+                    FreeText.of("memo", "x"),
+                    lines,
+                    self.today,
+                    cash,
+                    books.CHART,
+                    reserved,
                 ),
             )
         )

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from libs.events.envelope import Area, EventPayload
+from libs.events.free_text import FreeText
 from libs.events.schemas.lending import LoanTerms, ProductDefined
 from services.lending import domain
 
@@ -41,7 +42,16 @@ class LoanBook:
         self.events: list[EventPayload] = []
         self.member = facts()
         applied = domain.apply_for_loan(
-            uuid.uuid4(), product(**terms), self.member, [], 1_200_000, 12, "ค้าขาย", date(2024, 1, 2), TODAY, "maker"
+            uuid.uuid4(),
+            product(**terms),
+            self.member,
+            [],
+            1_200_000,
+            12,
+            FreeText.of("purpose", "ค้าขาย"),
+            date(2024, 1, 2),
+            TODAY,
+            "maker",
         )
         self.add(applied)
 
@@ -85,7 +95,7 @@ def test_maker_cannot_approve_and_each_checker_counts_once() -> None:
 def test_applications_respect_the_product_limits_and_guarantors() -> None:
     p = product().model_copy(update={"max_savings_multiple": Decimal(3), "guarantors_required": 1})
     member = facts(savings=100_000)
-    args = (1, "x", date(2024, 1, 2), TODAY, "maker")
+    args = (1, FreeText.of("purpose", "x"), date(2024, 1, 2), TODAY, "maker")
     with pytest.raises(domain.LendingRuleBroken, match="3 times"):
         domain.apply_for_loan(uuid.uuid4(), p, member, [(uuid.uuid4(), facts())], 300_001, *args)
     with pytest.raises(domain.LendingRuleBroken, match="guarantor"):
@@ -175,14 +185,14 @@ def test_reschedule_respreads_the_outstanding_principal_and_write_off_closes() -
     book = LoanBook().active()
     book.pay(112_000, date(2024, 2, 15))
     with pytest.raises(domain.LendingRuleBroken, match="interest and penalty due first"):
-        domain.reschedule(book.loan, 24, date(2024, 4, 1), "น้ำท่วม", TODAY)
-    rescheduled = domain.reschedule(book.loan, 22, date(2024, 3, 1), "น้ำท่วม", TODAY)
+        domain.reschedule(book.loan, 24, date(2024, 4, 1), FreeText.of("reason", "น้ำท่วม"), TODAY)
+    rescheduled = domain.reschedule(book.loan, 22, date(2024, 3, 1), FreeText.of("reason", "น้ำท่วม"), TODAY)
     assert rescheduled.outstanding_principal_satang == 1_100_000
     assert sum(i.principal_satang for i in rescheduled.schedule) == 1_100_000
     assert rescheduled.schedule[0].due_on == date(2024, 4, 1) and len(rescheduled.schedule) == 22
     book.add(rescheduled)
     assert domain.position(book.loan, date(2024, 3, 20)).days_past_due == 0
-    written_off, closed = domain.write_off(book.loan, date(2024, 12, 31), "ผู้กู้เสียชีวิต", TODAY)
+    written_off, closed = domain.write_off(book.loan, date(2024, 12, 31), FreeText.of("reason", "ผู้กู้เสียชีวิต"), TODAY)
     assert written_off.principal_satang == 1_100_000  # type: ignore[union-attr]
     book.add(written_off, closed)
     assert book.loan.status == "written_off"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Literal
 
@@ -9,6 +10,7 @@ from pydantic import ConfigDict, Field
 
 from libs.events.envelope import EventPayload
 from libs.events.registry import REGISTRY
+from libs.events.schemas.free_text import inline_text_stays
 
 RuleKind = Literal["new_member", "commitment_raise", "special_deposit"]
 Level = Literal["national", "province", "district"]
@@ -66,8 +68,10 @@ class CampaignLaunched(EventPayload):
 
 
 @REGISTRY.register("campaign.ReportSubmitted", 1)
-class ReportSubmitted(EventPayload):
+class ReportSubmittedV1(EventPayload):
     """A savings-promotion report (แบบรายงานการส่งเสริมการออม): the counters as they stood, with notes."""
+
+    model_config = ConfigDict(title="ReportSubmitted")
 
     campaign_id: str
     level: Level
@@ -82,13 +86,39 @@ class ReportSubmitted(EventPayload):
     consolidates: list[str] = Field(default_factory=list)
 
 
+@REGISTRY.register("campaign.ReportSubmitted", 2)
+class ReportSubmitted(EventPayload):
+    """A savings-promotion report (แบบรายงานการส่งเสริมการออม): the counters as they stood, with notes. v2: the
+    notes are in the campaign's free-text register (libs/events/free_text.py); the event carries their id."""
+
+    campaign_id: str
+    level: Level
+    code: str
+    submitted_on: date
+    deadline: date | None
+    late: bool
+    counters: dict[str, int]
+    # None: no notes.
+    notes_ref: uuid.UUID | None = None
+    submitted_by: str
+    # For a province: the district reports it consolidates (codes).
+    consolidates: list[str] = Field(default_factory=list)
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+REGISTRY.upcaster("campaign.ReportSubmitted", 1)(inline_text_stays)
+
+
 NomineeKind = Literal["member", "group"]
 
 
 @REGISTRY.register("campaign.NominationSubmitted", 1)
-class NominationSubmitted(EventPayload):
+class NominationSubmittedV1(EventPayload):
     """A district's outstanding member or group (แบบรายงาน…ดีเด่นระดับอำเภอ), with the score that proposed
     it; a committee choosing another than the top proposal says why."""
+
+    model_config = ConfigDict(title="NominationSubmitted")
 
     campaign_id: str
     district_code: str = Field(pattern=r"^\d{4}$")
@@ -106,9 +136,41 @@ class NominationSubmitted(EventPayload):
     narrative: dict[str, str] = Field(default_factory=dict)
 
 
+@REGISTRY.register("campaign.NominationSubmitted", 2)
+class NominationSubmitted(EventPayload):
+    """A district's outstanding member or group (แบบรายงาน…ดีเด่นระดับอำเภอ), with the score that proposed
+    it; a committee choosing another than the top proposal says why. v2: what the district wrote about the
+    nominee (the override reason, the form's sections) is in the campaign's free-text register; the event
+    carries the ids."""
+
+    campaign_id: str
+    district_code: str = Field(pattern=r"^\d{4}$")
+    kind: NomineeKind
+    nominee_id: str
+    score: str  # a decimal, as shown with its evidence
+    # Figures from the record that gave the score (computed, e.g. "12/12 months"), by part.
+    evidence: dict[str, str]
+    proposed_id: str | None
+    override_reason_ref: uuid.UUID | None = None
+    submitted_on: date
+    deadline: date | None
+    late: bool
+    submitted_by: str
+    # The form's written sections (e.g. "occupation", "suggestions") → the id of the district's text.
+    narrative_refs: dict[str, uuid.UUID] = Field(default_factory=dict)
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    override_reason: str | None = Field(default=None, max_length=1000)
+    narrative: dict[str, str] = Field(default_factory=dict)
+
+
+REGISTRY.upcaster("campaign.NominationSubmitted", 1)(inline_text_stays)
+
+
 @REGISTRY.register("campaign.AwardGranted", 1)
-class AwardGranted(EventPayload):
+class AwardGrantedV1(EventPayload):
     """The province's award to one of its districts' nominees."""
+
+    model_config = ConfigDict(title="AwardGranted")
 
     campaign_id: str
     province_code: str = Field(pattern=r"^\d{2}$")
@@ -118,3 +180,24 @@ class AwardGranted(EventPayload):
     granted_on: date
     granted_by: str
     citation: str = Field(default="", max_length=1000)
+
+
+@REGISTRY.register("campaign.AwardGranted", 2)
+class AwardGranted(EventPayload):
+    """The province's award to one of its districts' nominees. v2: the citation is in the campaign's free-text
+    register; the event carries its id."""
+
+    campaign_id: str
+    province_code: str = Field(pattern=r"^\d{2}$")
+    kind: NomineeKind
+    nominee_id: str
+    district_code: str
+    granted_on: date
+    granted_by: str
+    # None: no citation.
+    citation_ref: uuid.UUID | None = None
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    citation: str | None = Field(default=None, max_length=1000)
+
+
+REGISTRY.upcaster("campaign.AwardGranted", 1)(inline_text_stays)

@@ -7,10 +7,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from libs.events.envelope import EventPayload
 from libs.events.registry import REGISTRY
+from libs.events.schemas.free_text import inline_text_stays
 
 SavingsAccount = Literal["sajja", "special"]
 
@@ -122,8 +123,10 @@ class ConsentWithdrawn(EventPayload):
 
 
 @REGISTRY.register("ledger.MemberExited", 1)
-class MemberExited(EventPayload):
+class MemberExitedV1(EventPayload):
     """The member leaves: both balances are paid out and the membership closes."""
+
+    model_config = ConfigDict(title="MemberExited")
 
     member_id: uuid.UUID
     group_id: uuid.UUID
@@ -133,9 +136,29 @@ class MemberExited(EventPayload):
     reason: str | None = Field(default=None, max_length=500)
 
 
+@REGISTRY.register("ledger.MemberExited", 2)
+class MemberExited(EventPayload):
+    """The member leaves: both balances are paid out and the membership closes. v2: the reason, typed by a
+    person, is in the ledger's free-text register (libs/events/free_text.py); the event carries its id."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    exited_on: date
+    sajja_paid_out_satang: int = Field(ge=0)
+    special_paid_out_satang: int = Field(ge=0)
+    reason_ref: uuid.UUID | None = None
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    reason: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("ledger.MemberExited", 1)(inline_text_stays)
+
+
 @REGISTRY.register("ledger.TransactionReversed", 1)
-class TransactionReversed(EventPayload):
+class TransactionReversedV1(EventPayload):
     """A correction: the named deposit or withdrawal is undone. Nothing is edited in place."""
+
+    model_config = ConfigDict(title="TransactionReversed")
 
     member_id: uuid.UUID
     group_id: uuid.UUID
@@ -146,6 +169,27 @@ class TransactionReversed(EventPayload):
     # The change to the account's balance: minus a reversed deposit, plus a reversed withdrawal.
     balance_delta_satang: int
     reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.register("ledger.TransactionReversed", 2)
+class TransactionReversed(EventPayload):
+    """A correction: the named deposit or withdrawal is undone. Nothing is edited in place. v2: the reason is
+    in the ledger's free-text register; the event carries its id."""
+
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    transaction_id: uuid.UUID
+    reversed_kind: Literal["deposit", "withdrawal"]
+    account: SavingsAccount
+    amount_satang: int = Field(gt=0)
+    # The change to the account's balance: minus a reversed deposit, plus a reversed withdrawal.
+    balance_delta_satang: int
+    reason_ref: uuid.UUID | None = None
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    reason: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("ledger.TransactionReversed", 1)(inline_text_stays)
 
 
 @REGISTRY.register("ledger.MemberDataErased", 1)
@@ -190,9 +234,11 @@ class JournalLine(EventPayload):
 
 
 @REGISTRY.register("ledger.JournalEntryPosted", 1)
-class JournalEntryPosted(EventPayload):
+class JournalEntryPostedV1(EventPayload):
     """A posting to the group's books not made through a member's savings (bank interest, expenses,
     and later the lending service's disbursements and repayments). Its lines sum to zero."""
+
+    model_config = ConfigDict(title="JournalEntryPosted")
 
     group_id: uuid.UUID
     entry_id: uuid.UUID
@@ -203,6 +249,33 @@ class JournalEntryPosted(EventPayload):
     source: str | None = Field(default=None, max_length=200)
     # The requesting event's id, for postings other services request: each is posted once.
     request_id: uuid.UUID | None = None
+
+
+# The memos of the postings the ledger makes for the lending service (a closed vocabulary).
+SystemMemo = Literal["loan_disbursement", "loan_repayment", "loan_write_off"]
+
+
+@REGISTRY.register("ledger.JournalEntryPosted", 2)
+class JournalEntryPosted(EventPayload):
+    """A posting to the group's books not made through a member's savings (bank interest, expenses, the
+    lending service's disbursements and repayments). Its lines sum to zero. v2: an officer's memo is in
+    the ledger's free-text register (`memo_ref`); the ledger's own postings name theirs by `memo_code`."""
+
+    group_id: uuid.UUID
+    entry_id: uuid.UUID
+    posted_on: date
+    memo_ref: uuid.UUID | None = None
+    memo_code: SystemMemo | None = None
+    lines: list[JournalLine] = Field(min_length=2)
+    # Where it came from, for postings other services request (e.g. "lending:loan-…").
+    source: str | None = Field(default=None, max_length=200)
+    # The requesting event's id, for postings other services request: each is posted once.
+    request_id: uuid.UUID | None = None
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    memo: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("ledger.JournalEntryPosted", 1)(inline_text_stays)
 
 
 class MemberProfitShare(EventPayload):

@@ -7,10 +7,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from libs.events.envelope import EventPayload
 from libs.events.registry import REGISTRY
+from libs.events.schemas.free_text import inline_text_stays
 
 InterestMethod = Literal["flat", "declining"]
 Component = Literal["penalty", "interest", "principal"]
@@ -56,7 +57,9 @@ class ProductDefined(EventPayload):
 
 
 @REGISTRY.register("lending.LoanApplied", 1)
-class LoanApplied(EventPayload):
+class LoanAppliedV1(EventPayload):
+    model_config = ConfigDict(title="LoanApplied")
+
     loan_id: uuid.UUID
     member_id: uuid.UUID
     group_id: uuid.UUID
@@ -75,6 +78,34 @@ class LoanApplied(EventPayload):
     eligibility: dict[str, bool] = Field(default_factory=dict)
 
 
+@REGISTRY.register("lending.LoanApplied", 2)
+class LoanApplied(EventPayload):
+    """A loan application. v2: the purpose, typed by a person, is in lending's free-text register
+    (libs/events/free_text.py); the event carries its id."""
+
+    loan_id: uuid.UUID
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    product_id: str
+    principal_satang: int = Field(gt=0)
+    term_months: int = Field(ge=1)
+    purpose_ref: uuid.UUID | None = None
+    guarantor_ids: list[uuid.UUID] = Field(default_factory=list)
+    applied_on: date
+    # Who entered the application (maker); they may not approve it (checker).
+    entered_by: str
+    terms: LoanTerms
+    # A social-policy programme loan draws the programme's budget instead of the group's cash.
+    programme_id: str | None = None
+    # Facts the officer attested for the programme's eligibility rules (e.g. {"poor_household": true}).
+    eligibility: dict[str, bool] = Field(default_factory=dict)
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    purpose: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("lending.LoanApplied", 1)(inline_text_stays)
+
+
 @REGISTRY.register("lending.LoanApproved", 1)
 class LoanApproved(EventPayload):
     """One committee approval. The loan is approved when `approvals` reaches the terms' requirement."""
@@ -86,10 +117,26 @@ class LoanApproved(EventPayload):
 
 
 @REGISTRY.register("lending.LoanRejected", 1)
-class LoanRejected(EventPayload):
+class LoanRejectedV1(EventPayload):
+    model_config = ConfigDict(title="LoanRejected")
+
     loan_id: uuid.UUID
     rejected_by: str
     reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.register("lending.LoanRejected", 2)
+class LoanRejected(EventPayload):
+    """An application rejected. v2: the reason is in lending's free-text register; the event carries its id."""
+
+    loan_id: uuid.UUID
+    rejected_by: str
+    reason_ref: uuid.UUID | None = None
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    reason: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("lending.LoanRejected", 1)(inline_text_stays)
 
 
 @REGISTRY.register("lending.DisbursementRequested", 1)
@@ -171,8 +218,10 @@ class InstallmentOverdue(EventPayload):
 
 
 @REGISTRY.register("lending.LoanRescheduled", 1)
-class LoanRescheduled(EventPayload):
+class LoanRescheduledV1(EventPayload):
     """The outstanding principal re-spread over a new term from a new first due date."""
+
+    model_config = ConfigDict(title="LoanRescheduled")
 
     loan_id: uuid.UUID
     rescheduled_on: date
@@ -182,8 +231,28 @@ class LoanRescheduled(EventPayload):
     outstanding_principal_satang: int = Field(gt=0)
 
 
+@REGISTRY.register("lending.LoanRescheduled", 2)
+class LoanRescheduled(EventPayload):
+    """The outstanding principal re-spread over a new term from a new first due date. v2: the reason is in
+    lending's free-text register; the event carries its id."""
+
+    loan_id: uuid.UUID
+    rescheduled_on: date
+    reason_ref: uuid.UUID | None = None
+    schedule: list[ScheduledInstallment]
+    # What was paid before, carried so the new schedule starts from zero paid.
+    outstanding_principal_satang: int = Field(gt=0)
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    reason: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("lending.LoanRescheduled", 1)(inline_text_stays)
+
+
 @REGISTRY.register("lending.LoanWrittenOff", 1)
-class LoanWrittenOff(EventPayload):
+class LoanWrittenOffV1(EventPayload):
+    model_config = ConfigDict(title="LoanWrittenOff")
+
     loan_id: uuid.UUID
     group_id: uuid.UUID
     member_id: uuid.UUID
@@ -191,6 +260,25 @@ class LoanWrittenOff(EventPayload):
     principal_satang: int = Field(gt=0)
     reason: str = Field(min_length=1, max_length=500)
     programme_id: str | None = None
+
+
+@REGISTRY.register("lending.LoanWrittenOff", 2)
+class LoanWrittenOff(EventPayload):
+    """The outstanding principal written off. v2: the reason is in lending's free-text register; the event
+    carries its id."""
+
+    loan_id: uuid.UUID
+    group_id: uuid.UUID
+    member_id: uuid.UUID
+    written_off_on: date
+    principal_satang: int = Field(gt=0)
+    reason_ref: uuid.UUID | None = None
+    programme_id: str | None = None
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    reason: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("lending.LoanWrittenOff", 1)(inline_text_stays)
 
 
 @REGISTRY.register("lending.LoanClosed", 1)
@@ -224,14 +312,33 @@ class ProgrammeLaunched(EventPayload):
 
 
 @REGISTRY.register("lending.ProgrammeFunded", 1)
-class ProgrammeFunded(EventPayload):
+class ProgrammeFundedV1(EventPayload):
     """Budget added to a programme (a year's entrusted budget, a credit line drawn)."""
+
+    model_config = ConfigDict(title="ProgrammeFunded")
 
     programme_id: str
     amount_satang: int = Field(gt=0)
     funded_on: date
     note: str = Field(min_length=1, max_length=500)
     available_after_satang: int = Field(ge=0)
+
+
+@REGISTRY.register("lending.ProgrammeFunded", 2)
+class ProgrammeFunded(EventPayload):
+    """Budget added to a programme (a year's entrusted budget, a credit line drawn). v2: the note is in
+    lending's free-text register; the event carries its id."""
+
+    programme_id: str
+    amount_satang: int = Field(gt=0)
+    funded_on: date
+    note_ref: uuid.UUID | None = None
+    available_after_satang: int = Field(ge=0)
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    note: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("lending.ProgrammeFunded", 1)(inline_text_stays)
 
 
 @REGISTRY.register("lending.FundsAllocated", 1)
@@ -264,9 +371,11 @@ PayoutChannel = Literal["cash", "bank_transfer", "promptpay"]
 
 
 @REGISTRY.register("lending.ItemPledged", 1)
-class ItemPledged(EventPayload):
+class ItemPledgedV1(EventPayload):
     """A pawn ticket (ตั๋วจำนำ). The customer is named only by the office's own pseudonymous reference;
     account details for the payout live in lending's erasable payout register."""
+
+    model_config = ConfigDict(title="ItemPledged")
 
     ticket_id: uuid.UUID
     branch_code: str = Field(min_length=1, max_length=20)
@@ -281,6 +390,30 @@ class ItemPledged(EventPayload):
     maturity_date: date
 
 
+@REGISTRY.register("lending.ItemPledged", 2)
+class ItemPledged(EventPayload):
+    """A pawn ticket (ตั๋วจำนำ). The customer is named only by the office's own pseudonymous reference;
+    account details for the payout live in lending's erasable payout register. v2: the item's description
+    may name its owner (an engraved name) and is in lending's free-text register; the event carries its id."""
+
+    ticket_id: uuid.UUID
+    branch_code: str = Field(min_length=1, max_length=20)
+    customer_ref: str = Field(min_length=1, max_length=64)
+    item_category: Literal["gold", "jewellery", "electronics", "tools", "other"]
+    item_description_ref: uuid.UUID | None = None
+    appraised_value_satang: int = Field(gt=0)
+    principal_satang: int = Field(gt=0)
+    pledged_on: date
+    rate_table: str
+    monthly_interest_satang: int = Field(ge=0)
+    maturity_date: date
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    item_description: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("lending.ItemPledged", 1)(inline_text_stays)
+
+
 @REGISTRY.register("lending.PayoutInstructed", 1)
 class PayoutInstructed(EventPayload):
     """The pawn loan is to be paid to the customer: in cash at the counter, or by transfer / PromptPay
@@ -293,18 +426,54 @@ class PayoutInstructed(EventPayload):
 
 
 @REGISTRY.register("lending.PayoutConfirmed", 1)
-class PayoutConfirmed(EventPayload):
+class PayoutConfirmedV1(EventPayload):
+    model_config = ConfigDict(title="PayoutConfirmed")
+
     ticket_id: uuid.UUID
     instruction_id: uuid.UUID
     reference: str = Field(min_length=1, max_length=100)
     confirmed_on: date
 
 
+@REGISTRY.register("lending.PayoutConfirmed", 2)
+class PayoutConfirmed(EventPayload):
+    """The payout reached the customer. v2: the payment side's reference is copied from its callback and may
+    carry an account or phone number, so it is in lending's free-text register and the event carries its id
+    (none for a cash payout at the counter)."""
+
+    ticket_id: uuid.UUID
+    instruction_id: uuid.UUID
+    reference_ref: uuid.UUID | None = None
+    confirmed_on: date
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    reference: str | None = Field(default=None, max_length=100)
+
+
+REGISTRY.upcaster("lending.PayoutConfirmed", 1)(inline_text_stays)
+
+
 @REGISTRY.register("lending.PayoutFailed", 1)
-class PayoutFailed(EventPayload):
+class PayoutFailedV1(EventPayload):
+    model_config = ConfigDict(title="PayoutFailed")
+
     ticket_id: uuid.UUID
     instruction_id: uuid.UUID
     reason: str = Field(min_length=1, max_length=500)
+
+
+@REGISTRY.register("lending.PayoutFailed", 2)
+class PayoutFailed(EventPayload):
+    """The payout failed. v2: the payment side's reason, when it gives one, is in lending's free-text register;
+    the event carries its id."""
+
+    ticket_id: uuid.UUID
+    instruction_id: uuid.UUID
+    reason_ref: uuid.UUID | None = None
+    # Only in events published as v1 (upcast): their text stays as it was published. v2 never sets it.
+    reason: str | None = Field(default=None, max_length=500)
+
+
+REGISTRY.upcaster("lending.PayoutFailed", 1)(inline_text_stays)
 
 
 @REGISTRY.register("lending.PawnInterestPaid", 1)
