@@ -21,10 +21,10 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, get_args, get_origin
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from libs.events.errors import NotFound
 from libs.events.ids import new_id
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from libs.events.http import CommandResult, CommandUnit, IdempotentCommands
 
 __all__ = [
+    "ErasureConfirmation",
     "FreeText",
     "erase",
     "erase_command",
@@ -189,3 +190,12 @@ async def erase_command(
         return 201, body
 
     return await commands.execute(key, fingerprint, command)
+
+
+class ErasureConfirmation(BaseModel):
+    """Erasure cannot be undone: its request says so in its body, so that an empty or stray POST (a retried
+    form, a crawler, a script with the wrong path) erases nothing."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"confirm": True}]})
+
+    confirm: Literal[True] = Field(description="Must be true: what is erased cannot be restored")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
@@ -94,3 +95,18 @@ def default_amount(text: str) -> Any:
     5000, which is no valid amount and reads as five thousand baht."""
     parse_baht(text)  # a malformed default fails at import, not on a request
     return Field(default=text, validate_default=True)
+
+
+_ASCII_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?", re.ASCII)
+
+
+def _ascii_decimal(value: Any) -> Any:
+    # Decimal() takes Thai, full-width and Arabic-Indic digits and surrounding spaces: refuse them here,
+    # so a percentage or ratio is stored as it was written.
+    if isinstance(value, str) and not _ASCII_NUMBER.fullmatch(value):
+        raise ValueError('must be written with the digits 0-9 and at most one decimal point, e.g. "1.25"')
+    return value
+
+
+# A decimal figure that is not money (a percentage, a multiple): digits 0-9 only, like amounts.
+AsciiDecimal = Annotated[Decimal, BeforeValidator(_ascii_decimal)]

@@ -50,8 +50,8 @@ class NewUserRequest(StrictRequest):
     username: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{2,63}$")
     display_name: str = Field(min_length=1, max_length=200)
     role: Role
-    province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
-    district_code: str | None = Field(default=None, pattern=r"^\d{4}$")
+    province_code: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     group_id: uuid.UUID | None = None
     password: str = Field(min_length=12, max_length=200, description="At least 12 characters")
 
@@ -73,10 +73,19 @@ class NewUserRequest(StrictRequest):
 
 
 class NewPasswordRequest(StrictRequest):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"password": "a-new-passphrase-2569"}]})
+
     password: str = Field(min_length=12, max_length=200, description="At least 12 characters")
 
 
 class ChangePasswordRequest(StrictRequest):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"current_password": "a-long-passphrase-2569", "new_password": "a-new-passphrase-2569"}]
+        },
+    )
+
     current_password: str = Field(min_length=1, max_length=200)
     new_password: str = Field(min_length=12, max_length=200, description="At least 12 characters")
 

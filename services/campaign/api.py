@@ -37,7 +37,7 @@ class ReportRequest(BaseModel):
     )
 
     level: Literal["district", "province"]
-    code: str = Field(pattern=r"^\d{2}(\d{2})?$")
+    code: str = Field(pattern=r"^[0-9]{2}([0-9]{2})?$")
     notes: str = Field(default="", max_length=4000)
 
 
@@ -55,7 +55,7 @@ class NominationRequest(BaseModel):
         },
     )
 
-    district_code: str = Field(pattern=r"^\d{4}$")
+    district_code: str = Field(pattern=r"^[0-9]{4}$")
     kind: Literal["member", "group"]
     nominee_id: str | None = Field(default=None, description="Default: the record's top proposal")
     override_reason: str | None = Field(default=None, max_length=1000, description="Required to choose another")
@@ -79,7 +79,7 @@ class AwardRequest(BaseModel):
         },
     )
 
-    province_code: str = Field(pattern=r"^\d{2}$")
+    province_code: str = Field(pattern=r"^[0-9]{2}$")
     kind: Literal["member", "group"]
     nominee_id: str
     citation: str = Field(default="", max_length=1000)
@@ -165,8 +165,10 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         " (PDPA; the department only)",
     )
     @access(Rule("campaign:admin", Nationwide()))
-    async def erase_text(text_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
-        fp = fingerprint("POST", request.url.path, {})
+    async def erase_text(
+        text_id: uuid.UUID, body: free_text.ErasureConfirmation, request: Request, key: Key
+    ) -> JSONResponse:
+        fp = fingerprint("POST", request.url.path, body.model_dump())
         return (await free_text.erase_command(handlers.commands, SCHEMA, key, fp, text_id)).response()
 
     @router.post("/campaigns", status_code=201, summary="Launch a campaign from its definition (no code needed)")
@@ -297,7 +299,9 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     async def report_status(
         campaign_id: str,
         level: Annotated[Literal["district", "province"], Query()] = "district",
-        province: Annotated[str | None, Query(pattern=r"^\d{2}$", description="For districts: their province")] = None,
+        province: Annotated[
+            str | None, Query(pattern=r"^[0-9]{2}$", description="For districts: their province")
+        ] = None,
         format: TableFormat = "json",  # noqa: A002 - the query's public name
     ) -> dict[str, object] | Response:
         campaign = await handlers.load_campaign(campaign_id)
@@ -420,7 +424,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     @access(Rule("campaign:read", AreaFromRequest(province_asked)))
     async def list_nominations(
         campaign_id: str,
-        province: Annotated[str | None, Query(pattern=r"^\d{2}$", description="Only this province's")] = None,
+        province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="Only this province's")] = None,
     ) -> dict[str, object]:
         await handlers.load_campaign(campaign_id)
         nominations = await handlers.events_of("campaign.NominationSubmitted", campaign_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from libs.auth.access import BodyArea, Nationwide, PartnerCheck, Rule, access, record_in
 from libs.events import free_text
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
-from libs.events.money import NonNegativeAmount, PositiveAmount, default_amount, format_baht
+from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
 from services.ledger import books, domain, installments
 from services.ledger.handlers import SCHEMA, LedgerHandlers, today_in_thailand
@@ -49,9 +48,9 @@ class GroupRulesRequest(StrictRequest):
 
 class RegisterGroupRequest(StrictRequest):
     name: str = Field(min_length=1, max_length=200)
-    province_code: str = Field(pattern=r"^\d{2}$", description="DOPA province code (2 digits)")
-    district_code: str = Field(pattern=r"^\d{4}$", description="DOPA district code (4 digits)")
-    subdistrict_code: str | None = Field(default=None, pattern=r"^\d{6}$")
+    province_code: str = Field(pattern=r"^[0-9]{2}$", description="DOPA province code (2 digits)")
+    district_code: str = Field(pattern=r"^[0-9]{4}$", description="DOPA district code (4 digits)")
+    subdistrict_code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
     village: str | None = Field(default=None, max_length=200)
     founded_on: date
     rules: GroupRulesRequest = Field(default_factory=GroupRulesRequest)
@@ -75,7 +74,7 @@ class RegisterGroupRequest(StrictRequest):
 class Beneficiary(StrictRequest):
     full_name: str = Field(min_length=1, max_length=200)
     relationship: str = Field(min_length=1, max_length=60, description="e.g. บุตร, คู่สมรส")
-    share_percent: Decimal = Field(gt=0, le=100, max_digits=5, decimal_places=2)
+    share_percent: AsciiDecimal = Field(gt=0, le=100, max_digits=5, decimal_places=2)
 
 
 class EnrollMemberRequest(StrictRequest):
@@ -170,7 +169,8 @@ class ChangeCommitmentRequest(StrictRequest):
 
 
 Month = Annotated[
-    str, Field(pattern=r"^(19|2\d)\d{2}-(0[1-9]|1[0-2])$", description="A calendar month, YYYY-MM (CE, 1900-2999)")
+    str,
+    Field(pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$", description="A calendar month, YYYY-MM (CE, 1900-2999)"),
 ]
 
 
@@ -185,7 +185,7 @@ class CloseMonthRequest(StrictRequest):
 
 
 class JournalLineRequest(StrictRequest):
-    account: str = Field(pattern=r"^\d{4}$", description="An account of the chart (GET …/trial-balance lists them)")
+    account: str = Field(pattern=r"^[0-9]{4}$", description="An account of the chart (GET …/trial-balance lists them)")
     debit: NonNegativeAmount = default_amount("0.00")
     credit: NonNegativeAmount = default_amount("0.00")
     member_id: uuid.UUID | None = Field(default=None, description="The member the line concerns, if any")
@@ -210,12 +210,12 @@ class JournalEntryRequest(StrictRequest):
 
 
 class ProfitSharesRequest(StrictRequest):
-    reserve: Decimal = Field(ge=0, le=100, decimal_places=2)
-    dividends: Decimal = Field(ge=0, le=100, decimal_places=2)
-    borrower_rebates: Decimal = Field(ge=0, le=100, decimal_places=2)
-    welfare: Decimal = Field(ge=0, le=100, decimal_places=2)
-    community: Decimal = Field(ge=0, le=100, decimal_places=2)
-    committee: Decimal = Field(ge=0, le=100, decimal_places=2)
+    reserve: AsciiDecimal = Field(ge=0, le=100, decimal_places=2)
+    dividends: AsciiDecimal = Field(ge=0, le=100, decimal_places=2)
+    borrower_rebates: AsciiDecimal = Field(ge=0, le=100, decimal_places=2)
+    welfare: AsciiDecimal = Field(ge=0, le=100, decimal_places=2)
+    community: AsciiDecimal = Field(ge=0, le=100, decimal_places=2)
+    committee: AsciiDecimal = Field(ge=0, le=100, decimal_places=2)
 
 
 class ProfitAllocationRequest(StrictRequest):
@@ -343,9 +343,11 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
 
     @router.post("/members/{member_id}/erasure", status_code=201, summary="Erase the member's personal data (PDPA)")
     @access(Rule("ledger:write", member))
-    async def erase(member_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
+    async def erase(
+        member_id: uuid.UUID, body: free_text.ErasureConfirmation, request: Request, key: Key
+    ) -> JSONResponse:
         result = await handlers.erase_personal_data(
-            key, fingerprint("POST", request.url.path, {}), actor_of(request), member_id
+            key, fingerprint("POST", request.url.path, body.model_dump()), actor_of(request), member_id
         )
         return result.response()
 
@@ -355,8 +357,10 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         summary="Erase a free text (a reason, a memo) by the id its event carries (PDPA; the department only)",
     )
     @access(Rule("ledger:write", Nationwide()))
-    async def erase_text(text_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
-        fp = fingerprint("POST", request.url.path, {})
+    async def erase_text(
+        text_id: uuid.UUID, body: free_text.ErasureConfirmation, request: Request, key: Key
+    ) -> JSONResponse:
+        fp = fingerprint("POST", request.url.path, body.model_dump())
         return (await free_text.erase_command(handlers.commands, SCHEMA, key, fp, text_id)).response()
 
     @router.post("/members/{member_id}/exit", status_code=201, summary="The member leaves; balances are paid out")
@@ -396,8 +400,8 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
     @access(Rule("ledger:read", member))
     async def member_installments(
         member_id: uuid.UUID,
-        from_month: Annotated[str | None, Query(alias="from", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
-        to_month: Annotated[str | None, Query(alias="to", pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
+        from_month: Annotated[str | None, Query(alias="from", pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")] = None,
+        to_month: Annotated[str | None, Query(alias="to", pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")] = None,
     ) -> dict[str, object]:
         today = today_in_thailand()
         member = await handlers.load_member(handlers.pool, member_id)
@@ -444,11 +448,27 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         group_id: uuid.UUID,
         from_date: Annotated[date | None, Query(alias="from")] = None,
         to_date: Annotated[date | None, Query(alias="to")] = None,
+        after: Annotated[
+            str | None,
+            Query(
+                pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}:[0-9]{1,9}$", description="Cursor: the `next` of the page before"
+            ),
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
     ) -> dict[str, object]:
         first, last = from_date or date.min, to_date or date.max
-        entries = await handlers.journal(group_id, first, last)
+        cursor = None
+        if after is not None:
+            on, _, seq = after.partition(":")
+            try:
+                cursor = (date.fromisoformat(on), int(seq))
+            except ValueError as exc:
+                raise Problem(422, "Invalid request", f"after: {exc}", "validation") from exc
+        entries = await handlers.journal(group_id, first, last, cursor, limit)
+        last_read = entries[-1]["cursor"] if len(entries) == limit else None
         return {
             "group_id": str(group_id),
+            "next": f"{last_read[0].isoformat()}:{last_read[1]}" if last_read else None,
             "entries": [
                 {
                     "on": e["on"].isoformat(),

@@ -586,15 +586,25 @@ class LedgerHandlers:
         money = await self.group_money_events(self.pool, group_id)
         return books.trial_balance(books.postings(t, p) for t, p, on in money if on <= as_of)
 
-    async def journal(self, group_id: uuid.UUID, first: date, last: date) -> list[dict[str, Any]]:
-        """The group's journal between two business dates: each money event with its posting set."""
+    async def journal(
+        self, group_id: uuid.UUID, first: date, last: date, after: tuple[date, int] | None = None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        """The group's journal between two business dates: each money event with its posting set, in
+        business-date order, a page of at most `limit` entries after the cursor `after`. Each entry's
+        `cursor` is (business date, the event's place in the group's history): a later back-dated entry
+        takes a new place, so the places of those already read never move."""
         await self.load_group(self.pool, group_id)
         entries: list[dict[str, Any]] = []
-        for event_type, payload, on in await self.group_money_events(self.pool, group_id):
+        for seq, (event_type, payload, on) in enumerate(await self.group_money_events(self.pool, group_id)):
+            if not (first <= on <= last) or (after is not None and (on, seq) <= after):
+                continue
             lines = [p for p in books.postings(event_type, payload) if p.debit_satang or p.credit_satang]
-            if first <= on <= last and lines:
-                entries.append({"on": on, "event_type": event_type, "payload": payload, "lines": lines})
-        entries.sort(key=lambda e: e["on"])
+            if lines:
+                entries.append(
+                    {"on": on, "cursor": (on, seq), "event_type": event_type, "payload": payload, "lines": lines}
+                )
+        entries.sort(key=lambda e: e["cursor"])
+        entries = entries[:limit]
         # Memos as written: an officer's from the free-text register, the ledger's own from its vocabulary,
         # a v1 event's inline.
         texts = await free_text.resolve(

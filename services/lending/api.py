@@ -29,7 +29,7 @@ from libs.events import free_text
 from libs.events.envelope import Area
 from libs.events.free_text import FreeText
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
-from libs.events.money import NonNegativeAmount, PositiveAmount, default_amount, format_baht
+from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.projector import wait_until_applied
 from libs.events.schemas.lending import (
     MAX_RATE_PER_MONTH,
@@ -47,10 +47,10 @@ from services.lending.pawn_customers import CUSTOMER_REF_PATTERN
 LEVEL_TH = {"national": "ประเทศ", "province": "จังหวัด", "district": "อำเภอ", "group": "กลุ่ม"}
 
 Key = Annotated[str, Depends(idempotency_key)]
-Percent = Annotated[Decimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
+Percent = Annotated[AsciiDecimal, Field(ge=0, le=100, max_digits=7, decimal_places=4)]
 # The events' bound on a monthly rate (LoanTerms), as a percentage: one constant for both.
 MAX_PERCENT_PER_MONTH = MAX_RATE_PER_MONTH * 100
-PercentPerMonth = Annotated[Decimal, Field(ge=0, le=MAX_PERCENT_PER_MONTH, max_digits=7, decimal_places=4)]
+PercentPerMonth = Annotated[AsciiDecimal, Field(ge=0, le=MAX_PERCENT_PER_MONTH, max_digits=7, decimal_places=4)]
 
 
 def _within_the_monthly_cap(percent: Decimal, info: ValidationInfo) -> Decimal:
@@ -78,7 +78,7 @@ class ProductRequest(StrictRequest):
     min_term_months: int = Field(default=1, ge=1, le=360)
     max_term_months: int = Field(ge=1, le=360)
     max_amount: PositiveAmount
-    max_savings_multiple: Decimal | None = Field(default=None, gt=0, le=100, decimal_places=2)
+    max_savings_multiple: AsciiDecimal | None = Field(default=None, gt=0, le=100, decimal_places=2)
     guarantors_required: int = Field(default=0, ge=0, le=5)
     grace_months: int = Field(default=0, ge=0, le=24)
     penalty_rate_percent_per_month: PercentPerMonth = Decimal(0)
@@ -183,8 +183,8 @@ class ProgrammeRequest(StrictRequest):
     max_amount: PositiveAmount
     max_term_months: int = Field(ge=1, le=360)
     eligibility_required: list[str] = Field(default_factory=list, max_length=10)
-    province_code: str | None = Field(default=None, pattern=r"^\d{2}$")
-    district_code: str | None = Field(default=None, pattern=r"^\d{4}$")
+    province_code: str | None = Field(default=None, pattern=r"^[0-9]{2}$")
+    district_code: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     budget: NonNegativeAmount = default_amount("0.00")
     funded_on: date | None = None
 
@@ -243,9 +243,11 @@ class FundingRequest(StrictRequest):
 
 class PayoutRequest(StrictRequest):
     channel: Literal["cash", "bank_transfer", "promptpay"]
-    bank_code: str | None = Field(default=None, pattern=r"^\d{3}$", description="Thai bank code, e.g. 030 (GSB)")
-    account_number: str | None = Field(default=None, pattern=r"^\d{10,15}$")
-    promptpay_id: str | None = Field(default=None, pattern=r"^(0\d{9}|\d{13})$", description="Mobile or ID number")
+    bank_code: str | None = Field(default=None, pattern=r"^[0-9]{3}$", description="Thai bank code, e.g. 030 (GSB)")
+    account_number: str | None = Field(default=None, pattern=r"^[0-9]{10,15}$")
+    promptpay_id: str | None = Field(
+        default=None, pattern=r"^(0[0-9]{9}|[0-9]{13})$", description="Mobile or ID number"
+    )
 
     @model_validator(mode="after")
     def _details_match_the_channel(self) -> PayoutRequest:
@@ -258,8 +260,8 @@ class PayoutRequest(StrictRequest):
 
 class PledgeRequest(StrictRequest):
     branch_code: str = Field(min_length=1, max_length=20, description="The office's branch (สาขา) code")
-    province_code: str = Field(pattern=r"^\d{2}$")
-    district_code: str = Field(pattern=r"^\d{4}$")
+    province_code: str = Field(pattern=r"^[0-9]{2}$")
+    district_code: str = Field(pattern=r"^[0-9]{4}$")
     customer_ref: str = Field(
         pattern=CUSTOMER_REF_PATTERN,
         description="The office's own pseudonymous customer reference: letters, digits, '.', '_', '-' (never an ID,"
@@ -619,8 +621,10 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
         " carries (PDPA; the department only)",
     )
     @access(Rule("lending:admin", Nationwide()))
-    async def erase_text(text_id: uuid.UUID, request: Request, key: Key) -> JSONResponse:
-        fp = fingerprint("POST", request.url.path, {})
+    async def erase_text(
+        text_id: uuid.UUID, body: free_text.ErasureConfirmation, request: Request, key: Key
+    ) -> JSONResponse:
+        fp = fingerprint("POST", request.url.path, body.model_dump())
         return (await free_text.erase_command(handlers.commands, SCHEMA, key, fp, text_id)).response()
 
     @router.post("/day-closes", status_code=201, summary="Daily close: record installments that fell overdue")

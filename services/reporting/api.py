@@ -26,7 +26,7 @@ from services.reporting.referral_feed import ReferralFeed
 from services.reporting.smart_handlers import SmartGrading
 
 SCHEMA = "reporting"
-_AFTER = re.compile(r"^(?P<source>[a-z]+):(?P<position>\d{1,18})$")
+_AFTER = re.compile(r"^(?P<source>[a-z]+):(?P<position>[0-9]{1,18})$")
 
 
 class MemberBalancesResponse(BaseModel):
@@ -158,7 +158,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
     @router.get("/smart/closest", summary="A district's groups closest to their next level", response_model=None)
     @access(Rule("reporting:read", AreaFromRequest(district_asked)))
     async def closest(
-        district: Annotated[str, Query(pattern=r"^\d{4}$")],
+        district: Annotated[str, Query(pattern=r"^[0-9]{4}$")],
         as_of: Annotated[date | None, Query()] = None,
         format: TableFormat = "json",  # noqa: A002 - the query's public name
     ) -> dict[str, object] | Response:

@@ -310,7 +310,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
     )
     @access(Rule("reporting:read", AreaFromRequest(province_in_path)))
     async def province_report(
-        province_code: Annotated[str, FastAPIPath(pattern=r"^\d{2}$")],
+        province_code: Annotated[str, FastAPIPath(pattern=r"^[0-9]{2}$")],
         as_of: Annotated[date | None, Query()] = None,
         format: Literal["pdf", "xlsx"] = "pdf",  # noqa: A002 - the query's public name
     ) -> Response:
@@ -354,8 +354,8 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
     async def audit(
         request: Request,
         actor: Annotated[str | None, Query(max_length=100, description="A user's or partner's id")] = None,
-        province: Annotated[str | None, Query(pattern=r"^\d{2}$")] = None,
-        district: Annotated[str | None, Query(pattern=r"^\d{4}$")] = None,
+        province: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+        district: Annotated[str | None, Query(pattern=r"^[0-9]{4}$")] = None,
         since: Annotated[datetime | None, Query(alias="from", description="From this time (inclusive)")] = None,
         until: Annotated[datetime | None, Query(alias="to", description="Before this time")] = None,
         after: Annotated[int, Query(ge=0, le=2**63 - 1, description="Cursor: the last seq seen")] = 0,

@@ -155,3 +155,65 @@ async def test_live_streams_are_capped_per_caller(running: Any) -> None:
     finally:
         server.should_exit = True
         await task
+
+
+async def test_erasure_needs_an_explicit_confirmation(client: httpx.AsyncClient, pool: Any) -> None:
+    gid = (await new_group(client))["group_id"]
+    member = (await new_member(client, gid, full_name="ยืนยัน ก่อนลบ"))["member_id"]
+    url = f"/ledger/v1/members/{member}/erasure"
+    for body in ({}, {"confirm": False}, {"confirm": "yes"}):
+        refused = await post(client, url, body)
+        assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "confirm", refused.text
+    empty = await client.post(url, headers={"Idempotency-Key": "no-body"})
+    assert empty.status_code == 422
+    kept = await pool.fetchval("select full_name from ledger.member_register where member_id = $1::uuid", member)
+    assert kept == "ยืนยัน ก่อนลบ"
+    text = "/ledger/v1/free-texts/0190f0a4-0000-7000-8000-000000000001/erasure"
+    assert (await post(client, text, {})).status_code == 422
+    assert (await post(client, url, {"confirm": True})).status_code == 201
+    assert (
+        await pool.fetchval("select full_name from ledger.member_register where member_id = $1::uuid", member) is None
+    )
+
+
+async def test_the_journal_is_read_in_pages_in_business_date_order(client: httpx.AsyncClient) -> None:
+    gid = (await new_group(client))["group_id"]
+    member = (await new_member(client, gid))["member_id"]
+    for day in ("2024-01-09", "2024-01-03", "2024-01-07", "2024-01-05", "2024-01-05", "2024-01-01"):
+        made = await post(
+            client,
+            f"/ledger/v1/members/{member}/deposits",
+            {"account": "special", "amount": "10.00", "deposited_on": day},
+        )
+        assert made.status_code == 201, made.text
+    url = f"/ledger/v1/groups/{gid}/journal"
+    whole = (await client.get(url)).json()
+    assert whole["next"] is None and len(whole["entries"]) == 6
+    pages, after = [], None
+    while True:
+        page = (await client.get(url, params={"limit": 2} | ({"after": after} if after else {}))).json()
+        assert len(page["entries"]) <= 2
+        pages.extend(page["entries"])
+        after = page["next"]
+        if after is None:
+            break
+    assert pages == whole["entries"]
+    dates = [e["on"] for e in pages]
+    assert dates == sorted(dates)
+    assert (await client.get(url, params={"after": "2024-13-01:3"})).status_code == 422
+
+
+async def test_figures_and_codes_take_only_the_digits_0_to_9(client: httpx.AsyncClient) -> None:
+    group = {"name": "กลุ่มเลขไทย", "province_code": "๒๗", "district_code": "2701", "founded_on": "2020-01-01"}
+    assert (await post(client, "/ledger/v1/groups", group)).status_code == 422
+    product = {
+        "product_id": "thai-digits",
+        "name_th": "ทดลอง",
+        "interest_method": "flat",
+        "rate_per": "month",
+        "interest_rate_percent": "๑",
+        "min_term_months": 1,
+        "max_term_months": 12,
+    }
+    refused = await post(client, "/lending/v1/products", product)
+    assert refused.status_code == 422 and "interest_rate_percent" in refused.text

@@ -402,7 +402,7 @@ async def test_erasure_removes_personal_data_and_keeps_the_books(client: httpx.A
     member = await new_member(client, group["group_id"], seed=8080, full_name="ลบ ข้อมูล", phone="0899999999")
     url = f"/ledger/v1/members/{member['member_id']}"
     await post(client, f"{url}/deposits", deposit("40.00"))
-    erased = await post(client, f"{url}/erasure", {})
+    erased = await post(client, f"{url}/erasure", {"confirm": True})
     assert erased.status_code == 201, erased.text
     row = await pool.fetchrow(
         "select national_id, full_name, phone, erased_at from ledger.member_register where member_id = $1",
@@ -413,7 +413,7 @@ async def test_erasure_removes_personal_data_and_keeps_the_books(client: httpx.A
     listed = (await client.get(f"/ledger/v1/groups/{group['group_id']}/members")).json()["items"]
     assert listed[0]["full_name"] is None
     assert (await client.get(url)).json()["balances"]["special"] == "40.00"
-    assert (await post(client, f"{url}/erasure", {})).status_code == 409
+    assert (await post(client, f"{url}/erasure", {"confirm": True})).status_code == 409
 
 
 async def test_group_books_balance_and_reconcile(client: httpx.AsyncClient) -> None:
@@ -491,7 +491,7 @@ async def test_beneficiaries_with_shares_live_in_the_register(client: httpx.Asyn
         "select payload::text as p from ledger.events where stream_id = $1", f"member-{member['member_id']}"
     )
     assert all("ลูกสาว" not in r["p"] for r in events)
-    await post(client, f"/ledger/v1/members/{member['member_id']}/erasure", {})
+    await post(client, f"/ledger/v1/members/{member['member_id']}/erasure", {"confirm": True})
     erased = await pool.fetch(
         "select full_name from ledger.member_beneficiaries where member_id = $1", uuid.UUID(member["member_id"])
     )

@@ -217,7 +217,7 @@ async def test_no_published_event_contains_personal_data(
             client, f"/ledger/v1/members/{second}/exit", {"exited_on": "2024-02-11", "reason": mark("exit reason")}
         )
     )
-    last = await _ok(await post(client, f"/ledger/v1/members/{second}/erasure", {}))
+    last = await _ok(await post(client, f"/ledger/v1/members/{second}/erasure", {"confirm": True}))
 
     # Every topic as partners read it. The last ledger event reached the reporting projector, so the relay
     # has published everything before it; lending and campaign are read until all their events arrived.
@@ -276,16 +276,16 @@ async def test_no_published_event_contains_personal_data(
     memo_id = await pool.fetchval(
         "select text_id from ledger.free_text where field = 'memo' and body = $1", mark.by_field["journal memo"]
     )
-    await _ok(await post(client, f"/ledger/v1/free-texts/{memo_id}/erasure", {}))
+    await _ok(await post(client, f"/ledger/v1/free-texts/{memo_id}/erasure", {"confirm": True}))
     journal = (await client.get(f"/ledger/v1/groups/{gid}/journal")).json()["entries"]
     assert mark.by_field["journal memo"] not in {e["memo"] for e in journal}
     description_id = await pool.fetchval(
         "select text_id from lending.free_text where field = 'item_description' and stream_id = $1",
         f"pawn-{paid['ticket_id']}",
     )
-    await _ok(await post(client, f"/lending/v1/free-texts/{description_id}/erasure", {}))
+    await _ok(await post(client, f"/lending/v1/free-texts/{description_id}/erasure", {"confirm": True}))
     assert (await pawnshop.get(f"/lending/v1/pawn/tickets/{paid['ticket_id']}")).json()["item_description"] is None
-    assert (await post(client, f"/campaign/v1/free-texts/{uuid.uuid4()}/erasure", {})).status_code == 404
+    assert (await post(client, f"/campaign/v1/free-texts/{uuid.uuid4()}/erasure", {"confirm": True})).status_code == 404
 
 
 def _consent() -> dict[str, object]:
