@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts chromium demo
+.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts chromium demo faults
 
 # Reports and exports are set in a Thai font: Debian's fonts-thai-tlwg (Laksaman is TLWG's TH Sarabun).
 THAI_FONT := /usr/share/fonts/truetype/tlwg/Laksaman.ttf
@@ -59,6 +59,17 @@ bench: $(STAMP)
 # A synthetic province (Sa Kaeo) loaded through the public APIs of the platform `make run` serves.
 demo: $(STAMP)
 	$(BIN)/sajja demo
+
+# The seeded fault campaign: trials of concurrent commands against `sajja run` while the runner and the database
+# are SIGKILLed, the broker restarted empty or paused and records delivered again; an auditor checks every
+# command in the ledger, the books, reporting and the campaign's counters. FAULTS_ARGS passes more options
+# (e.g. "--parallel 2 --commands 40 --window 5 --verbose"; see python -m tests.faults.campaign --help).
+SEED ?= 1
+TRIALS ?= 5
+FAULTS_ARGS ?=
+
+faults: $(STAMP)
+	$(BIN)/python -m tests.faults.campaign --seed $(SEED) --trials $(TRIALS) $(FAULTS_ARGS)
 
 clean:
 	rm -rf .sajja build *.egg-info
