@@ -62,7 +62,7 @@ async def payouts_posted(pool: asyncpg.Pool, loan: str) -> int:
     return int(
         await pool.fetchval(
             "select count(*) from ledger.events where event_type = 'ledger.JournalEntryPosted'"
-            " and payload->>'source' = $1 and payload->>'memo' = 'จ่ายเงินกู้ให้สมาชิก'",
+            " and payload->>'source' = $1 and payload->>'memo_code' = 'loan_disbursement'",
             f"lending:loan-{loan}",
         )
     )
@@ -75,7 +75,8 @@ async def test_the_saga_survives_each_side_being_down_in_turn(
         gid, loan = await approved_loan(client)
 
     # The ledger is down when the payout is requested: lending records the request and publishes it.
-    async with platform(settings, database_url, broker, ["lending"]) as (running, client):
+    # (The auth service stays up: every service reads its revocation list.)
+    async with platform(settings, database_url, broker, ["lending", "auth"]) as (running, client):
         assert (
             await post(client, f"/lending/v1/loans/{loan}/disbursements", {"disbursed_on": "2024-01-15"})
         ).status_code == 202
@@ -84,7 +85,7 @@ async def test_the_saga_survives_each_side_being_down_in_turn(
         assert (await client.get(f"/lending/v1/loans/{loan}")).json()["status"] == "disbursing"
 
     # Lending is down when the ledger answers: the ledger posts the payout once.
-    async with platform(settings, database_url, broker, ["ledger"]) as (running, client):
+    async with platform(settings, database_url, broker, ["ledger", "auth"]) as (running, client):
         await eventually(lambda: _equals(payouts_posted(pool, loan), 1))
         relay = running.runtimes["ledger"].relays[0]
         await eventually(lambda: _zero(relay.pending()))
@@ -169,6 +170,6 @@ async def _loan_active(client: httpx.AsyncClient, loan: str) -> bool:
 
 
 async def _trial(settings: Settings, database_url: str, broker: Broker, gid: str) -> dict[str, object]:
-    async with platform(settings, database_url, broker, ["ledger"]) as (_, client):
+    async with platform(settings, database_url, broker, ["ledger", "auth"]) as (_, client):
         result: dict[str, object] = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance")).json()
         return result
