@@ -1,4 +1,5 @@
-"""The ledger's HTTP contract: idempotent commands, field-level validation, problem+json."""
+"""The ledger's HTTP contract: idempotent commands, field-level validation, problem+json. One platform
+serves the module: each test makes its own groups and members."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.conftest import shared_platform
 from tests.support.api import national_id, new_group, new_member, post
+
+settings, database_url, broker, running = shared_platform()
 
 
 async def _member(client: httpx.AsyncClient) -> str:
@@ -195,9 +199,13 @@ async def test_balance_read_waits_for_its_position_then_times_out(client: httpx.
     from deploy.platform import RunningPlatform
 
     assert isinstance(running, RunningPlatform)
-    running.platform.settings.read_wait_timeout_seconds = 0.3
     member = await _member(client)
-    response = await client.get(f"/reporting/v1/members/{member}/balances", params={"after": "ledger:999999999"})
+    waited = running.platform.settings.read_wait_timeout_seconds
+    running.platform.settings.read_wait_timeout_seconds = 0.3
+    try:
+        response = await client.get(f"/reporting/v1/members/{member}/balances", params={"after": "ledger:999999999"})
+    finally:
+        running.platform.settings.read_wait_timeout_seconds = waited
     assert response.status_code == 504
     assert "ledger position 999999999" in response.json()["detail"]
     bad = await client.get(f"/reporting/v1/members/{member}/balances", params={"after": "999"})
