@@ -283,5 +283,23 @@ def shared_platform(**settings_overrides: Any) -> tuple[Any, Any, Any, Any]:
 
         async with running_platform(settings, database_url, broker.bootstrap_servers) as platform:
             yield platform
+            await _relays_idle(platform)
 
     return module_settings, module_database_url, module_broker, module_running
+
+
+async def _relays_idle(platform: Any, timeout: float = 10.0) -> None:
+    """Before a shared platform stops, let its relays publish what the module's last test wrote: a relay
+    stopped while it publishes can miss the stop (its publish returns normally while the task is being
+    cancelled, and its loop never looks again), and the stop then waits 15 s for it in vain."""
+    import asyncio
+    import contextlib
+    import time
+
+    relays = [relay for runtime in platform.runtimes.values() for relay in runtime.relays]
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    with contextlib.suppress(Exception):
+        while quiet < 2 and time.monotonic() < deadline:  # twice in a row: parked, not between batches
+            quiet = quiet + 1 if all([await r.pending() == 0 for r in relays]) else 0
+            await asyncio.sleep(0.05)
