@@ -1,5 +1,8 @@
 """Campaigns as data (a new one needs only a definition) and the savings-promotion reports: prefilled
-from the counters, flagged late after the deadline, consolidated by the province, on a status board."""
+from the counters, flagged late after the deadline, consolidated by the province, on a status board.
+One platform serves the module: the new campaign's test works in Ta Phraya (2703), since the nominations
+test proposes from every member and group of Mueang Sa Kaeo (2701); the reports are each another
+campaign's or district's."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ from datetime import timedelta
 import httpx
 
 from libs.events.envelope import today_in_thailand
+from tests.conftest import shared_platform
 from tests.support.api import new_group, new_member, post
+
+settings, database_url, broker, running = shared_platform()
 
 SAVINGS_WEEK = {
     "campaign_id": "savings-week-test",
@@ -27,7 +33,7 @@ async def test_a_new_campaign_is_only_a_definition(client: httpx.AsyncClient) ->
     campaign = SAVINGS_WEEK | {"deadlines": {"district_report": (today_in_thailand() + timedelta(days=30)).isoformat()}}
     assert (await post(client, "/campaign/v1/campaigns", campaign)).status_code == 201
     assert (await post(client, "/campaign/v1/campaigns", campaign)).status_code == 409
-    gid = (await new_group(client, district_code="2701", founded_on="2020-01-01"))["group_id"]
+    gid = (await new_group(client, district_code="2703", founded_on="2020-01-01"))["group_id"]
     member = (await new_member(client, gid, joined_on="2023-01-01"))["member_id"]
     for amount, on in (("100.00", "2024-10-30"), ("99.99", "2024-10-31"), ("500.00", "2024-11-04")):
         body = {"account": "special", "amount": amount, "deposited_on": on}
@@ -56,24 +62,24 @@ async def test_a_new_campaign_is_only_a_definition(client: httpx.AsyncClient) ->
     report = await post(
         client,
         "/campaign/v1/campaigns/savings-week-test/reports",
-        {"level": "district", "code": "2701", "notes": "ครบ"},
+        {"level": "district", "code": "2703", "notes": "ครบ"},
     )
     assert report.status_code == 201 and report.json()["late"] is False
     again = await post(
-        client, "/campaign/v1/campaigns/savings-week-test/reports", {"level": "district", "code": "2701"}
+        client, "/campaign/v1/campaigns/savings-week-test/reports", {"level": "district", "code": "2703"}
     )
     assert again.status_code == 409
     province = await post(
         client, "/campaign/v1/campaigns/savings-week-test/reports", {"level": "province", "code": "27"}
     )
-    assert province.status_code == 201 and province.json()["consolidates"] == ["2701"]
+    assert province.status_code == 201 and province.json()["consolidates"] == ["2703"]
     board = (
         await client.get(
             "/campaign/v1/campaigns/savings-week-test/reports", params={"level": "district", "province": "27"}
         )
     ).json()
     states = {i["code"]: i["state"] for i in board["items"]}
-    assert states["2701"] == "submitted" and states["2702"] == "due" and len(states) == 9  # Sa Kaeo has 9 districts
+    assert states["2703"] == "submitted" and states["2702"] == "due" and len(states) == 9  # Sa Kaeo has 9 districts
 
 
 async def test_a_report_after_its_deadline_is_flagged_late(client: httpx.AsyncClient) -> None:

@@ -1,11 +1,15 @@
 """The thin slice: a deposit over HTTP reaches the member's balance in reporting through the event
-store, the relay, Kafka and a projector — on real PostgreSQL and a real broker."""
+store, the relay, Kafka and a projector — on real PostgreSQL and a real broker. One platform serves the
+module: each test reads only its own member."""
 
 from __future__ import annotations
 
 import httpx
 
+from tests.conftest import shared_platform
 from tests.support.api import new_group, new_member, post
+
+settings, database_url, broker, running = shared_platform()
 
 
 async def test_deposits_reach_the_balance_read_model(client: httpx.AsyncClient) -> None:

@@ -1,12 +1,17 @@
 """Group loans end to end: product as data, maker-checker, the payout saga through the ledger's books
-(refused when cash is short, then paid), repayments posted to the books, the daily close."""
+(refused when cash is short, then paid), repayments posted to the books, the daily close. One platform
+serves the module: each test defines its own product and reads only its own group and loans (the daily
+close covers active loans only, and the other test's loan ends written off)."""
 
 from __future__ import annotations
 
 import httpx
 
+from tests.conftest import shared_platform
 from tests.support.api import eventually, new_group, post
 from tests.support.lending import as_user, define_product, known_member
+
+settings, database_url, broker, running = shared_platform()
 
 
 async def _trial(client: httpx.AsyncClient, group: str) -> dict[str, str]:
@@ -115,7 +120,7 @@ async def test_a_group_loan_from_application_to_repayment(client: httpx.AsyncCli
 
 
 async def test_rejection_and_write_off_reach_the_books(client: httpx.AsyncClient) -> None:
-    await define_product(client, guarantors_required=0, approvals_required=1)
+    await define_product(client, product_id="occupation-one-checker", guarantors_required=0, approvals_required=1)
     gid = (await new_group(client, founded_on="2023-06-01"))["group_id"]
     borrower = await known_member(client, gid, sajja="2000.00")
     lender = await known_member(client, gid)
@@ -123,7 +128,7 @@ async def test_rejection_and_write_off_reach_the_books(client: httpx.AsyncClient
     assert (await post(client, f"/ledger/v1/members/{lender}/deposits", body)).status_code == 201
     application = {
         "member_id": borrower,
-        "product_id": "occupation",
+        "product_id": "occupation-one-checker",
         "principal": "5000.00",
         "term_months": 6,
         "purpose": "ค้าขาย",

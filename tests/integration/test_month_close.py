@@ -1,5 +1,6 @@
 """The month-end close over HTTP: missed installments recorded, back-dating refused after a close,
-and no entry slipping into a month while it closes."""
+and no entry slipping into a month while it closes. One platform serves the module: each test closes
+months of its own group."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import uuid
 import asyncpg
 import httpx
 
+from tests.conftest import shared_platform
 from tests.support.api import new_group, new_member, post
+
+settings, database_url, broker, running = shared_platform()
 
 
 def sajja(amount: str, on: str) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """Every request body in each service's OpenAPI document carries an example, and the example is
-valid against its own schema (so integrators can paste it)."""
+valid against its own schema (so integrators can paste it). One platform serves the module: both tests
+only read the documents."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ from typing import Any
 
 import httpx
 import jsonschema
+
+from tests.conftest import shared_platform
+
+settings, database_url, broker, running = shared_platform()
 
 SERVICES = ("auth", "ledger", "lending", "campaign", "reporting")
 

@@ -1,12 +1,17 @@
 """Pawn loans through the pawnshop office's partner endpoints: pledge and payout confirmed by a
-callback, renewal and redemption with the Act's interest, forfeiture after the term, sale."""
+callback, renewal and redemption with the Act's interest, forfeiture after the term, sale. One platform
+serves the module: each test reads only its own tickets (and the check that no event carries the PromptPay
+number reads them all)."""
 
 from __future__ import annotations
 
 import asyncpg
 import httpx
 
+from tests.conftest import shared_platform
 from tests.support.api import post
+
+settings, database_url, broker, running = shared_platform()
 
 
 def pledge(**overrides: object) -> dict[str, object]:

@@ -1,4 +1,5 @@
-"""Journal entries and the annual profit allocation over HTTP, checked against a table worked by hand."""
+"""Journal entries and the annual profit allocation over HTTP, checked against a table worked by hand.
+One platform serves the module: each test makes its own group and reads only its books."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import asyncio
 
 import httpx
 
+from tests.conftest import shared_platform
 from tests.support.api import new_group, new_member, post
+
+settings, database_url, broker, running = shared_platform()
 
 
 async def _sajja(client: httpx.AsyncClient, member: str, amount: str, on: str) -> None:
