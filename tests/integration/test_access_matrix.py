@@ -1,7 +1,8 @@
 """The access matrix, generated from every service's route table: each route names a rule, and each
 non-public route refuses a missing token, an expired, tampered or foreign-signed one, a caller without
 its scope, and (where the route is limited to an area) a caller from another area. A route added without
-a rule fails here; so does one whose rule lets the wrong callers in. Then the issue's named cases."""
+a rule fails here; so does one whose rule lets the wrong callers in. Then the issue's named cases. One
+platform serves the module: the matrix seeds its own records, and the named cases act under other names."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from fastapi.routing import APIRoute
 from libs.auth.access import Anywhere, api_routes, rule_of
 from libs.auth.principal import ROLE_SCOPES, Principal
 from libs.auth.tokens import KeyRing, new_signing_key_pem
+from tests.conftest import shared_platform
 from tests.support.api import new_group, new_member, post
 from tests.support.auth import bearer, partner_token, signing_key_for_tests, user_token
 from tests.support.lending import define_product
+
+settings, database_url, broker, running = shared_platform()
 
 ALL_SCOPES = frozenset().union(*ROLE_SCOPES.values())
 
