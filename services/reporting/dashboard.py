@@ -318,12 +318,12 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         if province is None:
             raise Problem(404, "Not found", f"province {province_code} is not a DOPA province code", "not-found")
         day = as_of or today_in_thailand()
+        codes = await statistics.child_codes(pool, schema, "province", province_code)
+        figures = await statistics.figures_on(pool, schema, "district", codes, [day])
         districts = []
-        for code in await statistics.child_codes(pool, schema, "province", province_code):
+        for code in codes:
             found = geothai.district(code)
-            districts.append(
-                (code, found.name_th if found else "", await statistics.figures(pool, schema, "district", code, day))
-            )
+            districts.append((code, found.name_th if found else "", figures[(code, day)]))
         async with platform.service_client("lending") as lending:
             response = await lending.get(
                 "/lending/v1/portfolio", params={"level": "province", "code": province_code, "on": day.isoformat()}

@@ -151,7 +151,7 @@ class SmartGrading:
     async def closest(self, district_code: str, as_of: date) -> list[dict[str, Any]]:
         """The district's groups below the top level, fewest gaps to their next level first."""
         groups = await self.pool.fetch(
-            f"select distinct group_id from {S}.stat_deltas where district_code = $1 and metric = 'groups'",
+            f"select group_id from {S}.group_names where district_code = $1",
             district_code,
         )
         graded = [await self.grade(r["group_id"], as_of) for r in groups]
