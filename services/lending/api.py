@@ -397,6 +397,20 @@ PAWN_WRITE = Rule("pawn:write", Anywhere())
 PAWN_READ = Rule("pawn:read", Anywhere())
 
 
+def quality_figures(quality: domain.PortfolioQuality) -> dict[str, object]:
+    """Portfolio quality as the API shows it: counts, money as decimal strings, PAR30 as a percentage."""
+    return {
+        "loans": quality.loans,
+        "outstanding": format_baht(quality.outstanding_satang),
+        "buckets": {
+            name: {"loans": count, "outstanding": format_baht(amount)}
+            for name, (count, amount) in quality.buckets.items()
+        },
+        "par30": format_baht(quality.par30_satang),
+        "par30_percent": f"{(quality.par30_ratio * 100).quantize(Decimal('0.01'))}",
+    }
+
+
 def build_router(handlers: LendingHandlers) -> APIRouter:
     router = APIRouter(prefix="/lending/v1", tags=["lending"])
     pool = handlers.pool
@@ -712,18 +726,31 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
                 figures=frozenset({1, 2}),
             )
             return file_response(table, format, f"portfolio-{level}-{code or 'th'}-{day.isoformat()}")
+        return {"level": level, "code": code, "as_of": day.isoformat(), **quality_figures(quality)}
+
+    @router.get(
+        "/portfolio/breakdown",
+        summary="Portfolio quality of each child area with active loans (provinces, districts or groups), on a date",
+    )
+    @access(Rule("lending:read", AreaQuery(group_place)))
+    async def portfolio_breakdown(
+        level: Annotated[Literal["national", "province", "district"], Query()] = "national",
+        code: Annotated[str | None, Query(description="Province or district code")] = None,
+        on: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
+    ) -> dict[str, object]:
+        if level != "national" and not code:
+            raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
+        day = on or today_in_thailand()
+        children = await handlers.portfolio_breakdown(level, code)
         return {
             "level": level,
             "code": code,
+            "child_level": {"national": "province", "province": "district"}.get(level, "group"),
             "as_of": day.isoformat(),
-            "loans": quality.loans,
-            "outstanding": format_baht(quality.outstanding_satang),
-            "buckets": {
-                name: {"loans": count, "outstanding": format_baht(amount)}
-                for name, (count, amount) in quality.buckets.items()
-            },
-            "par30": format_baht(quality.par30_satang),
-            "par30_percent": f"{(quality.par30_ratio * 100).quantize(Decimal('0.01'))}",
+            "items": [
+                {"code": child, **quality_figures(domain.portfolio_quality(lines, day))}
+                for child, lines in children.items()
+            ],
         }
 
     # --- pawn loans: the pawnshop office's partner endpoints ----------------------------------

@@ -573,8 +573,12 @@ BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
 
 @dataclass(frozen=True)
 class PortfolioLine:
+    """One loan, or (`loans` > 1) the active loans of an area that share an oldest unpaid due date: their
+    outstanding principal together. Days past due depend only on that date, so they age as one."""
+
     outstanding_satang: int
     oldest_unpaid_due_on: date | None
+    loans: int = 1
 
 
 @dataclass(frozen=True)
@@ -599,8 +603,8 @@ def portfolio_quality(lines: Iterable[PortfolioLine], on: date) -> PortfolioQual
         dpd = (on - line.oldest_unpaid_due_on).days if line.oldest_unpaid_due_on else 0
         bucket = bucket_of(dpd)
         count, amount = buckets[bucket]
-        buckets[bucket] = (count + 1, amount + line.outstanding_satang)
-        loans += 1
+        buckets[bucket] = (count + line.loans, amount + line.outstanding_satang)
+        loans += line.loans
         outstanding += line.outstanding_satang
         if dpd > 30:
             par30 += line.outstanding_satang

@@ -101,15 +101,10 @@ class LendingHandlers:
             delay = min(delay * 2, 0.1)
 
     async def portfolio(self, level: str, code: str | None) -> list[domain.PortfolioLine]:
-        column = {"national": None, "province": "province_code", "district": "district_code", "group": "group_id"}[
-            level
-        ]
-        where = "status = 'active'" + (f" and {column}::text = $1" if column else "")
-        rows = await self.pool.fetch(
-            f"select outstanding_satang, oldest_unpaid_due_on from lending.loan_portfolio where {where}",
-            *([code] if column else []),
-        )
-        return [domain.PortfolioLine(r["outstanding_satang"], r["oldest_unpaid_due_on"]) for r in rows]
+        return await portfolio_lines(self.pool, level, code)
+
+    async def portfolio_breakdown(self, level: str, code: str | None) -> dict[str, list[domain.PortfolioLine]]:
+        return await portfolio_children(self.pool, level, code)
 
     # --- commands -------------------------------------------------------------------------------
     async def _append_responding(
@@ -584,3 +579,36 @@ _ACTIVE_LOANS_SQL = """
     select stream_id from lending.events where event_type = 'lending.LoanDisbursed'
     except
     select stream_id from lending.events where event_type = 'lending.LoanClosed'"""
+
+
+async def portfolio_lines(
+    conn: asyncpg.Connection | asyncpg.Pool, level: str, code: str | None
+) -> list[domain.PortfolioLine]:
+    """An area's active loans and their outstanding principal, per oldest unpaid due date."""
+    rows = await conn.fetch(
+        "select due_on, loans, outstanding_satang from lending.portfolio_dues where level = $1 and code = $2",
+        level,
+        "" if level == "national" else code or "",
+    )
+    return [_portfolio_line(r) for r in rows]
+
+
+async def portfolio_children(
+    conn: asyncpg.Connection | asyncpg.Pool, level: str, code: str | None
+) -> dict[str, list[domain.PortfolioLine]]:
+    """The same for each child area with active loans (provinces, districts or groups), in one read."""
+    rows = await conn.fetch(
+        "select code, due_on, loans, outstanding_satang from lending.portfolio_dues"
+        " where level = $1 and parent = $2 order by code",
+        {"national": "province", "province": "district"}.get(level, "group"),
+        "" if level == "national" else code or "",
+    )
+    out: dict[str, list[domain.PortfolioLine]] = {}
+    for r in rows:
+        out.setdefault(r["code"], []).append(_portfolio_line(r))
+    return out
+
+
+def _portfolio_line(row: asyncpg.Record) -> domain.PortfolioLine:
+    due = row["due_on"]
+    return domain.PortfolioLine(row["outstanding_satang"], None if due == date.max else due, row["loans"])

@@ -4,6 +4,7 @@ ledger's answers to its payout requests (into lending's inbox, for the saga to c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import date
 
 import asyncpg
@@ -88,54 +89,162 @@ def _from_lending(payload: dict[str, object]) -> bool:
     return payload.get("loan_id") is not None or (isinstance(source, str) and source.startswith("lending:"))
 
 
+# The stand-in for "no unpaid installment" in portfolio_dues' key: never past due, like a missing date.
+NO_DUE_DATE = date.max
+
+
+@dataclass
+class PortfolioLoan:
+    """A paid-out loan as the portfolio keeps it (a row of loan_portfolio)."""
+
+    loan_id: str
+    group_id: str
+    member_id: str
+    province_code: str
+    district_code: str
+    status: str
+    principal_satang: int
+    outstanding_satang: int
+    oldest_unpaid_due_on: date | None
+    disbursed_on: date
+
+    def dues(self) -> list[tuple[tuple[str, str, str, date], int]]:
+        """(level, code, parent, oldest unpaid due date) of each area the loan counts in while active, with
+        its outstanding principal; nothing once it is closed or written off."""
+        if self.status != "active":
+            return []
+        due = self.oldest_unpaid_due_on or NO_DUE_DATE
+        group = self.group_id.lower()
+        return [
+            (("national", "", "", due), self.outstanding_satang),
+            (("province", self.province_code, "", due), self.outstanding_satang),
+            (("district", self.district_code, self.province_code, due), self.outstanding_satang),
+            (("group", group, self.district_code, due), self.outstanding_satang),
+        ]
+
+
+def portfolio_step(loans: dict[str, PortfolioLoan], event: RecordedEvent) -> bool:
+    """Apply one lending event to the loans it names (those paid out; `loans` holds what is known of the
+    event's loan). Pure; returns whether anything changed."""
+    p, t = event.payload, event.event_type
+    loan_id = str(p.get("loan_id", ""))
+    loan = loans.get(loan_id)
+    if t == "lending.LoanDisbursed":
+        if loan is not None:
+            return False
+        area = event.area
+        loans[loan_id] = PortfolioLoan(
+            loan_id,
+            p["group_id"],
+            p["member_id"],
+            area.province_code if area else "",
+            area.district_code if area else "",
+            "active",
+            int(p["principal_satang"]),
+            int(p["principal_satang"]),
+            _date(p["schedule"][0]["due_on"]) if p["schedule"] else None,
+            _date(p["disbursed_on"]),
+        )
+    elif loan is None:
+        return False
+    elif t == "lending.RepaymentReceived":
+        loan.outstanding_satang = int(p["outstanding_principal_after_satang"])
+        loan.oldest_unpaid_due_on = _date(p["oldest_unpaid_due_on"]) if p["oldest_unpaid_due_on"] else None
+    elif t == "lending.LoanRescheduled":
+        loan.outstanding_satang = int(p["outstanding_principal_satang"])
+        loan.oldest_unpaid_due_on = _date(p["schedule"][0]["due_on"])
+    elif t == "lending.LoanClosed":
+        loan.status = "written_off" if p["reason"] == "written_off" else "closed"
+        loan.outstanding_satang = 0
+        loan.oldest_unpaid_due_on = None
+    else:
+        return False
+    return True
+
+
+PORTFOLIO_EVENTS = frozenset(
+    {"lending.LoanDisbursed", "lending.RepaymentReceived", "lending.LoanRescheduled", "lending.LoanClosed"}
+)
+
+
 class LoanPortfolio:
-    """Each paid-out loan's outstanding principal and oldest unpaid due date, by area."""
+    """Each paid-out loan's outstanding principal and oldest unpaid due date, and by area the active loans
+    and their outstanding principal per oldest unpaid due date (portfolio_dues).
+
+    A read for a date sums an area's portfolio_dues rows into buckets by the days between that date and each
+    row's due date: it touches the area's distinct oldest unpaid due dates, not its loans or their history.
+    That number is bounded by the loan terms: a loan leaves the rows when it is repaid or written off, and
+    an active loan's oldest unpaid due date is one of its schedule's dates, so the dates kept lie between
+    the oldest arrears not yet written off and the first due date of the newest loan — a few years of days
+    at most, whatever the number of loans or how long the history. Rows left empty are deleted."""
 
     name = "loan_portfolio"
 
     def __init__(self, lending_topic: str, schema: str = "lending") -> None:
         self.topics: Sequence[str] = (lending_topic,)
         self.table = f'"{schema}".loan_portfolio'
+        s = f'"{schema}"'
+        self._load_sql = f"""
+            select loan_id::text, group_id::text, member_id::text, province_code, district_code, status,
+                   principal_satang, outstanding_satang, oldest_unpaid_due_on, disbursed_on
+            from {s}.loan_portfolio where loan_id = any($1::uuid[])"""
+        self._save_sql = f"""
+            insert into {s}.loan_portfolio as l (loan_id, group_id, member_id, province_code, district_code, status,
+                principal_satang, outstanding_satang, oldest_unpaid_due_on, disbursed_on)
+            select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+                                 $7::bigint[], $8::bigint[], $9::date[], $10::date[])
+            on conflict (loan_id) do update set status = excluded.status,
+                outstanding_satang = excluded.outstanding_satang,
+                oldest_unpaid_due_on = excluded.oldest_unpaid_due_on"""
+        self._dues_sql = f"""
+            insert into {s}.portfolio_dues as d (level, code, parent, due_on, loans, outstanding_satang)
+            select * from unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[], $6::bigint[])
+            on conflict (level, code, due_on) do update set loans = d.loans + excluded.loans,
+                outstanding_satang = d.outstanding_satang + excluded.outstanding_satang"""
+        self._drop_empty_sql = f"""
+            delete from {s}.portfolio_dues d using unnest($1::text[], $2::text[], $3::date[]) as x(level, code, due_on)
+            where d.level = x.level and d.code = x.code and d.due_on = x.due_on and d.loans = 0"""
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-        for event in events:
-            p = event.payload
-            if event.event_type == "lending.LoanDisbursed":
-                area = event.area
-                await conn.execute(
-                    f"insert into {self.table} (loan_id, group_id, member_id, province_code, district_code, status,"
-                    " principal_satang, outstanding_satang, oldest_unpaid_due_on, disbursed_on)"
-                    " values ($1, $2, $3, $4, $5, 'active', $6, $6, $7, $8) on conflict (loan_id) do nothing",
-                    p["loan_id"],
-                    p["group_id"],
-                    p["member_id"],
-                    area.province_code if area else "",
-                    area.district_code if area else "",
-                    int(p["principal_satang"]),
-                    _date(p["schedule"][0]["due_on"]) if p["schedule"] else None,
-                    _date(p["disbursed_on"]),
-                )
-            elif event.event_type == "lending.RepaymentReceived":
-                await conn.execute(
-                    f"update {self.table} set outstanding_satang = $2, oldest_unpaid_due_on = $3 where loan_id = $1",
-                    p["loan_id"],
-                    int(p["outstanding_principal_after_satang"]),
-                    _date(p["oldest_unpaid_due_on"]) if p["oldest_unpaid_due_on"] else None,
-                )
-            elif event.event_type == "lending.LoanRescheduled":
-                await conn.execute(
-                    f"update {self.table} set outstanding_satang = $2, oldest_unpaid_due_on = $3 where loan_id = $1",
-                    p["loan_id"],
-                    int(p["outstanding_principal_satang"]),
-                    _date(p["schedule"][0]["due_on"]),
-                )
-            elif event.event_type == "lending.LoanClosed":
-                await conn.execute(
-                    f"update {self.table} set status = $2, outstanding_satang = 0, oldest_unpaid_due_on = null"
-                    " where loan_id = $1",
-                    p["loan_id"],
-                    "written_off" if p["reason"] == "written_off" else "closed",
-                )
+        relevant = [e for e in events if e.event_type in PORTFOLIO_EVENTS]
+        if not relevant:
+            return
+        ids = sorted({str(e.payload["loan_id"]) for e in relevant})
+        loans = {r["loan_id"]: PortfolioLoan(**dict(r)) for r in await conn.fetch(self._load_sql, ids)}
+        before = {loan_id: loan.dues() for loan_id, loan in loans.items()}
+        changed: set[str] = set()
+        for event in relevant:
+            if portfolio_step(loans, event):
+                changed.add(str(event.payload["loan_id"]))
+        if not changed:
+            return
+        # What each changed loan took out of its rows and put into others, summed over the batch.
+        moves: dict[tuple[str, str, str, date], list[int]] = {}
+        for loan_id in changed:
+            for sign, dues in ((-1, before.get(loan_id, [])), (1, loans[loan_id].dues())):
+                for key, outstanding in dues:
+                    move = moves.setdefault(key, [0, 0])
+                    move[0] += sign
+                    move[1] += sign * outstanding
+        saved = [loans[loan_id] for loan_id in sorted(changed)]
+        await conn.execute(
+            self._save_sql,
+            *[[getattr(loan, f.name) for loan in saved] for f in fields(PortfolioLoan)],
+        )
+        rows = sorted((key, move) for key, move in moves.items() if move != [0, 0])
+        if rows:
+            await conn.execute(
+                self._dues_sql,
+                [k[0] for k, _ in rows],
+                [k[1] for k, _ in rows],
+                [k[2] for k, _ in rows],
+                [k[3] for k, _ in rows],
+                [m[0] for _, m in rows],
+                [m[1] for _, m in rows],
+            )
+            await conn.execute(
+                self._drop_empty_sql, [k[0] for k, _ in rows], [k[1] for k, _ in rows], [k[3] for k, _ in rows]
+            )
 
 
 def _date(value: str) -> date:

@@ -5,7 +5,9 @@ loans applied for, paid out, repaid, rescheduled, written off and closed (progra
 delivered through the projector framework's batch step in a shuffled cross-stream order, ledger and
 lending topics interleaved, with records delivered again. Every read (each level, several dates, the
 month-end series, the breakdown's child areas, borrowers) must equal a naive recomputation from the raw
-events: `statistics.deltas()` summed, and borrowers counted from each member's open loans.
+events: `statistics.deltas()` summed, and borrowers counted from each member's open loans. The loan
+portfolio's buckets and PAR30 by area, on dates around the loans' due dates, must equal the old pure
+`portfolio_quality` over the loans as the old one-row-a-loan projection left them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from hypothesis import strategies as st
 
 from libs.events.envelope import BANGKOK, Actor, Area, RecordedEvent
 from libs.events.projector import Projection, Projector
+from services.lending import domain
+from services.lending.handlers import portfolio_children, portfolio_lines
+from services.lending.projections import LoanPortfolio
 from services.reporting import statistics
 from services.reporting.statistics import Statistics
 
@@ -496,3 +501,90 @@ async def test_statistics_equal_the_events_summed(pool: asyncpg.Pool, data: st.D
             assert point == want, (level, code, on)
     # Nothing is kept per member beyond their dated open-loan changes.
     assert await pool.fetchval("select count(*) from reporting.borrower_days where open = 0") == 0
+
+
+# --- loan portfolio ----------------------------------------------------------------------------------
+LENDING_TABLES = ("loan_portfolio", "portfolio_dues", "projector_offsets", "projector_streams")
+
+
+def loans_now(events: Sequence[RecordedEvent]) -> dict[str, dict[str, Any]]:
+    """The loans as the old projection left them: one row a paid-out loan, updated in place."""
+    rows: dict[str, dict[str, Any]] = {}
+    for e in events:
+        p, t = e.payload, e.event_type
+        row = rows.get(p.get("loan_id", ""))
+        if t == "lending.LoanDisbursed" and row is None:
+            assert e.area is not None
+            rows[p["loan_id"]] = {
+                "area": (e.area.province_code, e.area.district_code, p["group_id"]),
+                "status": "active",
+                "outstanding": p["principal_satang"],
+                "due": date.fromisoformat(p["schedule"][0]["due_on"]),
+            }
+        elif row is not None and t == "lending.RepaymentReceived":
+            due = p["oldest_unpaid_due_on"]
+            row |= {"outstanding": p["outstanding_principal_after_satang"], "due": due and date.fromisoformat(due)}
+        elif row is not None and t == "lending.LoanRescheduled":
+            row |= {
+                "outstanding": p["outstanding_principal_satang"],
+                "due": date.fromisoformat(p["schedule"][0]["due_on"]),
+            }
+        elif row is not None and t == "lending.LoanClosed":
+            row |= {"status": "closed", "outstanding": 0, "due": None}
+    return rows
+
+
+def aged(loans: dict[str, dict[str, Any]], level: str, code: str, on: date) -> domain.PortfolioQuality:
+    index = {"province": 0, "district": 1, "group": 2}
+    lines = [
+        domain.PortfolioLine(row["outstanding"], row["due"])
+        for row in loans.values()
+        if row["status"] == "active" and (level == "national" or row["area"][index[level]] == code)
+    ]
+    return domain.portfolio_quality(lines, on)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+async def test_portfolio_buckets_equal_the_loans_aged(pool: asyncpg.Pool, data: st.DataObject) -> None:
+    h = data.draw(histories())
+    batches = data.draw(deliveries(h))
+    await pool.execute("truncate " + ", ".join(f"lending.{t}" for t in LENDING_TABLES))
+    await deliver(pool, "lending", LoanPortfolio(LENDING, "lending"), h, batches)
+    loans = loans_now(h.events)
+    dues = sorted({row["due"] for row in loans.values() if row["due"]})
+    # Around the buckets' edges of the loans' own due dates, and the fixed dates.
+    asked = [*ASKED, *(d + timedelta(days=n) for d in dues[:3] for n in (0, 1, 30, 31, 60, 61, 90, 91))]
+    areas = {
+        "national": [""],
+        "province": sorted({r["area"][0] for r in loans.values()} | {"99"}),
+        "district": sorted({r["area"][1] for r in loans.values()} | {"9999"}),
+        "group": sorted({r["area"][2] for r in loans.values()}),
+    }
+    for level, codes in areas.items():
+        for code in codes:
+            lines = await portfolio_lines(pool, level, code or None)
+            for on in asked:
+                assert domain.portfolio_quality(lines, on) == aged(loans, level, code, on), (level, code, on)
+    for level, child in (("national", "province"), ("province", "district"), ("district", "group")):
+        for code in areas[level]:
+            children = await portfolio_children(pool, level, code or None)
+            index = {"province": 0, "district": 1, "group": 2}[child]
+            parent = {"province": None, "district": 0, "group": 1}[child]
+            want = sorted(
+                {
+                    r["area"][index]
+                    for r in loans.values()
+                    if r["status"] == "active" and (parent is None or r["area"][parent] == code)
+                }
+            )
+            assert sorted(children) == want, (level, code)
+            for name, lines in children.items():
+                for on in asked[:4]:
+                    assert domain.portfolio_quality(lines, on) == aged(loans, child, name, on)
+    # Paid-off loans leave: no empty rows are kept.
+    assert await pool.fetchval("select count(*) from lending.portfolio_dues where loans = 0") == 0
