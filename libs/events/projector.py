@@ -25,6 +25,7 @@ from aiokafka.structs import ConsumerRecord
 from opentelemetry import context, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
+from libs.events.cancel import raise_if_cancelling
 from libs.events.envelope import RecordedEvent
 from libs.events.kafka import broker_cluster_id, header_value
 from libs.events.registry import REGISTRY, EventRegistry
@@ -154,6 +155,7 @@ class Projector:
                 consumer.subscribe(list(self.projection.topics), listener=_SeekFromStore(self))
                 while True:
                     batch = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
+                    raise_if_cancelling()  # aiokafka may swallow a cancellation and return normally
                     if batch:
                         await self.apply_batch(consumer, batch)
             finally:

@@ -119,7 +119,9 @@ class Relay:
                     await self._follow_cluster()
                     last_cluster_check = time.monotonic()
                 while await self.publish_batch(producer):
-                    pass
+                    # A library may swallow our cancellation mid-publish and return normally: look again.
+                    raise_if_cancelling()
+                raise_if_cancelling()
                 self.status.error = None
             except asyncio.CancelledError:
                 raise

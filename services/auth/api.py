@@ -185,7 +185,7 @@ def build_router(
             answer.headers["Retry-After"] = "1"
             return answer
         if principal is None:
-            token_requests.failed(where, client_id, now)
+            token_requests.failed(where, client_id, time.monotonic())
             return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
         token_requests.succeeded(where, client_id)
         wanted = set(form["scope"].split()) if form.get("scope") else set(principal.scopes)
@@ -218,7 +218,7 @@ def build_router(
         except PasswordWorkBusy as busy:
             raise _busy() from busy
         except store.SignInRefused as refused:
-            sign_ins.failed(where, body.username, now)
+            sign_ins.failed(where, body.username, time.monotonic())
             raise Problem(401, "Unauthorized", "wrong username or password", "unauthenticated") from refused
         sign_ins.succeeded(where, body.username)
         csrf = secrets.token_urlsafe(24)
