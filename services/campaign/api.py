@@ -200,7 +200,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         _check_area(level, code)
         day = as_of or today_in_thailand()
         campaign = await handlers.load_campaign(campaign_id)
-        figures = counting.counters(campaign, await handlers.facts(campaign, level, code), day)
+        figures = await handlers.progress_counters(campaign, level, code, day)
         return {
             "campaign_id": campaign_id,
             "level": level,
@@ -223,7 +223,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         _check_area(level, code)
         day = as_of or today_in_thailand()
         campaign = await handlers.load_campaign(campaign_id)
-        points = counting.series(campaign, await handlers.facts(campaign, level, code), day)
+        points = await handlers.progress_series(campaign, level, code, day)
         return {
             "campaign_id": campaign_id,
             "level": level,
@@ -243,12 +243,9 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         _check_area(level, code)
         day = as_of or today_in_thailand()
         campaign = await handlers.load_campaign(campaign_id)
-        child = {"national": ("province", "province_code"), "province": ("district", "district_code")}.get(
-            level, ("group", "group_id")
-        )
-        parts = counting.split_by(await handlers.facts(campaign, level, code), child[1])
-        shown_parts = [(c, shown(counting.counters(campaign, f, day))) for c, f in parts.items()]
-        items = [{"code": c, **area_name(child[0], c), "counters": figures} for c, figures in shown_parts]
+        child, parts = await handlers.progress_breakdown(campaign, level, code, day)
+        shown_parts = [(c, shown(figures)) for c, figures in parts]
+        items = [{"code": c, **area_name(child, c), "counters": figures} for c, figures in shown_parts]
         if format != "json":
             table = Table(
                 title=[
@@ -258,7 +255,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
                 ],
                 headings=["รหัส", "พื้นที่", *[label for _, label, _ in ROWS]],
                 rows=[
-                    [c, str(area_name(child[0], c)["name_th"] or ""), *[str(figures[k]) for k, _, _ in ROWS]]
+                    [c, str(area_name(child, c)["name_th"] or ""), *[str(figures[k]) for k, _, _ in ROWS]]
                     for c, figures in shown_parts
                 ],
                 figures=frozenset(range(2, 2 + len(ROWS))),
@@ -268,7 +265,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             "campaign_id": campaign_id,
             "level": level,
             "code": code,
-            "child_level": child[0],
+            "child_level": child,
             "as_of": day.isoformat(),
             "items": items,
         }
@@ -492,12 +489,11 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         campaign = await handlers.load_campaign(campaign_id)
         today = today_in_thailand()
         submitted = (await handlers.submitted_reports(campaign_id, level)).get(code)
-        facts = await handlers.facts(campaign, level, code)
         children = []
         if level == "province":
-            for district, part in counting.split_by(facts, "district_code").items():
+            for district, figures in (await handlers.progress_breakdown(campaign, level, code, today))[1]:
                 name = area_name("district", district)["name_th"] or district
-                children.append((district, name, counting.counters(campaign, part, today)))
+                children.append((district, name, figures))
         view = exports.ReportView(
             campaign_name_th=campaign.name_th,
             starts_on=campaign.starts_on,
@@ -505,7 +501,9 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             level=level,
             code=code,
             area_name_th=area_name(level, code)["name_th"] or code,
-            counters=submitted.counters if submitted else counting.counters(campaign, facts, today),
+            counters=submitted.counters
+            if submitted
+            else await handlers.progress_counters(campaign, level, code, today),
             as_of=submitted.submitted_on if submitted else today,
             submitted_on=submitted.submitted_on if submitted else None,
             late=submitted.late if submitted else False,

@@ -1,4 +1,5 @@
-"""Campaign composition root: definitions, the ledger facts projection, routes, relay, health."""
+"""Campaign composition root: definitions, the ledger facts projection (with the counters' aggregates, from
+the ledger and campaign topics), routes, relay, health."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def build(platform: Platform) -> ServiceRuntime:
     handlers = CampaignHandlers(platform.pool, platform.settings)
-    facts = LedgerFacts(topic_for("ledger", platform.settings.topic_prefix), SCHEMA)
+    facts = LedgerFacts(
+        topic_for("ledger", platform.settings.topic_prefix),
+        SCHEMA,
+        campaign_topic=topic_for(NAME, platform.settings.topic_prefix),
+    )
     return service_runtime(
         NAME,
         platform,

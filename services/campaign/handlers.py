@@ -23,6 +23,7 @@ from libs.events.store import EventStore
 from libs.events.wakeup import CommitSignal
 from services.campaign import counters as counting
 from services.campaign import nominations
+from services.campaign.aggregates import Progress
 from services.campaign.reports import CampaignRuleBroken, decide_nomination, nominations_as_of, submit_report
 
 SCHEMA = "campaign"
@@ -54,6 +55,7 @@ class CampaignHandlers:
         self.store = EventStore(SCHEMA)
         self.commit_signal = CommitSignal(pool, self.store.notify_channel)
         self.commands = IdempotentCommands(pool, SCHEMA, after_commit=self.commit_signal.poke)
+        self.progress = Progress(pool, schema)
 
     async def load_campaign(self, campaign_id: str) -> CampaignLaunched:
         events = await self.store.read_stream(self.pool, campaign_stream(campaign_id))
@@ -107,7 +109,26 @@ class CampaignHandlers:
             launched.append(campaign.campaign_id)
         return launched
 
+    async def progress_counters(
+        self, campaign: CampaignLaunched, level: str, code: str | None, as_of: date
+    ) -> dict[str, int]:
+        """An area's counters at the end of `as_of`, from the aggregates."""
+        return await self.progress.counters(campaign, level, code, as_of)
+
+    async def progress_series(
+        self, campaign: CampaignLaunched, level: str, code: str | None, as_of: date
+    ) -> list[tuple[date, dict[str, int]]]:
+        """An area's counters at the end of each day of the window up to `as_of`, from the aggregates."""
+        return await self.progress.series(campaign, level, code, as_of)
+
+    async def progress_breakdown(
+        self, campaign: CampaignLaunched, level: str, code: str | None, as_of: date
+    ) -> tuple[str, list[tuple[str, dict[str, int]]]]:
+        """The child level, and each child area's counters at the end of `as_of`, from the aggregates."""
+        return await self.progress.breakdown(campaign, level, code, as_of)
+
     async def facts(self, campaign: CampaignLaunched, level: str, code: str | None) -> counting.Facts:
+        """Every fact of an area's members (what nominations score; the counters' oracle in tests)."""
         column = {"national": None, "province": "province_code", "district": "district_code", "group": "group_id"}[
             level
         ]
@@ -306,7 +327,7 @@ class CampaignHandlers:
             if await self.store.read_stream(unit.conn, stream):
                 raise CampaignRuleBroken(f"the {level} report of {code} was submitted already", None, 409)
             on = submitted_on or today_in_thailand()
-            figures = counting.counters(campaign, await self.facts(campaign, level, code), on)
+            figures = await self.progress_counters(campaign, level, code, on)
             districts = await self.submitted_reports(campaign_id, "district") if level == "province" else {}
             event = submit_report(campaign, level, code, on, today_in_thailand(), figures, text, actor.id, districts)
             body = {

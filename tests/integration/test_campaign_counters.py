@@ -1,10 +1,11 @@
 """The 50-year campaign's counters from a scripted district whose actions are known: exact at every
-level, unchanged when the ledger topic is delivered again or its streams arrive in another order, and
-reversals uncount."""
+level, unchanged when the ledger topic is delivered again or its streams arrive in another order (the
+campaign launched before or among them), and reversals uncount."""
 
 from __future__ import annotations
 
 import random
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -36,21 +37,21 @@ EXPECTED_2701 = {
 }
 EXPECTED_2702 = {
     "new_members": 0,
-    "commitment_raises": 0,
+    "commitment_raises": 1,
     "special_depositors": 1,
     "special_deposits": 1,
     "special_deposit_amount": "50.00",
-    "members_taking_part": 1,
+    "members_taking_part": 2,
     "groups_taking_part": 1,
     "savings_added": "50.00",
 }
 EXPECTED_27 = {
     "new_members": 2,
-    "commitment_raises": 1,
+    "commitment_raises": 2,
     "special_depositors": 3,
     "special_deposits": 3,
     "special_deposit_amount": "160.00",
-    "members_taking_part": 5,
+    "members_taking_part": 6,
     "groups_taking_part": 3,
     "savings_added": "290.00",
 }
@@ -98,6 +99,9 @@ async def scripted_district(client: httpx.AsyncClient) -> dict[str, int]:
     m6 = await member(group_c, "2023-05-01", "50.00")
     await act(m6, "commitment", {"monthly_commitment": "100.00", "effective_on": "2023-11-01"})  # before: no
     await act(m6, "deposits", special("50.00", "2024-02-29"))  # the window's last day: counts
+    m7 = await member(group_c, "2023-05-01", "100.00")
+    # +50 from the window's first month: counts (against the commitment before the window opened)
+    await act(m7, "commitment", {"monthly_commitment": "150.00", "effective_on": "2023-12-01"})
     await member(group_c, "2024-03-01", "100.00")  # joined after the window
     return last
 
@@ -168,7 +172,10 @@ async def test_scripted_district_gives_exact_counters_at_every_level(
 
 
 async def counters_from_shuffled_streams(pool: asyncpg.Pool, settings: Settings) -> None:
+    """The ledger's events in another order across streams, the campaign's launch among them (before it,
+    its counters are computed from the facts kept so far; after it, kept as events arrive)."""
     events = await EventStore("ledger").read_all_after(pool, 0, limit=10_000)
+    launch = (await EventStore("campaign").read_stream(pool, "campaign-savings-50y"))[0]
     streams: dict[str, list[RecordedEvent]] = {}
     for e in events:
         streams.setdefault(e.stream_id, []).append(e)
@@ -181,19 +188,23 @@ async def counters_from_shuffled_streams(pool: asyncpg.Pool, settings: Settings)
         if not queues[stream]:
             del queues[stream]
     assert [e.event_id for e in order] != [e.event_id for e in events]
-    async with pool.acquire() as conn:
-        await migrate(conn, "campaign_shuffled", MIGRATIONS)
-        facts = LedgerFacts("unused", "campaign_shuffled")
-        for i in range(0, len(order), 3):  # small batches, as a consumer might get them
-            async with conn.transaction():
-                await facts.apply(conn, order[i : i + 3])
     handlers = CampaignHandlers(pool, settings, "campaign_shuffled")
     campaign = await handlers.load_campaign("savings-50y")
-    from datetime import date
-
-    figures = counting.counters(campaign, await handlers.facts(campaign, "province", "27"), date(2026, 1, 1))
-    shown = {k: f"{v / 100:.2f}" if k in counting.MONEY_COUNTERS else v for k, v in figures.items()}
-    assert shown == EXPECTED_27
+    for at in (len(order) // 2, len(order)):
+        async with pool.acquire() as conn:
+            await conn.execute('drop schema if exists "campaign_shuffled" cascade')
+            await migrate(conn, "campaign_shuffled", MIGRATIONS)
+            facts = LedgerFacts("unused", "campaign_shuffled")
+            delivered = [*order[:at], launch, *order[at:]]
+            for i in range(0, len(delivered), 3):  # small batches, as a consumer might get them
+                async with conn.transaction():
+                    await facts.apply(conn, delivered[i : i + 3])
+        for level, code, expected in (("province", "27", EXPECTED_27), ("district", "2702", EXPECTED_2702)):
+            figures = await handlers.progress_counters(campaign, level, code, date(2026, 1, 1))
+            shown = {k: f"{v / 100:.2f}" if k in counting.MONEY_COUNTERS else v for k, v in figures.items()}
+            assert shown == expected, (at, level)
+            oracle = counting.counters(campaign, await handlers.facts(campaign, level, code), date(2026, 1, 1))
+            assert figures == oracle
 
 
 async def test_reports_export_as_xlsx_and_pdf_in_thai_with_the_figures(
