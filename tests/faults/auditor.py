@@ -83,13 +83,13 @@ async def audit(client: Client, setup: Setup, commands: list[Command], timeout: 
     for group in setup.groups:
         cursor: dict[str, str] = {}
         while True:  # page by page (the journal is cursor-paginated)
-            journal = (await client.get(f"/ledger/v1/groups/{group}/journal", **cursor)).json()
+            journal = await client.read(f"/ledger/v1/groups/{group}/journal", **cursor)
             for entry in journal["entries"]:
                 posted.update(_entry_key(entry))
             if not journal.get("next"):
                 break
             cursor = {"after": journal["next"]}
-        trials[group] = (await client.get(f"/ledger/v1/groups/{group}/trial-balance")).json()
+        trials[group] = await client.read(f"/ledger/v1/groups/{group}/trial-balance")
     expected_keys: set[tuple[str, ...]] = set()
     for member in setup.members:
         for account, amount in (("sajja", SETUP_SAJJA), ("special", SETUP_SPECIAL)):
@@ -189,7 +189,7 @@ async def audit(client: Client, setup: Setup, commands: list[Command], timeout: 
         for member, member_group in setup.members.items():
             if member_group != group:
                 continue
-            record = (await client.get(f"/ledger/v1/members/{member}")).json()
+            record = await client.read(f"/ledger/v1/members/{member}")
             months = [m["month"] for m in record["installments"]["missed"]]
             if months.count(month) != (1 if member in missed else 0):
                 result.note(
@@ -232,7 +232,7 @@ async def audit(client: Client, setup: Setup, commands: list[Command], timeout: 
             result.note("mismatched", f"group {group}: trial balance debits {baht(debits)} ≠ credits {baht(credits)}")
         if got_books != want_books:
             result.note("mismatched", f"group {group}: books {got_books}, expected {want_books}")
-        reconciliation = (await client.get(f"/ledger/v1/groups/{group}/reconciliation")).json()
+        reconciliation = await client.read(f"/ledger/v1/groups/{group}/reconciliation")
         if not reconciliation.get("reconciled"):
             result.note("mismatched", f"group {group} does not reconcile: {reconciliation}")
 

@@ -22,14 +22,15 @@ import asyncio
 import contextlib
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tests.faults.auditor import audit
 from tests.faults.nemesis import Nemesis
@@ -92,6 +93,7 @@ class Options:
     keep: bool = False  # keep every trial's data directory, not only failing ones
     verbose: bool = False  # each trial's faults as they struck, and where its time went
     parallel: int = 1  # trials at a time, each with its own platform
+    only: int | None = None  # run just this trial of the seed (to look again at one that found something)
 
 
 class Trial:
@@ -192,7 +194,7 @@ class Trial:
         for command in self.commands:
             if command.kind == "loan-disburse" and command.applied:
                 for _ in range(12):
-                    loan = await client.get(f"/lending/v1/loans/{command.loan}", wait=10)
+                    loan = await client.get(f"/lending/v1/loans/{command.loan}", timeout=20, wait=10)
                     if loan.status_code == 200 and loan.json()["status"] != "disbursing":
                         break
 
@@ -331,7 +333,8 @@ async def run_campaign(
                 f.write("faults:\n" + "".join(f"  {line}\n" for line in result.faults))
                 f.write("findings:\n" + "".join(f"  {line}\n" for line in result.findings) + "\n")
 
-    await asyncio.gather(*(one(n) for n in range(1, options.trials + 1)))
+    numbers = [options.only] if options.only else range(1, options.trials + 1)
+    await asyncio.gather(*(one(n) for n in numbers))
     results.sort(key=lambda r: r.number)
     print(table(summary(results)), file=out, flush=True)
     if any(not r.clean for r in results):
@@ -349,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep every trial's data directory")
     parser.add_argument("--parallel", type=int, default=1, help="trials at a time (each its own platform)")
+    parser.add_argument("--only", type=int, default=None, help="run only this trial of the seed")
     parser.add_argument("--verbose", action="store_true", help="faults as they struck, and each phase's seconds")
     args = parser.parse_args(argv)
     options = Options(
@@ -361,9 +365,24 @@ def main(argv: list[str] | None = None) -> int:
         keep=args.keep,
         verbose=args.verbose,
         parallel=args.parallel,
+        only=args.only,
     )
-    results = asyncio.run(run_campaign(options))
+    try:
+        results = asyncio.run(_until_stopped(run_campaign(options)))
+    except asyncio.CancelledError:
+        print("stopped: the trials that ended are above", file=sys.stderr)
+        return 130
     return 0 if all(r.clean for r in results) else 1
+
+
+async def _until_stopped(work: Coroutine[Any, Any, list[TrialResult]]) -> list[TrialResult]:
+    """Run the campaign; Ctrl-C or SIGTERM (a background `make`'s shell ignores SIGINT) stops it, and each
+    trial's clean-up stops its runner and servers."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    return await task
 
 
 if __name__ == "__main__":

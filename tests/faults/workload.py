@@ -121,8 +121,26 @@ class Client:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def get(self, path: str, **params: Any) -> httpx.Response:
-        return await self.http.get(path, params=params, headers=self.tokens["faults-officer"])
+    async def get(self, path: str, timeout: float | None = None, **params: Any) -> httpx.Response:
+        """A read; a time-out or a broken connection comes back as a 599 answer (reads are polled)."""
+        try:
+            return await self.http.get(
+                path, params=params, headers=self.tokens["faults-officer"], timeout=timeout or self.http.timeout
+            )
+        except httpx.HTTPError as exc:
+            return httpx.Response(599, json={"error": type(exc).__name__})
+
+    async def read(self, path: str, **params: Any) -> dict[str, Any]:
+        """A read that must answer 200: asked again for up to 30 s (a platform just restarted may need it)."""
+        response = await self.get(path, **params)
+        for _ in range(60):
+            if response.status_code == 200:
+                break
+            await asyncio.sleep(0.5)
+            response = await self.get(path, **params)
+        assert response.status_code == 200, f"GET {path} {params}: {response.status_code} {response.text[:300]}"
+        body: dict[str, Any] = response.json()
+        return body
 
     async def send(self, command: Command) -> Answer:
         headers = {"Idempotency-Key": command.key} | self.tokens[command.subject]
