@@ -166,17 +166,13 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         items = await smart.closest(district, day)
         if format == "json":
             return {"district": district, "items": items}
-        names = await statistics.group_names(pool, SCHEMA, [i["group_id"] for i in items])
         table = Table(
             title=[
                 f"กลุ่มที่ใกล้เลื่อนระดับ SMART Saving Group อำเภอ{area_names('district', district)[0]} ({district})",
                 f"ข้อมูล ณ วันที่ {thai_date(day)}",
             ],
             headings=["รหัสกลุ่ม", "ชื่อกลุ่ม", "ระดับปัจจุบัน", "ระดับถัดไป", "เกณฑ์ที่ยังขาด"],
-            rows=[
-                [i["group_id"], names.get(i["group_id"], ""), i["level"], i["next_level"], ", ".join(i["missing"])]
-                for i in items
-            ],
+            rows=[[i["group_id"], i["name"], i["level"], i["next_level"], ", ".join(i["missing"])] for i in items],
             figures=frozenset({2, 3}),
         )
         return file_response(table, format, f"smart-closest-{district}-{day.isoformat()}")

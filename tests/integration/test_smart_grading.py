@@ -61,7 +61,15 @@ async def test_groups_are_graded_with_reasons_history_and_gaps(client: httpx.Asy
     closest = (
         await client.get("/reporting/v1/smart/closest", params={"district": "2702", "as_of": "2024-12-15"})
     ).json()
-    assert closest["items"] == [{"group_id": plain, "level": 1, "next_level": 2, "missing": ["governance"]}]
+    assert closest["items"] == [
+        {
+            "group_id": plain,
+            "name": "กลุ่มออมทรัพย์เพื่อการผลิตบ้านหนองบัว",
+            "level": 1,
+            "next_level": 2,
+            "missing": ["governance"],
+        }
+    ]
 
     # The group at a glance: its figures, its books (balanced, savings on the liability side), its level.
     summary = (await client.get(f"/reporting/v1/groups/{exemplary}/summary", params={"as_of": "2024-12-15"})).json()
