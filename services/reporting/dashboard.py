@@ -35,6 +35,7 @@ from services.reporting.audit import entries as audit_entries
 from services.reporting.live import LiveFeed, concerns
 from services.reporting.places import ReportingPlaces, province_in_path
 from services.reporting.province_report import ProvinceReport, to_pdf, to_spreadsheet
+from services.reporting.referral_feed import pipeline_counts
 
 STATIC = Path(__file__).with_name("dashboard_static")
 ASSETS = {
@@ -96,37 +97,6 @@ async def trail(pool: asyncpg.Pool, schema: str, level: str, code: str | None) -
     if level == "group" and row is not None:
         steps.append({"level": "group", "code": code, "name_th": row["name"], "name_en": row["name"]})
     return steps
-
-
-async def pipeline_counts(
-    pool: asyncpg.Pool, schema: str, partner: str, level: str, code: str | None
-) -> tuple[dict[str, int], dict[str, int]]:
-    """Referrals and revocations by kind, and referrals by the outcome the partner reported, for an area."""
-    column = {"national": None, "province": "province_code", "district": "district_code", "group": "group_id"}
-    where = f"and m.{column[level]}::text = $2" if column[level] else ""
-    s = f'"{schema}"'
-    args: list[object] = [partner] + ([code] if column[level] else [])
-    kinds = {
-        r["kind"]: r["n"]
-        for r in await pool.fetch(
-            f"""select f.kind, count(distinct f.referral_id) as n from {s}.referral_feed f
-                left join {s}.referral_members m on m.member_id = f.member_id
-                where f.partner = $1 {where} group by f.kind""",
-            *args,
-        )
-    }
-    outcomes = {
-        r["outcome"]: r["n"]
-        for r in await pool.fetch(
-            f"""select o.outcome, count(distinct o.referral_id) as n from {s}.referral_outcomes o
-                join (select distinct partner, referral_id, member_id from {s}.referral_feed) f
-                  on f.referral_id = o.referral_id and f.partner = o.partner
-                left join {s}.referral_members m on m.member_id = f.member_id
-                where o.partner = $1 {where} group by o.outcome""",
-            *args,
-        )
-    }
-    return kinds, outcomes
 
 
 def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> APIRouter:
@@ -270,7 +240,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
     ) -> dict[str, object] | Response:
         if level != "national" and not code:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
-        kinds, outcomes = await pipeline_counts(pool, schema, partner, level, code)
+        kinds, outcomes = await pipeline_counts(pool, partner, level, code)
         today = today_in_thailand()
         if format != "json":
             labels = {
@@ -330,7 +300,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
             )
             response.raise_for_status()
             portfolio = response.json()
-        kinds, outcomes = await pipeline_counts(pool, schema, "gsb", "province", province_code)
+        kinds, outcomes = await pipeline_counts(pool, "gsb", "province", province_code)
         report = ProvinceReport(
             code=province_code,
             name_th=province.name_th,

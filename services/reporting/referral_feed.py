@@ -193,6 +193,7 @@ class ReferralFacts:
                 latest["referral_id"],
                 customer_ref,
             )
+            await count_entry(conn, partner, latest["referral_id"], "revocation", None)
 
     async def _revoke(self, conn: asyncpg.Connection, member_id: str, partner: str | None, purpose: str | None) -> None:
         """A revocation for each partner feed where the member's latest entry is a referral."""
@@ -214,6 +215,7 @@ class ReferralFacts:
                     r["referral_id"],
                     member_id,
                 )
+                await count_entry(conn, r["partner"], r["referral_id"], "revocation", member_id)
 
 
 class ReferralFeed:
@@ -266,16 +268,18 @@ class ReferralFeed:
             verdict = referrals.evaluate(rules, c["joined_on"], missed, loans, as_of)
             if not verdict.eligible:
                 continue
+            referral_id = referrals.pseudonym(self.key, partner, c["member_id"])
             await conn.execute(
                 f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, member_id, score, evidence)"
                 " values ($1, $2, 'referral', $3, $4, $5, $6::jsonb)",
                 partner,
                 rules.purpose,
-                referrals.pseudonym(self.key, partner, c["member_id"]),
+                referral_id,
                 c["member_id"],
                 str(verdict.score),
                 json.dumps(verdict.evidence, ensure_ascii=False),
             )
+            await count_entry(conn, partner, referral_id, "referral", c["member_id"])
             added += 1
         return added
 
@@ -305,16 +309,18 @@ class ReferralFeed:
         ]
         referred = referrals.refer_pawn_customers(rules, customers, as_of)
         for customer_ref, verdict in referred:
+            referral_id = referrals.pseudonym(self.key, rules.partner, referrals.pawn_subject(customer_ref))
             await conn.execute(
                 f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, customer_ref, score, evidence)"
                 " values ($1, $2, 'referral', $3, $4, $5, $6::jsonb)",
                 rules.partner,
                 rules.purpose,
-                referrals.pseudonym(self.key, rules.partner, referrals.pawn_subject(customer_ref)),
+                referral_id,
                 customer_ref,
                 str(verdict.score),
                 json.dumps(verdict.evidence, ensure_ascii=False),
             )
+            await count_entry(conn, rules.partner, referral_id, "referral", None)
         return len(referred)
 
     async def page(self, partner: str, after: int, limit: int) -> list[dict[str, Any]]:
@@ -383,21 +389,68 @@ class ReferralFeed:
         return {f: found[f] for f in rules.contact_fields}
 
     async def record_outcome(self, partner: str, referral_id: str, outcome: str) -> bool:
-        known = await self.pool.fetchval(
-            f"select 1 from {S}.referral_feed where partner = $1 and referral_id = $2 and kind = 'referral'",
+        return await record_outcome(self.pool, partner, referral_id, outcome)
+
+
+async def record_outcome(pool: asyncpg.Pool, partner: str, referral_id: str, outcome: str) -> bool:
+    """What the partner reports of a referral in its feed (False: no such referral), counted once."""
+    async with pool.acquire() as conn, conn.transaction():
+        member_id = await conn.fetchval(
+            f"""select coalesce(member_id::text, '') from {S}.referral_feed
+                where partner = $1 and referral_id = $2 and kind = 'referral' limit 1""",
             partner,
             referral_id,
         )
-        if not known:
+        if member_id is None:
             return False
-        await self.pool.execute(
+        await conn.execute(
             f"insert into {S}.referral_outcomes (referral_id, partner, outcome) values ($1, $2, $3)"
             " on conflict do nothing",
             referral_id,
             partner,
             outcome,
         )
-        return True
+        await count_entry(conn, partner, referral_id, outcome, member_id or None)
+    return True
+
+
+# The pipeline's counters (issue #13): each referral id counts once per kind of entry (referral, revocation)
+# and once per outcome the partner reports — a distinct count kept by its first-seen row — in the nation and
+# in the referred member's province, district and group (a pawn customer in the nation only).
+_COUNT_SQL = f"""
+    with first as (
+        insert into {S}.referral_firsts (partner, referral_id, kind) values ($1, $2, $3)
+        on conflict do nothing returning partner
+    )
+    insert into {S}.referral_counts as c (partner, level, code, kind, n)
+    select $1, l.level, l.code, $3, 1
+    from first
+    left join {S}.referral_members m on m.member_id = $4::uuid
+    cross join lateral (values ('national', ''), ('province', m.province_code), ('district', m.district_code),
+                               ('group', m.group_id::text)) as l(level, code)
+    where l.code is not null
+    on conflict (partner, level, code, kind) do update set n = c.n + 1"""
+
+
+async def count_entry(conn: asyncpg.Connection, partner: str, referral_id: str, kind: str, member_id: Any) -> None:
+    """Count a feed entry or an outcome in the pipeline, once per referral id and kind."""
+    await conn.execute(_COUNT_SQL, partner, referral_id, kind, None if member_id is None else str(member_id))
+
+
+async def pipeline_counts(
+    conn: asyncpg.Connection | asyncpg.Pool, partner: str, level: str, code: str | None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Referrals and revocations by kind, and referrals by the outcome the partner reported, for an area:
+    a handful of counter rows."""
+    rows = await conn.fetch(
+        f"select kind, n from {S}.referral_counts where partner = $1 and level = $2 and code = $3",
+        partner,
+        level,
+        "" if level == "national" else code or "",
+    )
+    kinds = {r["kind"]: int(r["n"]) for r in rows if r["kind"] in ("referral", "revocation")}
+    outcomes = {r["kind"]: int(r["n"]) for r in rows if r["kind"] not in ("referral", "revocation")}
+    return kinds, outcomes
 
 
 async def pawn_tickets(
