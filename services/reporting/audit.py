@@ -19,28 +19,90 @@ class AuditLog:
     def __init__(self, topics: Sequence[str], schema: str = "reporting") -> None:
         self.topics: Sequence[str] = tuple(topics)
         self.table = f'"{schema}".audit_log'
+        self.days = f'"{schema}".audit_days'
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-        await conn.executemany(
-            f"""insert into {self.table} (event_id, service, event_type, stream_id, actor_kind, actor_id,
-                province_code, district_code, occurred_at, recorded_at)
-                values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict (event_id) do nothing""",
-            [
-                (
-                    e.event_id,
-                    e.event_type.split(".", 1)[0],
-                    e.event_type,
-                    e.stream_id,
-                    e.actor.kind,
-                    e.actor.id,
-                    e.area.province_code if e.area else None,
-                    e.area.district_code if e.area else None,
-                    e.occurred_at,
-                    e.recorded_at,
-                )
-                for e in events
-            ],
+        """One multi-row insert a batch, rows numbered (seq) in the batch's order; each day's first and last
+        seq widened (audit_days), so a time window is a range of seq."""
+        if not events:
+            return
+        await conn.execute(
+            f"""with inserted as (
+                    insert into {self.table} (event_id, service, event_type, stream_id, actor_kind, actor_id,
+                        province_code, district_code, occurred_at, recorded_at)
+                    select event_id, service, event_type, stream_id, actor_kind, actor_id, province_code,
+                           district_code, occurred_at, recorded_at
+                    from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[])
+                         with ordinality as x(event_id, service, event_type, stream_id, actor_kind, actor_id,
+                                              province_code, district_code, occurred_at, recorded_at, n)
+                    order by n
+                    on conflict (event_id) do nothing
+                    returning seq, occurred_at)
+                insert into {self.days} as d (day, first_seq, last_seq)
+                select (occurred_at at time zone 'UTC')::date, min(seq), max(seq) from inserted group by 1
+                on conflict (day) do update set first_seq = least(d.first_seq, excluded.first_seq),
+                                                last_seq = greatest(d.last_seq, excluded.last_seq)""",
+            [e.event_id for e in events],
+            [e.event_type.split(".", 1)[0] for e in events],
+            [e.event_type for e in events],
+            [e.stream_id for e in events],
+            [e.actor.kind for e in events],
+            [e.actor.id for e in events],
+            [e.area.province_code if e.area else None for e in events],
+            [e.area.district_code if e.area else None for e in events],
+            [e.occurred_at for e in events],
+            [e.recorded_at for e in events],
         )
+
+
+def page_query(
+    schema: str,
+    *,
+    actor: str | None,
+    province: str | None,
+    district: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after: int,
+    limit: int,
+    include_pawn: bool,
+) -> tuple[str, list[Any]]:
+    """The statement for one page and its arguments. Each page reads an index in cursor order —
+    (actor_id, seq), (district_code, seq) or (province_code, seq) for a filter on who or where, the primary
+    key otherwise, within the seq range of the days a time window covers — and stops after a page. Only the
+    filters asked are in the statement, so a cached plan never has to serve a filter that is absent."""
+    where = ["seq > $1"]
+    args: list[Any] = [after]
+    for column, value in (("actor_id", actor), ("province_code", province), ("district_code", district)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    days = f'"{schema}".audit_days'
+    # A time window is also a range of seq: rows of a day lie between its first and last seq (audit_days).
+    # PostgreSQL cannot know that seq and occurred_at rise together; without the range a window far from
+    # the cursor would be found by reading every row between.
+    if since is not None:
+        args.append(since)
+        n = len(args)
+        where.append(f"occurred_at >= ${n}")
+        where.append(f"seq >= (select min(first_seq) from {days} where day >= (${n} at time zone 'UTC')::date)")
+    if until is not None:
+        args.append(until)
+        n = len(args)
+        where.append(f"occurred_at < ${n}")
+        where.append(f"seq <= (select max(last_seq) from {days} where day <= (${n} at time zone 'UTC')::date)")
+    if not include_pawn:
+        where.append("not (service = 'lending' and stream_id like 'pawn-%')")
+    args.append(limit)
+    # Ordered by the filter's column first (a constant under the filter, so still seq order): the one order
+    # that its (column, seq) index gives, which the planner would otherwise trade for the primary key's.
+    filtered = [c for c, v in (("actor_id", actor), ("district_code", district), ("province_code", province)) if v]
+    lead = f"{filtered[0]}, " if filtered else ""
+    sql = f"""select seq, service, event_type, stream_id, actor_kind, actor_id, province_code, district_code,
+                     occurred_at, recorded_at
+              from "{schema}".audit_log where {" and ".join(where)} order by {lead}seq limit ${len(args)}"""
+    return sql, args
 
 
 async def entries(
@@ -57,27 +119,18 @@ async def entries(
     include_pawn: bool = False,
 ) -> list[dict[str, Any]]:
     """`include_pawn`: pawn lending's events only for callers allowed to read pawn transactions."""
-    rows = await pool.fetch(
-        f"""select seq, service, event_type, stream_id, actor_kind, actor_id, province_code, district_code,
-                   occurred_at, recorded_at
-            from "{schema}".audit_log
-            where seq > $1
-              and ($2::text is null or actor_id = $2)
-              and ($3::text is null or province_code = $3)
-              and ($4::text is null or district_code = $4)
-              and ($5::timestamptz is null or occurred_at >= $5)
-              and ($6::timestamptz is null or occurred_at < $6)
-              and ($8 or not (service = 'lending' and stream_id like 'pawn-%'))
-            order by seq limit $7""",
-        after,
-        actor,
-        province,
-        district,
-        since,
-        until,
-        limit,
-        include_pawn,
+    sql, args = page_query(
+        schema,
+        actor=actor,
+        province=province,
+        district=district,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit,
+        include_pawn=include_pawn,
     )
+    rows = await pool.fetch(sql, *args)
     return [
         {
             "seq": r["seq"],
