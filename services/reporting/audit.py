@@ -15,11 +15,16 @@ class AuditLog:
     """Projection: one row per event of the ledger, lending and campaign topics."""
 
     name = "audit_log"
+    tables = ("audit_log", "audit_days")
 
     def __init__(self, topics: Sequence[str], schema: str = "reporting") -> None:
         self.topics: Sequence[str] = tuple(topics)
         self.table = f'"{schema}".audit_log'
         self.days = f'"{schema}".audit_days'
+
+    def rebuilt_in(self, schema: str) -> AuditLog:
+        """A rebuilt list numbers its rows (seq) after the old list's last: cursors never go back."""
+        return AuditLog(self.topics, schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """One multi-row insert a batch, rows numbered (seq) in the batch's order; each day's first and last
@@ -78,30 +83,28 @@ def page_query(
         if value is not None:
             args.append(value)
             where.append(f"{column} = ${len(args)}")
-    days = f'"{schema}".audit_days'
-    # A time window is also a range of seq: rows of a day lie between its first and last seq (audit_days).
-    # PostgreSQL cannot know that seq and occurred_at rise together; without the range a window far from
-    # the cursor would be found by reading every row between.
+    # A time window is also a range of seq: every row of a day lies between the day's first and last seq
+    # (audit_days), so a matching row's seq lies within those of the days the window covers. PostgreSQL cannot
+    # know that seq and occurred_at rise together; without the range a window far from the cursor would be
+    # found by reading every row between.
+    days: list[str] = []
     if since is not None:
         args.append(since)
-        n = len(args)
-        where.append(f"occurred_at >= ${n}")
-        where.append(f"seq >= (select min(first_seq) from {days} where day >= (${n} at time zone 'UTC')::date)")
+        where.append(f"occurred_at >= ${len(args)}")
+        days.append(f"day >= (${len(args)} at time zone 'UTC')::date")
     if until is not None:
         args.append(until)
-        n = len(args)
-        where.append(f"occurred_at < ${n}")
-        where.append(f"seq <= (select max(last_seq) from {days} where day <= (${n} at time zone 'UTC')::date)")
+        where.append(f"occurred_at < ${len(args)}")
+        days.append(f"day <= (${len(args)} at time zone 'UTC')::date")
+    if days:
+        covered = f'from "{schema}".audit_days where {" and ".join(days)}'
+        where.append(f"seq between (select min(first_seq) {covered}) and (select max(last_seq) {covered})")
     if not include_pawn:
         where.append("not (service = 'lending' and stream_id like 'pawn-%')")
     args.append(limit)
-    # Ordered by the filter's column first (a constant under the filter, so still seq order): the one order
-    # that its (column, seq) index gives, which the planner would otherwise trade for the primary key's.
-    filtered = [c for c, v in (("actor_id", actor), ("district_code", district), ("province_code", province)) if v]
-    lead = f"{filtered[0]}, " if filtered else ""
     sql = f"""select seq, service, event_type, stream_id, actor_kind, actor_id, province_code, district_code,
                      occurred_at, recorded_at
-              from "{schema}".audit_log where {" and ".join(where)} order by {lead}seq limit ${len(args)}"""
+              from "{schema}".audit_log where {" and ".join(where)} order by seq limit ${len(args)}"""
     return sql, args
 
 
