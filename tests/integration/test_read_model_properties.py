@@ -496,9 +496,9 @@ async def test_statistics_equal_the_events_summed(pool: asyncpg.Pool, data: st.D
     for level, code in (("national", ""), ("district", codes["district"][0])):
         points = await statistics.series(pool, "reporting", level, code or None, month_ends)
         for on, point in zip(month_ends, points, strict=True):
-            want = naive(all_facts, level, code, on)
-            del want["borrowers"]
-            assert point == want, (level, code, on)
+            figures = naive(all_facts, level, code, on)
+            del figures["borrowers"]
+            assert point == figures, (level, code, on)
     # Nothing is kept per member beyond their dated open-loan changes.
     assert await pool.fetchval("select count(*) from reporting.borrower_days where open = 0") == 0
 

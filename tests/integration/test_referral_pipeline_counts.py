@@ -75,10 +75,10 @@ async def test_pipeline_counters_equal_distinct_counts_over_the_feed(
     )
     groups = {area: str(uuid.uuid4()) for area in AREAS}
     members = [str(uuid.uuid4()) for _ in range(6)]
-    for member, (province, district) in zip(members, homes, strict=True):
+    for someone, (province, district) in zip(members, homes, strict=True):
         await pool.execute(
             "insert into reporting.referral_members values ($1, $2, $3, $4, '2024-01-01', false)",
-            member,
+            someone,
             groups[(province, district)],
             province,
             district,
