@@ -325,6 +325,7 @@ class Guard:
         if rule.public:
             # Open to anyone, so limited by where the request comes from.
             await self._count(address)
+            await _read_after(request)
             return
         try:
             principal = await self.authenticate(request)
@@ -335,6 +336,8 @@ class Guard:
         if principal.kind != "service":  # the platform's own calls between services are not throttled
             await self._count(f"{principal.kind}:{principal.subject}")
         request.state.principal = principal
+        # ?after=: wait (bounded) for the read models before anything reads them, an area check included.
+        await _read_after(request)
         if rule.partner is not None:
             partner_allowed = rule.partner.allows(request, principal)
             if partner_allowed is True:
@@ -358,6 +361,13 @@ class Guard:
                 "rate-limit",
                 headers={"Retry-After": str(max(1, int(reset_at - time.time()) + 1))},
             )
+
+
+async def _read_after(request: Request) -> None:
+    """The service's read-your-writes wait (libs/events/read_after.py), where its app has one."""
+    wait = getattr(request.app.state, "read_after", None)
+    if wait is not None:
+        await wait(request)
 
 
 def principal_of(request: Request) -> Principal | None:

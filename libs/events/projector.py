@@ -332,10 +332,11 @@ class _SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
         projector.cluster_id = await broker_cluster_id(projector.bootstrap_servers)
         stored = await projector.stored_offsets(assigned)
         for tp in assigned:
-            if tp in stored:
-                consumer.seek(tp, stored[tp])
-            else:
-                await consumer.seek_to_beginning(tp)
+            # Offset 0 is the log's start, or before it (auto_offset_reset="earliest" then moves on to it).
+            # Not seek_to_beginning(): it waits for the broker's answer inside this callback, and after a
+            # broker came back empty that wait could hold the consumer for good (seen: projectors of
+            # several topics never got partitions again, nor could they be stopped).
+            consumer.seek(tp, stored.get(tp, 0))
         projector.status.assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in assigned)
 
 

@@ -7,14 +7,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import asyncpg
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
-from libs.auth.access import PUBLIC, Guard, KeySource, access, routes_without_rules
+from libs.auth.access import PUBLIC, Anywhere, Guard, KeySource, Rule, access, routes_without_rules
 from libs.auth.hardening import BodySizeLimit
 from libs.auth.principal import SERVICE_SCOPES, Principal
 from libs.auth.revocations import Revocations
@@ -23,6 +23,14 @@ from libs.events.cancel import raise_if_cancelling
 from libs.events.http import Problem, install_problem_handlers
 from libs.events.kafka import make_consumer, make_producer
 from libs.events.projector import Projection, Projector
+from libs.events.read_after import (
+    AfterPositions,
+    ReadAfter,
+    document,
+    forwarded_headers,
+    published_answer,
+    wait_published,
+)
 from libs.events.relay import Relay
 from libs.events.settings import Settings
 from libs.events.store import EventStore
@@ -66,6 +74,8 @@ class Platform:
         (SAJJA_SERVICE_URLS, e.g. {"ledger": "http://ledger:8000"}). It carries a service token when this
         process holds the signing keys (the local runner, tests); see README for split deployments."""
         headers = {"Authorization": f"Bearer {self.service_token()}"} if self.settings.auth_signing_keys else {}
+        # Serving a read with ?after=, a call to another service waits there for the same positions.
+        headers |= forwarded_headers()
         if name in self.apps:
             transport = httpx.ASGITransport(app=self.apps[name])
             return httpx.AsyncClient(
@@ -244,11 +254,17 @@ def service_runtime(
         dependencies=[Depends(guard_for(platform))],
     )
     app.add_middleware(BodySizeLimit, limit=platform.settings.max_body_bytes)
+    app.add_middleware(AfterPositions)
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
     runtime = ServiceRuntime(name, app, platform, list(relays), list(projectors), list(workers), list(on_start))
     add_health_routes(app, runtime, name)
+    # ?after= on every route (libs/events/read_after.py): the guard awaits this before its area checks.
+    app.state.read_after = ReadAfter(runtime)
+    if runtime.relays:
+        add_published_route(app, runtime, name)
+    document(app)
     # Fail at start rather than serve a route nobody decided who may use (the guard would refuse it).
     if unruled := routes_without_rules(app.routes):
         raise RuntimeError(f"{name}: routes without an access rule: {', '.join(unruled)}")
@@ -275,6 +291,37 @@ async def may_read_operations(platform: Platform, request: Request) -> bool:
     except Problem:
         return False
     return OPERATIONS_SCOPE in principal.scopes
+
+
+def add_published_route(app: FastAPI, runtime: ServiceRuntime, name: str) -> None:
+    """GET /<service>/v1/published?through=N: how far the service's store is published, for other
+    services' reads with ?after= (libs/events/read_after.py). Waits up to `wait` seconds (at most
+    SAJJA_READ_WAIT_TIMEOUT_SECONDS) for the relay to get there, then 504."""
+    relay = runtime.relays[0]
+
+    @access(Rule(OPERATIONS_SCOPE, Anywhere()))
+    async def published(
+        through: Annotated[int, Query(ge=0, le=2**63 - 1, description="A position a command returned")],
+        wait: Annotated[float, Query(ge=0, le=60, description="Seconds to wait for it")] = 0.0,
+    ) -> dict[str, Any]:
+        timeout = min(wait, runtime.platform.settings.read_wait_timeout_seconds)
+        mark = await wait_published(runtime.platform.pool, relay.store.schema, relay.topic, through, timeout)
+        if mark is None:
+            raise Problem(
+                504,
+                "Not yet published",
+                f"{name} has not published through position {through} within {timeout:g} s; retry shortly.",
+                "projection-lagging",
+            )
+        return published_answer(name, relay.topic, mark)
+
+    app.add_api_route(
+        f"/{name}/v1/published",
+        published,
+        methods=["GET"],
+        summary="How far this service's events are published (for reads with ?after= in other services)",
+        tags=["operations"],
+    )
 
 
 def add_health_routes(app: FastAPI, runtime: ServiceRuntime, prefix: str) -> None:

@@ -30,7 +30,6 @@ from libs.events.envelope import Area
 from libs.events.free_text import FreeText
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
-from libs.events.projector import wait_until_applied
 from libs.events.schemas.lending import (
     MAX_RATE_PER_MONTH,
     Component,
@@ -649,31 +648,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
 
     @router.get("/members/{member_id}", summary="What lending knows of a member (from the ledger topic)")
     @access(Rule("lending:read", member))
-    async def get_member(
-        member_id: uuid.UUID,
-        after: Annotated[
-            str | None, Query(description="Wait until the ledger event at this position is seen, e.g. ledger:12")
-        ] = None,
-    ) -> dict[str, object]:
-        if after is not None:
-            source, _, number = after.partition(":")
-            if source != "ledger" or not number.isdigit():
-                raise Problem(422, "Invalid request", 'after: must look like "ledger:1234"', "validation")
-            seen = await wait_until_applied(
-                handlers.pool,
-                SCHEMA,
-                "ledger_feed",
-                f"member-{member_id}",
-                int(number),
-                handlers.settings.read_wait_timeout_seconds,
-            )
-            if not seen:
-                raise Problem(
-                    504,
-                    "Not yet up to date",
-                    f"lending has not seen ledger position {number} yet",
-                    "projection-lagging",
-                )
+    async def get_member(member_id: uuid.UUID) -> dict[str, object]:
         facts = await handlers.member_facts(handlers.pool, member_id)
         if facts is None:
             raise Problem(404, "Not found", f"member {member_id} is unknown to lending", "not-found")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date
 from typing import Annotated, Literal
@@ -15,7 +14,6 @@ from libs.auth.access import AreaFromRequest, AreaQuery, Nationwide, PartnerChec
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, idempotency_key
 from libs.events.money import format_baht
-from libs.events.projector import wait_until_applied
 from libs.events.runtime import Platform
 from libs.events.tables import Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date
@@ -26,7 +24,6 @@ from services.reporting.referral_feed import ReferralFeed
 from services.reporting.smart_handlers import SmartGrading
 
 SCHEMA = "reporting"
-_AFTER = re.compile(r"^(?P<source>[a-z]+):(?P<position>[0-9]{1,18})$")
 
 
 class MemberBalancesResponse(BaseModel):
@@ -34,21 +31,6 @@ class MemberBalancesResponse(BaseModel):
     sajja: str
     special: str
     total: str
-
-
-def parse_after(after: str | None) -> tuple[str, int] | None:
-    if after is None:
-        return None
-    match = _AFTER.fullmatch(after)
-    if match is None or match["source"] != "ledger":
-        raise Problem(
-            422,
-            "Invalid request",
-            'after: must look like "ledger:1234" (a position a ledger command returned)',
-            "validation",
-            errors=[{"field": "after", "message": 'must look like "ledger:1234"'}],
-        )
-    return match["source"], int(match["position"])
 
 
 class OutcomeRequest(BaseModel):
@@ -244,32 +226,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
 
     @router.get("/members/{member_id}/balances", response_model=MemberBalancesResponse)
     @access(Rule("reporting:read", member))
-    async def member_balances(
-        member_id: uuid.UUID,
-        after: Annotated[
-            str | None,
-            Query(description="Wait until the balance reflects this ledger position, e.g. ledger:1234"),
-        ] = None,
-    ) -> MemberBalancesResponse:
-        wanted = parse_after(after)
-        if wanted is not None:
-            # A member's balance depends only on the member's own stream.
-            applied = await wait_until_applied(
-                pool,
-                SCHEMA,
-                balances.name,
-                f"member-{member_id}",
-                wanted[1],
-                platform.settings.read_wait_timeout_seconds,
-            )
-            if not applied:
-                raise Problem(
-                    504,
-                    "Not yet up to date",
-                    f"The balance has not caught up with ledger position {wanted[1]} within "
-                    f"{platform.settings.read_wait_timeout_seconds:g} s; retry shortly.",
-                    "projection-lagging",
-                )
+    async def member_balances(member_id: uuid.UUID) -> MemberBalancesResponse:
         row = await pool.fetchrow(
             f"select sajja_satang, special_satang from {balances.table} where member_id = $1", member_id
         )

@@ -4,14 +4,16 @@ at-least-once on a crash, NOTIFY wake-up, republish."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import defaultdict
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from libs.events.kafka import ensure_topics, make_producer, topic_for
-from libs.events.relay import Relay, reset_checkpoint
+from libs.events.relay import Relay, published, reset_checkpoint
 from libs.events.settings import Settings
 from libs.events.store import EventStore, OutboundEvent
 from libs.events.wakeup import CommitSignal
@@ -193,3 +195,67 @@ async def test_republish_requested_while_a_batch_is_in_flight_is_not_lost(
     finally:
         await producer.stop()
     assert await publish_all(relay) == 3  # everything again, from the start
+
+
+async def _partition_ends(bootstrap: str, topic: str, records: int) -> dict[int, int]:
+    """Per partition, the offset after its last record, once `records` have been read."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(6)]
+        consumer.assign(tps)
+        for tp in tps:
+            consumer.seek(tp, 0)
+        ends: dict[int, int] = {}
+        seen = 0
+        deadline = time.monotonic() + 20
+        while seen < records and time.monotonic() < deadline:
+            for tp, batch in (await consumer.getmany(timeout_ms=200)).items():
+                seen += len(batch)
+                ends[tp.partition] = batch[-1].offset + 1
+        return ends
+    finally:
+        await consumer.stop()
+
+
+async def test_published_through_never_passes_an_open_transaction_and_its_offsets_hold_the_records(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str
+) -> None:
+    """Read your writes (libs/events/read_after.py): the checkpoint's `through` covers every event at or
+    below it that ever commits — a lower position still in an open transaction holds it back — and the
+    offsets kept with it are where the broker put the records (batches smaller than the backlog)."""
+    relay = make_relay(pool, broker, settings, topic, batch_size=7)
+    members = [uuid.uuid4() for _ in range(31)]
+    positions = []
+    for member in members[:29]:
+        async with pool.acquire() as conn, conn.transaction():
+            positions += [e.position for e in await STORE.append(conn, f"member-{member}", 0, [deposit_event(member)])]
+    producer = relay.producer_factory()
+    await producer.start()
+    try:
+        assert await relay.publish_batch(producer) == 7  # a full batch: the rest is not published yet
+    finally:
+        await producer.stop()
+    assert (await published(pool, "ledger", topic)).through < positions[7]
+    async with pool.acquire() as slow, pool.acquire() as quick:
+        tx = slow.transaction()
+        await tx.start()
+        [held] = await STORE.append(slow, f"member-{members[29]}", 0, [deposit_event(members[29])])
+        async with quick.transaction():
+            [later] = await STORE.append(quick, f"member-{members[30]}", 0, [deposit_event(members[30])])
+        assert await publish_all(relay) == 22
+        assert (await published(pool, "ledger", topic)).through < held.position < later.position
+        await tx.commit()
+    assert await publish_all(relay) == 2
+    producer = relay.producer_factory()
+    await producer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (mark := await published(pool, "ledger", topic)).through < later.position:
+            assert time.monotonic() < deadline, mark
+            await relay.publish_batch(producer)  # a pass past the horizon moves `through`
+            await asyncio.sleep(0.01)
+    finally:
+        await producer.stop()
+    assert mark.offsets == await _partition_ends(broker.bootstrap_servers, topic, 31)
+    assert sum((mark.offsets or {}).values()) == 31
