@@ -142,22 +142,23 @@ def sources() -> set[str]:
     return {event_type.split(".", 1)[0] for event_type in REGISTRY.event_types()}
 
 
-async def wait_published(
-    pool: asyncpg.Pool, schema: str, topic: str, position: int, timeout: float
-) -> Published | None:
-    """The producer's side: how far `schema`'s store is published, once at or past `position` (None if
-    not within `timeout`). One primary-key read of the relay's checkpoint a look."""
+async def wait_published(pool: asyncpg.Pool, schema: str, topic: str, position: int, timeout: float) -> Published:
+    """The producer's side: how far `schema`'s store is published, once at or past `position`, or as far as
+    it got within `timeout` (see `covers`). One primary-key read of the relay's checkpoint a look."""
     deadline = time.monotonic() + timeout
     pause = _FIRST_PAUSE
     while True:
         mark = await published(pool, schema, topic)
-        if mark.through >= position and mark.offsets is not None:
-            return mark
         left = deadline - time.monotonic()
-        if left <= 0:
-            return None
+        if covers(mark, position) or left <= 0:
+            return mark
         await asyncio.sleep(min(pause, left))
         pause = min(pause * 2, _LAST_PAUSE)
+
+
+def covers(mark: Published, position: int) -> bool:
+    """Whether every event at or below `position` is published, and where is known."""
+    return mark.through >= position and mark.offsets is not None
 
 
 def published_answer(service: str, topic: str, mark: Published) -> dict[str, Any]:
@@ -166,7 +167,7 @@ def published_answer(service: str, topic: str, mark: Published) -> dict[str, Any
         "topic": topic,
         "through": mark.through,
         "cluster_id": mark.cluster_id,
-        "offsets": {str(p): n for p, n in sorted((mark.offsets or {}).items())},
+        "offsets": None if mark.offsets is None else {str(p): n for p, n in sorted(mark.offsets.items())},
     }
 
 
@@ -243,7 +244,7 @@ class ReadAfter:
     async def _mark(self, source: str, topic: str, position: int, deadline: float, again: bool = False) -> Published:
         """How far `source` is published, at or past `position`: remembered, or asked for (waiting)."""
         known = self._marks.get(source)
-        if known is not None and known.through >= position and not again:
+        if known is not None and covers(known, position) and not again:
             return known
         left = max(0.0, deadline - time.monotonic())
         own = next((r for r in self.runtime.relays if r.topic == topic), None)
@@ -251,13 +252,13 @@ class ReadAfter:
             mark = await wait_published(own.pool, own.store.schema, topic, position, left)
         else:
             mark = await self._ask(source, position, left)
-        if mark is None:
-            raise self._late(source, position, f"{source} to publish it")
+        if not covers(mark, position):
+            raise self._late(source, position, f"{source} to publish it (published through {mark.through})")
         if known is None or mark.through >= known.through or mark.cluster_id != known.cluster_id:
             self._marks[source] = mark
         return mark
 
-    async def _ask(self, source: str, position: int, wait: float) -> Published | None:
+    async def _ask(self, source: str, position: int, wait: float) -> Published:
         token = FORWARDED.set(None)  # this call reads the producer's checkpoint: nothing to wait for there
         try:
             async with self.runtime.platform.service_client(source) as client:
@@ -272,8 +273,6 @@ class ReadAfter:
             ) from exc
         finally:
             FORWARDED.reset(token)
-        if response.status_code == 504:
-            return None
         if response.status_code != 200:
             raise Problem(
                 503,
@@ -282,7 +281,8 @@ class ReadAfter:
                 "unavailable",
             )
         body = response.json()
-        return Published(body["through"], {int(p): n for p, n in body["offsets"].items()}, body["cluster_id"])
+        offsets = None if body["offsets"] is None else {int(p): n for p, n in body["offsets"].items()}
+        return Published(body["through"], offsets, body["cluster_id"])
 
     async def _lag(self, projectors: Sequence[Projector], topic: str, mark: Published) -> _Lag:
         """Which projectors have not yet stored offsets at or past the mark's (one indexed read a schema)."""
@@ -383,7 +383,6 @@ def document(app: FastAPI) -> None:
                             "pattern": r"^[a-z][a-z0-9_]*:[0-9]{1,18}(,[a-z][a-z0-9_]*:[0-9]{1,18})*$",
                         },
                         "description": DESCRIPTION,
-                        "example": "ledger:1234",
                     }
                 )
             else:
