@@ -13,6 +13,8 @@ from libs.events.settings import Settings
 app = typer.Typer(help="Sajja (สัจจะ): savings groups, lending and pawn lending — event-sourced.", no_args_is_help=True)
 relay_app = typer.Typer(help="The outbox relays (event store → Kafka).", no_args_is_help=True)
 app.add_typer(relay_app, name="relay")
+projections_app = typer.Typer(help="The read models of a running platform.", no_args_is_help=True)
+app.add_typer(projections_app, name="projections")
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "libs" / "events" / "schemas" / "json"
 
@@ -131,6 +133,62 @@ def demo(
             typer.echo(f"sajja demo: no password for {user}: pass --password (or SAJJA_DEMO_PASSWORD)", err=True)
             raise typer.Exit(2)
     run_demo(url, scale, seed, concurrency, user, password)
+
+
+def _platform_url(url: str | None) -> str:
+    if url is not None:
+        return url
+    settings = Settings()
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def _password(user: str, password: str | None, command: str) -> str:
+    if password is None:
+        from sajja_cli.demo.console import development_credentials
+
+        password = development_credentials(Settings().data_dir.resolve(), user)
+        if password is None:
+            typer.echo(f"sajja {command}: no password for {user}: pass --password (or SAJJA_PASSWORD)", err=True)
+            raise typer.Exit(2)
+    return password
+
+
+URL_OPTION = typer.Option(
+    None, show_default="http://127.0.0.1:8000, or SAJJA_HOST:SAJJA_PORT", help="Where the platform answers."
+)
+USER_OPTION = typer.Option("admin", help="A department user to sign in as.")
+PASSWORD_OPTION = typer.Option(
+    None,
+    envvar="SAJJA_PASSWORD",
+    show_default="the one `make run` printed, from .sajja/dev-credentials",
+    help="That user's password.",
+)
+
+
+@projections_app.command("list")
+def projections_list(
+    url: str | None = URL_OPTION, user: str = USER_OPTION, password: str | None = PASSWORD_OPTION
+) -> None:
+    """Every service's read models: which can be rebuilt, and their tables."""
+    from sajja_cli.projections import run as run_projections
+
+    run_projections(_platform_url(url), user, _password(user, password, "projections"), "list", None, None)
+
+
+@projections_app.command("rebuild")
+def projections_rebuild(
+    name: str = typer.Argument(..., help="The read model, e.g. statistics (see `sajja projections list`)."),
+    service: str | None = typer.Option(None, help="The service that keeps it (found by asking each, if not given)."),
+    url: str | None = URL_OPTION,
+    user: str = USER_OPTION,
+    password: str | None = PASSWORD_OPTION,
+) -> None:
+    """Rebuild a read model from its topics in the running platform, with a progress bar: the old one keeps
+    answering until the new one has caught up, then they are swapped in one transaction."""
+    from sajja_cli.projections import run as run_projections
+
+    run_projections(_platform_url(url), user, _password(user, password, "projections"), "rebuild", name, service)
 
 
 @relay_app.command("republish")

@@ -35,6 +35,7 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
         "audit:read",
         "auth:admin",
         "ops:read",
+        "ops:admin",
     },
     "auditor": READS | {"pawn:read", "audit:read", "referrals:read-all", "ops:read"},
 }

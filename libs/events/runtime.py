@@ -31,6 +31,7 @@ from libs.events.read_after import (
     published_answer,
     wait_published,
 )
+from libs.events.rebuild import Rebuilds, add_projection_routes
 from libs.events.relay import Relay
 from libs.events.settings import Settings
 from libs.events.store import EventStore
@@ -264,6 +265,11 @@ def service_runtime(
     app.state.read_after = ReadAfter(runtime)
     if runtime.relays:
         add_published_route(app, runtime, name)
+    if runtime.projectors:
+        # Its read models, and their rebuild from the topics on request (libs/events/rebuild.py).
+        rebuilds = Rebuilds(runtime.projectors)
+        runtime.workers.append(rebuilds)
+        add_projection_routes(app, rebuilds, name)
     document(app)
     # Fail at start rather than serve a route nobody decided who may use (the guard would refuse it).
     if unruled := routes_without_rules(app.routes):

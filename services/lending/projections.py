@@ -18,13 +18,21 @@ ANSWERS = ("ledger.JournalEntryPosted", "ledger.LendingPostingRefused")
 
 
 class LedgerFeed:
-    name = "ledger_feed"
+    """Lending's borrowers (`members`: membership, area, savings) from the ledger topic, and the ledger's
+    answers to lending's payout requests into lending's inbox."""
 
-    def __init__(self, ledger_topic: str, inbox: Inbox, schema: str = "lending") -> None:
+    name = "ledger_feed"
+    tables = ("members",)
+
+    def __init__(self, ledger_topic: str, inbox: Inbox | None, schema: str = "lending") -> None:
         self.topics: Sequence[str] = (ledger_topic,)
+        # None in a rebuilt copy: the answers went into the inbox, and erasures were done, the first time.
         self.inbox = inbox
         self.schema = schema
         self.table = f'"{schema}".members'
+
+    def rebuilt_in(self, schema: str) -> LedgerFeed:
+        return LedgerFeed(self.topics[0], None, schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         enrolled: list[tuple[str, str, str, str]] = []
@@ -73,6 +81,8 @@ class LedgerFeed:
             )
         if exited:
             await conn.execute(f"update {self.table} set active = false where member_id = any($1::uuid[])", exited)
+        if self.inbox is None:
+            return
         if erased:
             # PDPA: what was typed about the member's loans (purposes, reasons) leaves lending's register too.
             loans = await conn.fetch(
@@ -179,6 +189,7 @@ class LoanPortfolio:
     at most, whatever the number of loans or how long the history. Rows left empty are deleted."""
 
     name = "loan_portfolio"
+    tables = ("loan_portfolio", "portfolio_dues")
 
     def __init__(self, lending_topic: str, schema: str = "lending") -> None:
         self.topics: Sequence[str] = (lending_topic,)
@@ -204,6 +215,9 @@ class LoanPortfolio:
         self._drop_empty_sql = f"""
             delete from {s}.portfolio_dues d using unnest($1::text[], $2::text[], $3::date[]) as x(level, code, due_on)
             where d.level = x.level and d.code = x.code and d.due_on = x.due_on and d.loans = 0"""
+
+    def rebuilt_in(self, schema: str) -> LoanPortfolio:
+        return LoanPortfolio(self.topics[0], schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         relevant = [e for e in events if e.event_type in PORTFOLIO_EVENTS]

@@ -14,10 +14,14 @@ class MemberBalances:
     """Sajja and special savings per member. Sums deltas per batch: one upsert per batch, not per event."""
 
     name = "member_balances"
+    tables = ("member_balances",)
 
     def __init__(self, ledger_topic: str, schema: str = "reporting") -> None:
         self.topics: Sequence[str] = (ledger_topic,)
         self.table = f'"{schema}".member_balances'
+
+    def rebuilt_in(self, schema: str) -> MemberBalances:
+        return MemberBalances(self.topics[0], schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         groups: dict[str, str] = {}

@@ -39,15 +39,37 @@ PAWN_EVENTS = frozenset(
 
 
 class ReferralFacts:
-    name = "referral_facts"
+    """Projection: the facts the partners' rule sets judge (members, consents, missed installments, loans,
+    pawn tickets and pawn customers' consents); a withdrawal or an exit also revokes the member's (or
+    customer's) referrals in the partners' feeds."""
 
-    def __init__(self, ledger_topic: str, lending_topic: str, pseudonym_key: str) -> None:
+    name = "referral_facts"
+    tables = (
+        "referral_members",
+        "referral_consents",
+        "referral_missed",
+        "referral_loans",
+        "referral_pawn_tickets",
+        "referral_pawn_renewals",
+        "referral_pawn_consents",
+    )
+
+    def __init__(
+        self, ledger_topic: str, lending_topic: str, pseudonym_key: str, schema: str = "reporting", revokes: bool = True
+    ) -> None:
         self.topics: Sequence[str] = (ledger_topic, lending_topic)
         self.key = pseudonym_key
         self.partners = sorted(referrals.load_rule_sets())
+        self.s = f'"{schema}"'
+        # The feeds are what partners were sent: a rebuilt copy does not revoke again (it happened).
+        self.revokes = revokes
+
+    def rebuilt_in(self, schema: str) -> ReferralFacts:
+        ledger, lending = self.topics
+        return ReferralFacts(ledger, lending, self.key, schema=schema, revokes=False)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-        if any(e.event_type in REVOKING_EVENTS for e in events):
+        if self.revokes and any(e.event_type in REVOKING_EVENTS for e in events):
             # Wait for refreshes in flight: a referral one is about to commit is then seen, and revoked, instead
             # of outliving the withdrawal or exit. Every partner, always in the same order: no deadlock.
             for partner in self.partners:
@@ -57,7 +79,7 @@ class ReferralFacts:
             if t == "ledger.MemberEnrolled":
                 area = e.area
                 await conn.execute(
-                    f"insert into {S}.referral_members values ($1, $2, $3, $4, $5, false) on conflict do nothing",
+                    f"insert into {self.s}.referral_members values ($1, $2, $3, $4, $5, false) on conflict do nothing",
                     p["member_id"],
                     p["group_id"],
                     area.province_code if area else "",
@@ -66,13 +88,13 @@ class ReferralFacts:
                 )
             elif t == "ledger.MemberExited":
                 await conn.execute(
-                    f"update {S}.referral_members set exited = true where member_id = $1", p["member_id"]
+                    f"update {self.s}.referral_members set exited = true where member_id = $1", p["member_id"]
                 )
                 await self._revoke(conn, p["member_id"], None, None)
             elif t in ("ledger.ConsentGranted", "ledger.ConsentWithdrawn"):
                 granted = t == "ledger.ConsentGranted"
                 await conn.execute(
-                    f"""insert into {S}.referral_consents values ($1, $2, $3, $4, $5, $6)
+                    f"""insert into {self.s}.referral_consents values ($1, $2, $3, $4, $5, $6)
                         on conflict (member_id, partner, purpose) do update
                         set in_force = excluded.in_force, notice_version = excluded.notice_version,
                             changed_at = excluded.changed_at""",
@@ -88,23 +110,23 @@ class ReferralFacts:
                     await self._revoke(conn, p["member_id"], p["partner"], p["purpose"])
             elif t == "ledger.InstallmentMissed":
                 await conn.execute(
-                    f"insert into {S}.referral_missed values ($1, $2) on conflict do nothing",
+                    f"insert into {self.s}.referral_missed values ($1, $2) on conflict do nothing",
                     p["member_id"],
                     date.fromisoformat(p["month"]),
                 )
             elif t == "lending.LoanDisbursed":
                 await conn.execute(
-                    f"insert into {S}.referral_loans (loan_id, member_id) values ($1, $2) on conflict do nothing",
+                    f"insert into {self.s}.referral_loans (loan_id, member_id) values ($1, $2) on conflict do nothing",
                     p["loan_id"],
                     p["member_id"],
                 )
             elif t == "lending.RepaymentReceived":
                 await conn.execute(
-                    f"update {S}.referral_loans set repayments = repayments + 1 where loan_id = $1", p["loan_id"]
+                    f"update {self.s}.referral_loans set repayments = repayments + 1 where loan_id = $1", p["loan_id"]
                 )
             elif t == "lending.InstallmentOverdue":
                 await conn.execute(
-                    f"""update {S}.referral_loans set overdue = overdue + 1,
+                    f"""update {self.s}.referral_loans set overdue = overdue + 1,
                         max_days_past_due = greatest(max_days_past_due, $2), last_overdue_on = $3 where loan_id = $1""",
                     p["loan_id"],
                     int(p["days_past_due"]),
@@ -118,7 +140,7 @@ class ReferralFacts:
         p, t = e.payload, e.event_type
         if t == "lending.ItemPledged":
             await conn.execute(
-                f"insert into {S}.referral_pawn_tickets (ticket_id, customer_ref, branch_code, principal_satang,"
+                f"insert into {self.s}.referral_pawn_tickets (ticket_id, customer_ref, branch_code, principal_satang,"
                 " pledged_on, maturity_date) values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
                 p["ticket_id"],
                 p["customer_ref"],
@@ -129,39 +151,39 @@ class ReferralFacts:
             )
         elif t == "lending.PayoutConfirmed":
             await conn.execute(
-                f"update {S}.referral_pawn_tickets set paid_out = true where ticket_id = $1", p["ticket_id"]
+                f"update {self.s}.referral_pawn_tickets set paid_out = true where ticket_id = $1", p["ticket_id"]
             )
         elif t == "lending.PawnInterestPaid":
             # The renewal with the maturity date it had to beat; then the ticket's new maturity date.
             await conn.execute(
-                f"""insert into {S}.referral_pawn_renewals (ticket_id, stream_version, paid_on, due_by)
-                    select ticket_id, $2, $3, maturity_date from {S}.referral_pawn_tickets where ticket_id = $1
+                f"""insert into {self.s}.referral_pawn_renewals (ticket_id, stream_version, paid_on, due_by)
+                    select ticket_id, $2, $3, maturity_date from {self.s}.referral_pawn_tickets where ticket_id = $1
                     on conflict do nothing""",
                 p["ticket_id"],
                 e.stream_version,
                 date.fromisoformat(p["paid_on"]),
             )
             await conn.execute(
-                f"update {S}.referral_pawn_tickets set maturity_date = $2 where ticket_id = $1",
+                f"update {self.s}.referral_pawn_tickets set maturity_date = $2 where ticket_id = $1",
                 p["ticket_id"],
                 date.fromisoformat(p["maturity_date"]),
             )
         elif t == "lending.PawnRedeemed":
             await conn.execute(
-                f"update {S}.referral_pawn_tickets set redeemed_on = $2 where ticket_id = $1",
+                f"update {self.s}.referral_pawn_tickets set redeemed_on = $2 where ticket_id = $1",
                 p["ticket_id"],
                 date.fromisoformat(p["redeemed_on"]),
             )
         elif t == "lending.PawnForfeited":
             await conn.execute(
-                f"update {S}.referral_pawn_tickets set forfeited_on = $2 where ticket_id = $1",
+                f"update {self.s}.referral_pawn_tickets set forfeited_on = $2 where ticket_id = $1",
                 p["ticket_id"],
                 date.fromisoformat(p["forfeited_on"]),
             )
         elif t in ("lending.PawnCustomerConsentGranted", "lending.PawnCustomerConsentWithdrawn"):
             granted = t == "lending.PawnCustomerConsentGranted"
             await conn.execute(
-                f"""insert into {S}.referral_pawn_consents values ($1, $2, $3, $4, $5, $6)
+                f"""insert into {self.s}.referral_pawn_consents values ($1, $2, $3, $4, $5, $6)
                     on conflict (customer_ref, partner, purpose) do update
                     set in_force = excluded.in_force, notice_version = excluded.notice_version,
                         changed_at = excluded.changed_at""",
@@ -177,8 +199,10 @@ class ReferralFacts:
                 await self._revoke_pawn(conn, p["customer_ref"], p["partner"], p["purpose"])
 
     async def _revoke_pawn(self, conn: asyncpg.Connection, customer_ref: str, partner: str, purpose: str) -> None:
+        if not self.revokes:
+            return
         latest = await conn.fetchrow(
-            f"""select kind, referral_id from {S}.referral_feed
+            f"""select kind, referral_id from {self.s}.referral_feed
                 where customer_ref = $1 and partner = $2 and purpose = $3 order by seq desc limit 1""",
             customer_ref,
             partner,
@@ -186,7 +210,7 @@ class ReferralFacts:
         )
         if latest is not None and latest["kind"] == "referral":
             await conn.execute(
-                f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, customer_ref)"
+                f"insert into {self.s}.referral_feed (partner, purpose, kind, referral_id, customer_ref)"
                 " values ($1, $2, 'revocation', $3, $4)",
                 partner,
                 purpose,
@@ -197,8 +221,10 @@ class ReferralFacts:
 
     async def _revoke(self, conn: asyncpg.Connection, member_id: str, partner: str | None, purpose: str | None) -> None:
         """A revocation for each partner feed where the member's latest entry is a referral."""
+        if not self.revokes:
+            return
         rows = await conn.fetch(
-            f"""select distinct on (partner, purpose) partner, purpose, kind, referral_id from {S}.referral_feed
+            f"""select distinct on (partner, purpose) partner, purpose, kind, referral_id from {self.s}.referral_feed
                 where member_id = $1 and ($2::text is null or (partner = $2 and purpose = $3))
                 order by partner, purpose, seq desc""",
             member_id,
@@ -208,7 +234,7 @@ class ReferralFacts:
         for r in rows:
             if r["kind"] == "referral":
                 await conn.execute(
-                    f"insert into {S}.referral_feed (partner, purpose, kind, referral_id, member_id)"
+                    f"insert into {self.s}.referral_feed (partner, purpose, kind, referral_id, member_id)"
                     " values ($1, $2, 'revocation', $3, $4)",
                     r["partner"],
                     r["purpose"],

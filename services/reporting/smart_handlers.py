@@ -23,9 +23,14 @@ class GroupCloses:
     """Projection: each group's month-end closes (installments due and missed)."""
 
     name = "group_closes"
+    tables = ("group_closes",)
 
-    def __init__(self, ledger_topic: str) -> None:
+    def __init__(self, ledger_topic: str, schema: str = "reporting") -> None:
         self.topics: Sequence[str] = (ledger_topic,)
+        self.table = f'"{schema}".group_closes'
+
+    def rebuilt_in(self, schema: str) -> GroupCloses:
+        return GroupCloses(self.topics[0], schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         rows = [
@@ -42,7 +47,7 @@ class GroupCloses:
         ]
         if rows:
             await conn.executemany(
-                f"insert into {S}.group_closes values ($1, $2, $3, $4, $5, $6) on conflict do nothing", rows
+                f"insert into {self.table} values ($1, $2, $3, $4, $5, $6) on conflict do nothing", rows
             )
 
 

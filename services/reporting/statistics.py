@@ -172,6 +172,7 @@ class Statistics:
     dated open-loan changes that decide the borrowers; the areas seen; group names; loans' kinds."""
 
     name = "statistics"
+    tables = ("stat_totals", "stat_areas", "borrower_members", "borrower_days", "group_names", "loan_kinds")
 
     def __init__(self, ledger_topic: str, lending_topic: str, schema: str = "reporting") -> None:
         self.topics: Sequence[str] = (ledger_topic, lending_topic)
@@ -218,6 +219,10 @@ class Statistics:
         self._drop_days_sql = f"""
             delete from {s}.borrower_days b using unnest($1::uuid[], $2::date[]) as x(member_id, day)
             where b.member_id = x.member_id and b.day = x.day and b.open = 0"""
+
+    def rebuilt_in(self, schema: str) -> Statistics:
+        ledger, lending = self.topics
+        return Statistics(ledger, lending, schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         names = {
