@@ -1,0 +1,3 @@
+from bench.national.runner import main
+
+main()
