@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast lint schemas schemas-check bench install clean fonts chromium demo faults
+.PHONY: run test test-fast lint schemas schemas-check bench bench-national install clean fonts chromium demo faults
 
 # Reports and exports are set in a Thai font: Debian's fonts-thai-tlwg (Laksaman is TLWG's TH Sarabun).
 THAI_FONT := /usr/share/fonts/truetype/tlwg/Laksaman.ttf
@@ -55,6 +55,13 @@ schemas-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The national benchmark (README, "Benchmarks"): SCALE 1.0 is the nation; 0.1 takes about half an hour here.
+SCALE ?= 0.1
+NATIONAL_ARGS ?=
+
+bench-national: $(STAMP)
+	$(BIN)/sajja bench national --scale $(SCALE) $(NATIONAL_ARGS)
 
 # A synthetic province (Sa Kaeo) loaded through the public APIs of the platform `make run` serves.
 demo: $(STAMP)

@@ -15,6 +15,8 @@ relay_app = typer.Typer(help="The outbox relays (event store → Kafka).", no_ar
 app.add_typer(relay_app, name="relay")
 projections_app = typer.Typer(help="The read models of a running platform.", no_args_is_help=True)
 app.add_typer(projections_app, name="projections")
+bench_app = typer.Typer(help="Benchmarks (figures, never pass/fail), from a source checkout.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "libs" / "events" / "schemas" / "json"
 
@@ -189,6 +191,33 @@ def projections_rebuild(
     from sajja_cli.projections import run as run_projections
 
     run_projections(_platform_url(url), user, _password(user, password, "projections"), "rebuild", name, service)
+
+
+@bench_app.command("national")
+def bench_national(
+    scale: float = typer.Option(0.1, help="1.0 = the nation: 31,715 groups, 3.26 million members, a year."),
+    seed: int = typer.Option(13, help="The nation is a function of the seed and the scale."),
+    workers: int | None = typer.Option(None, help="Processes generating the nation (default: the usable cores)."),
+    rounds: int = typer.Option(30, help="Timed rounds of every dashboard read."),
+    deposit_rate: float = typer.Option(200.0, help="Background HTTP deposits a second while the reads are timed."),
+    output: Path | None = typer.Option(None, help="Where the JSON goes (default bench/results/national-SCALE.json)."),
+) -> None:
+    """A synthetic nation written in bulk into the event stores, the platform catching up from it, and every
+    dashboard read timed at national, province, district and group level under a deposit load (`make
+    bench-national`; see README, "Benchmarks")."""
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "bench" / "national").is_dir():
+        typer.echo("sajja bench needs a source checkout (bench/ is not installed with the package).", err=True)
+        raise typer.Exit(2)
+    sys.path.insert(0, str(root))
+    from bench.national.runner import main as run_national
+
+    args = ["--scale", str(scale), "--seed", str(seed), "--rounds", str(rounds), "--deposit-rate", str(deposit_rate)]
+    args += ["--workers", str(workers)] if workers else []
+    args += ["--output", str(output)] if output else []
+    run_national(args)
 
 
 @relay_app.command("republish")
