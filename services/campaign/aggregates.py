@@ -20,10 +20,12 @@ asked: about (areas × days asked) rows, whatever the length of the history.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import asyncpg
 
@@ -79,26 +81,23 @@ class Move:
 
 
 class Deltas:
-    """Counter movements by (campaign, level, code, day), summed before they are written."""
+    """Counter movements, summed per (campaign, group, day) as they are noted, then per area when written."""
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str, str, date], list[int]] = {}
-        self.parents: dict[tuple[str, str, str, date], str] = {}
-        self.marked: set[tuple[str, str, str, date]] = set()
-
-    def _row(self, key: tuple[str, str, str, date], parent: str) -> list[int]:
-        row = self.rows.get(key)
-        if row is None:
-            row = self.rows[key] = [0] * len(COLUMNS)
-            self.parents[key] = parent
-        return row
+        self.rows: dict[tuple[str, uuid.UUID, date], list[int]] = {}
+        self.places: dict[uuid.UUID, Place] = {}
+        # Areas with a member of a campaign: (campaign, group) whose areas are listed in breakdowns.
+        self.areas: set[tuple[str, uuid.UUID]] = set()
 
     def add(self, campaign_id: str, place: Place, day: date, counter: str, amount: int) -> None:
         if not amount:
             return
-        i = _INDEX[counter]
-        for level, code, parent in place.areas():
-            self._row((campaign_id, level, code, day), parent)[i] += amount
+        key = (campaign_id, place.group_id, day)
+        row = self.rows.get(key)
+        if row is None:
+            row = self.rows[key] = [0] * len(COLUMNS)
+            self.places[place.group_id] = place
+        row[_INDEX[counter]] += amount
 
     def move(self, campaign_id: str, place: Place, counter: str, old: date | None, new: date | None) -> None:
         """A member (or group) counted from `new` instead of `old` (None: not counted)."""
@@ -109,40 +108,89 @@ class Deltas:
         if new is not None:
             self.add(campaign_id, place, new, counter, 1)
 
-    def mark(self, campaign_id: str, place: Place, day: date) -> None:
-        """The place's areas have a member of the campaign (a row, even of zeros, lists them)."""
-        for level, code, parent in place.areas():
-            key = (campaign_id, level, code, day)
-            self._row(key, parent)
-            self.marked.add(key)
+    def mark(self, campaign_id: str, place: Place) -> None:
+        """The place's areas have a member of the campaign (each is listed in its parent's breakdown)."""
+        self.areas.add((campaign_id, place.group_id))
+        self.places[place.group_id] = place
 
     async def write(self, conn: asyncpg.Connection, schema: str) -> None:
-        # In key order, so two batches writing the same rows cannot deadlock.
-        keys = sorted(k for k, row in self.rows.items() if k in self.marked or any(row))
-        if not keys:
-            return
-        columns = list(zip(*(self.rows[k] for k in keys), strict=True))
-        await conn.execute(
-            _upsert_daily_sql(schema),
-            [k[0] for k in keys],
-            [k[1] for k in keys],
-            [k[2] for k in keys],
-            [k[3] for k in keys],
-            [self.parents[k] for k in keys],
-            *[list(c) for c in columns],
-        )
+        s = f'"{schema}"'
+        if self.areas:
+            listed = {
+                (cid, level, code): parent
+                for cid, group_id in self.areas
+                for level, code, parent in self.places[group_id].areas()
+            }
+            areas = sorted(listed)
+            await conn.execute(
+                f"insert into {s}.campaign_areas (campaign_id, level, code, parent)"
+                " select * from unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+                " on conflict (campaign_id, level, code) do nothing",
+                [a[0] for a in areas],
+                [a[1] for a in areas],
+                [a[2] for a in areas],
+                [listed[a] for a in areas],
+            )
+        # The groups' rows are staged (by COPY) for `flush`, which adds the district, province and national
+        # rows as their sums.
+        records = [
+            (cid, group_id, self.places[group_id].province_code, self.places[group_id].district_code, day, *row)
+            for (cid, group_id, day), row in self.rows.items()
+            if any(row)
+        ]
+        if records:
+            await conn.copy_records_to_table(
+                "campaign_stage_daily",
+                records=records,
+                columns=["campaign_id", "group_id", "province_code", "district_code", "day", *COLUMNS],
+                schema_name="pg_temp",
+            )
 
 
-def _upsert_daily_sql(schema: str) -> str:
-    s = f'"{schema}"'
-    names = ", ".join(COLUMNS)
-    arrays = ", ".join(f"${i + 6}::bigint[]" for i in range(len(COLUMNS)))
-    sets = ", ".join(f"{c} = campaign_daily.{c} + excluded.{c}" for c in COLUMNS)
+def stage_ddl() -> str:
+    """The session's staging table for a batch's movements per (campaign, group, day), before `flush`."""
+    columns = ", ".join(f"{c} bigint not null default 0" for c in COLUMNS)
     return (
-        f"insert into {s}.campaign_daily (campaign_id, level, code, day, parent, {names})"
-        f" select * from unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::text[], {arrays})"
-        f" on conflict (campaign_id, level, code, day) do update set {sets}"
+        "create temp table if not exists campaign_stage_daily (campaign_id text not null, group_id uuid not null,"
+        f" province_code text not null, district_code text not null, day date not null, {columns})"
+        " on commit delete rows;"
     )
+
+
+def _daily_sql(schema: str) -> str:
+    """Move the daily rows of every level by the staged group rows (consumed), in key order so two
+    batches writing the same rows cannot deadlock."""
+    names = ", ".join(COLUMNS)
+    sums = ", ".join(f"sum({c})::bigint" for c in COLUMNS)
+    named = ", ".join(f"sum({c})::bigint as {c}" for c in COLUMNS)
+    sets = ", ".join(f"{c} = campaign_daily.{c} + excluded.{c}" for c in COLUMNS)
+    return f"""
+        with staged as (delete from pg_temp.campaign_stage_daily returning *),
+        groups as (
+            select campaign_id, group_id, province_code, district_code, day, {named} from staged group by 1, 2, 3, 4, 5
+        )
+        insert into "{schema}".campaign_daily (campaign_id, level, code, day, {names})
+        select * from (
+            select campaign_id, 'group', group_id::text, day, {names} from groups
+            union all
+            select campaign_id, 'district', district_code, day, {sums} from groups group by 1, 3, 4
+            union all
+            select campaign_id, 'province', province_code, day, {sums} from groups group by 1, 3, 4
+            union all
+            select campaign_id, 'national', '', day, {sums} from groups group by 1, 4
+        ) as moved (campaign_id, level, code, day, {names})
+        order by campaign_id collate "C", level collate "C", code collate "C", day
+        on conflict (campaign_id, level, code, day) do update set {sets}"""
+
+
+# The campaigns known to a batch, as a statement's rows (its parameter $1, JSON): window, provinces (comma
+# separated; empty: all), the special-deposit rule's days and amount, the new-member rule's days (a rule
+# the campaign lacks has a first day after its last).
+_CAMPAIGNS_SQL = """campaigns as (
+    select * from json_to_recordset($1::json) as c(
+        campaign_id text, starts_on date, ends_on date, provinces text,
+        s_first date, s_last date, s_min bigint, n_first date, n_last date))"""
+_COVERS = "(c.provinces = '' or {province} = any(string_to_array(c.provinces, ',')))"
 
 
 def _qualifying(first: str, last: str, minimum: str) -> str:
@@ -155,6 +203,17 @@ def _qualifying(first: str, last: str, minimum: str) -> str:
 
 def _rule(campaign: CampaignLaunched, kind: str) -> CampaignRule | None:
     return next((r for r in campaign.rules if r.kind == kind), None)
+
+
+def _fact(r: Mapping[str, Any]) -> counting.MemberFact:
+    return counting.MemberFact(
+        r["member_id"],
+        r["group_id"],
+        r["province_code"],
+        r["district_code"],
+        r["joined_on"],
+        r["initial_commitment_satang"],
+    )
 
 
 def _days(row: Mapping[str, object] | None) -> counting.MemberDays:
@@ -171,6 +230,68 @@ class Aggregates:
         self._definitions: dict[str, CampaignLaunched] = {}
         s = f'"{schema}"'
         self._campaigns_sql = f"select campaign_id, definition::text as definition from {s}.campaigns"
+        self._daily_sql = _daily_sql(schema)
+        member_columns = "member_id, group_id, province_code, district_code, joined_on, initial_commitment_satang"
+        self._members_sql = (
+            f"insert into {s}.member_facts ({member_columns}) select {member_columns}"
+            " from pg_temp.campaign_stage_members on conflict (member_id) do nothing"
+        )
+        place = "campaign_id, group_id, province_code, district_code"
+        self._members_counted_sql = f"""
+            with {_CAMPAIGNS_SQL},
+            written as (
+                {self._members_sql} returning {member_columns}
+            ),
+            places as (
+                select distinct c.campaign_id, w.group_id, w.province_code, w.district_code
+                from written w join campaigns c on {_COVERS.format(province="w.province_code")}
+            ),
+            listed as (
+                insert into {s}.campaign_areas (campaign_id, level, code, parent)
+                select * from (
+                    select campaign_id, 'national', '', '' from places
+                    union select campaign_id, 'province', province_code, '' from places
+                    union select campaign_id, 'district', district_code, province_code from places
+                    union select campaign_id, 'group', group_id::text, district_code from places
+                ) as a (campaign_id, level, code, parent)
+                order by campaign_id collate "C", level collate "C", code collate "C"
+                on conflict (campaign_id, level, code) do nothing
+            )
+            select c.campaign_id, w.* from written w
+            join campaigns c on {_COVERS.format(province="w.province_code")}
+                             and w.joined_on between c.n_first and c.n_last"""
+        move_columns = "move_id, member_id, account, kind, amount_satang, on_date"
+        self._moves_sql = (
+            f"insert into {s}.savings_moves ({move_columns}) select {move_columns}"
+            " from pg_temp.campaign_stage_moves on conflict (move_id) do nothing"
+        )
+        # (Each member's row found by its key: `limit 1` keeps the planner from scanning the whole table.)
+        self._moves_counted_sql = f"""
+            with {_CAMPAIGNS_SQL},
+            written as (
+                {self._moves_sql} returning member_id, account, kind, amount_satang, on_date
+            ),
+            counted as (
+                select c.campaign_id, w.kind, w.amount_satang, w.on_date, m.*,
+                       w.account = 'special' and w.kind = 'deposit' and w.on_date between c.s_first and c.s_last
+                       and w.amount_satang >= c.s_min as special
+                from written w
+                cross join lateral (
+                    select {member_columns} from {s}.member_facts f where f.member_id = w.member_id limit 1
+                ) as m
+                join campaigns c on w.on_date between c.starts_on and c.ends_on
+                                 and {_COVERS.format(province="m.province_code")}
+                where w.on_date between $2 and $3
+            ),
+            summed as (
+                insert into pg_temp.campaign_stage_daily
+                    ({place}, day, special_deposits, special_deposit_amount, savings_added)
+                select {place}, on_date, count(*) filter (where special),
+                       coalesce(sum(amount_satang) filter (where special), 0),
+                       sum(case when kind = 'deposit' then amount_satang else -amount_satang end)
+                from counted group by {place}, on_date
+            )
+            select distinct campaign_id, {member_columns} from counted where special"""
         self._launch_sql = (
             f"insert into {s}.campaigns (campaign_id, definition) values ($1, $2::jsonb)"
             " on conflict (campaign_id) do nothing returning campaign_id"
@@ -229,63 +350,103 @@ class Aggregates:
             out.append(campaign)
         return out
 
+    @staticmethod
+    def campaign_rows(campaigns: Sequence[CampaignLaunched]) -> str:
+        """The `campaigns` rows of the facts statements (their parameter $1)."""
+        rows = []
+        for c in campaigns:
+            special, new = _rule(c, "special_deposit"), _rule(c, "new_member")
+            never = (c.ends_on + timedelta(days=1), c.ends_on)
+            s_first, s_last = counting.rule_window(c, special, c.ends_on) if special else never
+            n_first, n_last = counting.rule_window(c, new, c.ends_on) if new else never
+            rows.append(
+                {
+                    "campaign_id": c.campaign_id,
+                    "starts_on": c.starts_on.isoformat(),
+                    "ends_on": c.ends_on.isoformat(),
+                    "provinces": ",".join(c.provinces),
+                    "s_first": s_first.isoformat(),
+                    "s_last": s_last.isoformat(),
+                    "s_min": special.min_amount_satang if special else 0,
+                    "n_first": n_first.isoformat(),
+                    "n_last": n_last.isoformat(),
+                }
+            )
+        return json.dumps(rows)
+
+    async def insert_members(
+        self, conn: asyncpg.Connection, campaigns: Sequence[CampaignLaunched]
+    ) -> list[tuple[str, counting.MemberFact]]:
+        """Write the staged enrolments (pg_temp.campaign_stage_members) into the facts; list each new
+        member's areas under the campaigns covering them. Returns the members who joined inside a
+        campaign's new-member days, with the campaign: only those can count at enrolment (their later
+        facts come after it, in their own stream)."""
+        if not campaigns:
+            await conn.execute(self._members_sql)
+            return []
+        rows = await conn.fetch(self._members_counted_sql, self.campaign_rows(campaigns))
+        return [(r["campaign_id"], _fact(r)) for r in rows]
+
+    async def insert_moves(
+        self, conn: asyncpg.Connection, campaigns: Sequence[CampaignLaunched]
+    ) -> list[tuple[str, counting.MemberFact]]:
+        """Write the staged moves (pg_temp.campaign_stage_moves) into the facts, and stage the sums they
+        move (per campaign, group and day: special deposits, their amount, savings added). Returns the
+        members with a special deposit a campaign's rule counts, with the campaign."""
+        if not campaigns:
+            await conn.execute(self._moves_sql)
+            return []
+        first, last = min(c.starts_on for c in campaigns), max(c.ends_on for c in campaigns)
+        rows = await conn.fetch(self._moves_counted_sql, self.campaign_rows(campaigns), first, last)
+        return [(r["campaign_id"], _fact(r)) for r in rows]
+
     async def update(
         self,
         conn: asyncpg.Connection,
         campaigns: Sequence[CampaignLaunched],
-        enrolled: Iterable[uuid.UUID],
+        restate: Mapping[str, set[uuid.UUID]],
+        facts: Mapping[uuid.UUID, counting.MemberFact],
         changed: Iterable[uuid.UUID],
-        added: Sequence[Move],
         reversed_moves: Sequence[Move],
     ) -> None:
-        """Move the campaigns' counters by a batch's new facts: members enrolled, commitments changed,
-        moves added and moves reversed (each as the facts table held it)."""
-        enrolled, changed = set(enrolled), set(changed)
-        ids = enrolled | changed | {m.member_id for m in added} | {m.member_id for m in reversed_moves}
-        if not ids or not campaigns:
-            return
-        facts = {
-            r["member_id"]: counting.MemberFact(
-                r["member_id"],
-                r["group_id"],
-                r["province_code"],
-                r["district_code"],
-                r["joined_on"],
-                r["initial_commitment_satang"],
-            )
-            for r in await conn.fetch(self._facts_sql, list(ids))
-        }
+        """Move the campaigns' counters by the rest of a batch (the sums of the moves written are staged
+        already): recompute the days of the members `restate` names per campaign (their facts in
+        `facts`), of members whose commitment changed, and take reversed moves back out."""
+        first, last = min(c.starts_on for c in campaigns), max(c.ends_on for c in campaigns)
+        reversed_moves = [mv for mv in reversed_moves if first <= mv.on_date <= last]
+        changed = set(changed) if any(_rule(c, "commitment_raise") for c in campaigns) else set()
+        facts = dict(facts)
+        wanted = ({mv.member_id for mv in reversed_moves} | changed) - facts.keys()
+        if wanted:
+            for r in await conn.fetch(self._facts_sql, list(wanted)):
+                facts[r["member_id"]] = _fact(r)
         deltas = Deltas()
-        restate: dict[str, set[uuid.UUID]] = {}
+        todo: dict[str, set[uuid.UUID]] = {c.campaign_id: set(restate.get(c.campaign_id, ())) for c in campaigns}
         for campaign in campaigns:
             cid, start, end = campaign.campaign_id, campaign.starts_on, campaign.ends_on
-            todo = restate.setdefault(cid, set())
-            for sign, moves in ((1, added), (-1, reversed_moves)):
-                for mv in moves:
-                    m = facts.get(mv.member_id)
-                    if m is None or not counting.covers(campaign, m.province_code):
-                        continue
-                    place = Place(m.group_id, m.province_code, m.district_code)
-                    if start <= mv.on_date <= end:
-                        deltas.add(cid, place, mv.on_date, "savings_added", sign * mv.added)
-                    if (
-                        mv.account == "special"
-                        and mv.kind == "deposit"
-                        and counting.counts_special(campaign, mv.on_date, mv.amount_satang)
-                    ):
-                        deltas.add(cid, place, mv.on_date, "special_deposits", sign)
-                        deltas.add(cid, place, mv.on_date, "special_deposit_amount", sign * mv.amount_satang)
-                        todo.add(mv.member_id)
-            for member_id in enrolled | changed:
-                m = facts.get(member_id)
+            for mv in reversed_moves:
+                m = facts.get(mv.member_id)
                 if m is None or not counting.covers(campaign, m.province_code):
                     continue
-                if member_id in enrolled:
-                    deltas.mark(cid, Place(m.group_id, m.province_code, m.district_code), start)
-                if member_id in enrolled or _rule(campaign, "commitment_raise"):
-                    todo.add(member_id)
-        await self._restate(conn, [c for c in campaigns if restate.get(c.campaign_id)], restate, facts, deltas)
+                place = Place(m.group_id, m.province_code, m.district_code)
+                if start <= mv.on_date <= end:
+                    deltas.add(cid, place, mv.on_date, "savings_added", -mv.added)
+                if (
+                    mv.account == "special"
+                    and mv.kind == "deposit"
+                    and counting.counts_special(campaign, mv.on_date, mv.amount_satang)
+                ):
+                    deltas.add(cid, place, mv.on_date, "special_deposits", -1)
+                    deltas.add(cid, place, mv.on_date, "special_deposit_amount", -mv.amount_satang)
+                    todo[cid].add(mv.member_id)
+            if _rule(campaign, "commitment_raise"):
+                todo[cid].update(i for i in changed if i in facts and counting.covers(campaign, facts[i].province_code))
+        await self._restate(conn, [c for c in campaigns if todo[c.campaign_id]], todo, facts, deltas)
         await deltas.write(conn, self.schema)
+
+    async def flush(self, conn: asyncpg.Connection) -> None:
+        """Move the daily rows by everything staged in this transaction."""
+        await conn.execute(self._daily_sql)
 
     async def _restate(
         self,
@@ -394,7 +555,7 @@ class Aggregates:
         for r in await conn.fetch(
             f"select distinct group_id, province_code, district_code from {s}.member_facts m where {scope}", provinces
         ):
-            deltas.mark(cid, Place(r["group_id"], r["province_code"], r["district_code"]), start)
+            deltas.mark(cid, Place(r["group_id"], r["province_code"], r["district_code"]))
 
         special = _rule(campaign, "special_deposit")
         s_first, s_last = counting.rule_window(campaign, special, end) if special else (end + timedelta(1), end)
@@ -508,6 +669,7 @@ class Aggregates:
             for g, day in group_days.items():
                 deltas.move(cid, group_places[g], "groups_taking_part", None, day)
         await deltas.write(conn, self.schema)
+        await self.flush(conn)
         return True
 
 
@@ -516,7 +678,9 @@ class Progress:
 
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self.pool = pool
+        self._kept: set[str] = set()
         s = f'"{schema}"'
+        self._kept_sql = f"select true from {s}.campaigns where campaign_id = $1"
         sums = ", ".join(f"coalesce(sum({c}), 0)::bigint as {c}" for c in COLUMNS)
         self._area_sql = (
             f"select {sums} from {s}.campaign_daily where campaign_id = $1 and level = $2 and code = $3 and day <= $4"
@@ -526,11 +690,19 @@ class Progress:
             f"select day, {daily} from {s}.campaign_daily"
             " where campaign_id = $1 and level = $2 and code = $3 and day <= $4"
         )
-        upto = ", ".join(f"coalesce(sum({c}) filter (where day <= $4), 0)::bigint as {c}" for c in COLUMNS)
+        upto = ", ".join(f"coalesce(sum(d.{c}) filter (where d.day <= $4), 0)::bigint as {c}" for c in COLUMNS)
         self._children_sql = (
-            f"select code, {upto} from {s}.campaign_daily"
-            " where campaign_id = $1 and level = $2 and parent = $3 group by code"
+            f"select a.code, {upto} from {s}.campaign_areas a left join {s}.campaign_daily d"
+            " on d.campaign_id = a.campaign_id and d.level = a.level and d.code = a.code"
+            " where a.campaign_id = $1 and a.level = $2 and a.parent = $3 group by a.code"
         )
+
+    async def kept(self, campaign: CampaignLaunched) -> bool:
+        """Whether the projection has the campaign yet (it arrives on its own topic, some time after its
+        launch; from then on its aggregates are as up to date as the facts)."""
+        if campaign.campaign_id not in self._kept and await self.pool.fetchval(self._kept_sql, campaign.campaign_id):
+            self._kept.add(campaign.campaign_id)
+        return campaign.campaign_id in self._kept
 
     @staticmethod
     def _area(level: str, code: str | None) -> tuple[str, str]:

@@ -109,23 +109,36 @@ class CampaignHandlers:
             launched.append(campaign.campaign_id)
         return launched
 
+    # The counters come from the aggregates. Until the projection has received a campaign just launched
+    # (a moment, on the campaign topic), they are computed from the facts, as the aggregates will be.
+
     async def progress_counters(
         self, campaign: CampaignLaunched, level: str, code: str | None, as_of: date
     ) -> dict[str, int]:
-        """An area's counters at the end of `as_of`, from the aggregates."""
-        return await self.progress.counters(campaign, level, code, as_of)
+        """An area's counters at the end of `as_of`."""
+        if await self.progress.kept(campaign):
+            return await self.progress.counters(campaign, level, code, as_of)
+        return counting.counters(campaign, await self.facts(campaign, level, code), as_of)
 
     async def progress_series(
         self, campaign: CampaignLaunched, level: str, code: str | None, as_of: date
     ) -> list[tuple[date, dict[str, int]]]:
-        """An area's counters at the end of each day of the window up to `as_of`, from the aggregates."""
-        return await self.progress.series(campaign, level, code, as_of)
+        """An area's counters at the end of each day of the window up to `as_of`."""
+        if await self.progress.kept(campaign):
+            return await self.progress.series(campaign, level, code, as_of)
+        return counting.series(campaign, await self.facts(campaign, level, code), as_of)
 
     async def progress_breakdown(
         self, campaign: CampaignLaunched, level: str, code: str | None, as_of: date
     ) -> tuple[str, list[tuple[str, dict[str, int]]]]:
-        """The child level, and each child area's counters at the end of `as_of`, from the aggregates."""
-        return await self.progress.breakdown(campaign, level, code, as_of)
+        """The child level, and each child area's counters at the end of `as_of`."""
+        if await self.progress.kept(campaign):
+            return await self.progress.breakdown(campaign, level, code, as_of)
+        child, key = {"national": ("province", "province_code"), "province": ("district", "district_code")}.get(
+            level, ("group", "group_id")
+        )
+        parts = counting.split_by(await self.facts(campaign, level, code), key)
+        return child, [(c, counting.counters(campaign, f, as_of)) for c, f in parts.items()]
 
     async def facts(self, campaign: CampaignLaunched, level: str, code: str | None) -> counting.Facts:
         """Every fact of an area's members (what nominations score; the counters' oracle in tests)."""

@@ -13,7 +13,8 @@ import asyncpg
 from libs.events import free_text
 from libs.events.envelope import BANGKOK, RecordedEvent
 from libs.events.schemas.campaign import CampaignLaunched
-from services.campaign.aggregates import Aggregates, Move, lock_key
+from services.campaign.aggregates import Aggregates, Move, lock_key, stage_ddl
+from services.campaign.counters import MemberFact
 
 
 class LedgerFacts:
@@ -35,27 +36,33 @@ class LedgerFacts:
             " ('campaign.NominationSubmitted', 'campaign.AwardGranted')"
             " and payload->>'kind' = 'member' and payload->>'nominee_id' = any($1::text[])"
         )
-        # Each statement returns the rows it wrote: the aggregates move by what the facts took in.
-        self._member_sql = (
-            f"insert into {s}.member_facts (member_id, group_id, province_code, district_code, joined_on,"
-            " initial_commitment_satang)"
-            " select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::date[], $6::bigint[])"
-            " on conflict (member_id) do nothing returning member_id"
-        )
+        # Rows go in by COPY into session-temporary staging tables, then into the facts; the statements that
+        # write them also move the counters by what they wrote (services.campaign.aggregates).
+        self._stage_sql = f"""
+            set local client_min_messages to warning;
+            create temp table if not exists campaign_stage_members (like {s}.member_facts) on commit delete rows;
+            create temp table if not exists campaign_stage_changes (like {s}.commitment_changes)
+                on commit delete rows;
+            create temp table if not exists campaign_stage_moves (like {s}.savings_moves) on commit delete rows;
+            {stage_ddl()}
+            delete from pg_temp.campaign_stage_members;
+            delete from pg_temp.campaign_stage_changes;
+            delete from pg_temp.campaign_stage_moves;"""
         self._change_sql = (
             f"insert into {s}.commitment_changes (member_id, stream_version, effective_month, commitment_satang)"
-            " select * from unnest($1::uuid[], $2::int[], $3::date[], $4::bigint[])"
-            " on conflict do nothing returning member_id"
+            " select member_id, stream_version, effective_month, commitment_satang"
+            " from pg_temp.campaign_stage_changes on conflict do nothing returning member_id"
         )
-        self._move_sql = (
-            f"insert into {s}.savings_moves (move_id, member_id, account, kind, amount_satang, on_date)"
-            " select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::bigint[], $6::date[])"
-            " on conflict (move_id) do nothing returning member_id, account, kind, amount_satang, on_date"
-        )
+        # The moves reversed, each with its member's facts when dated between $1 and $2 (inside a campaign's
+        # window). (Each member's row found by its key: `limit 1` keeps the planner from scanning the table.)
         self._reverse_sql = (
-            f"update {s}.savings_moves v set reversed_on = x.d from unnest($1::uuid[], $2::date[]) as x(id, d)"
-            " where v.move_id = x.id and v.reversed_on is null"
-            " returning v.member_id, v.account, v.kind, v.amount_satang, v.on_date"
+            f"with written as (update {s}.savings_moves v set reversed_on = x.d"
+            " from unnest($3::uuid[], $4::date[]) as x(id, d) where v.move_id = x.id and v.reversed_on is null"
+            " returning v.member_id, v.account, v.kind, v.amount_satang, v.on_date)"
+            " select x.member_id, x.account, x.kind, x.amount_satang, x.on_date, m.group_id, m.province_code,"
+            " m.district_code, m.joined_on, m.initial_commitment_satang from written x cross join lateral"
+            f" (select * from {s}.member_facts f where f.member_id = x.member_id limit 1) m"
+            " where x.on_date between $1 and $2"
         )
         self._exit_sql = (
             f"update {s}.member_facts m set exited_on = x.d from unnest($1::uuid[], $2::date[]) as x(id, d)"
@@ -76,8 +83,8 @@ class LedgerFacts:
                 area = e.area
                 members.append(
                     (
-                        uuid.UUID(p["member_id"]),
-                        uuid.UUID(p["group_id"]),
+                        p["member_id"],
+                        p["group_id"],
                         area.province_code if area else "",
                         area.district_code if area else "",
                         _day(p["joined_on"]),
@@ -87,7 +94,7 @@ class LedgerFacts:
             elif e.event_type == "ledger.CommitmentChanged":
                 changes.append(
                     (
-                        uuid.UUID(p["member_id"]),
+                        p["member_id"],
                         e.stream_version,
                         _day(p["effective_month"]),
                         int(p["monthly_commitment_satang"]),
@@ -99,8 +106,8 @@ class LedgerFacts:
                 kind = "deposit" if deposit else "withdrawal"
                 moves.append(
                     (
-                        uuid.UUID(p["transaction_id"]),
-                        uuid.UUID(p["member_id"]),
+                        p["transaction_id"],
+                        p["member_id"],
                         p["account"],
                         kind,
                         int(p["amount_satang"]),
@@ -108,18 +115,16 @@ class LedgerFacts:
                     )
                 )
             elif e.event_type == "ledger.TransactionReversed":
-                reversals.append((uuid.UUID(p["transaction_id"]), e.occurred_at.astimezone(BANGKOK).date()))
+                reversals.append((p["transaction_id"], e.occurred_at.astimezone(BANGKOK).date()))
             elif e.event_type == "ledger.MemberDataErased":
                 erased.append(p["member_id"])
             elif e.event_type == "ledger.MemberExited":
-                exits.append((uuid.UUID(p["member_id"]), _day(p["exited_on"])))
+                exits.append((p["member_id"], _day(p["exited_on"])))
                 for account in ("sajja", "special"):
                     amount = int(p[f"{account}_paid_out_satang"])
                     if amount:
                         move_id = uuid.uuid5(e.event_id, account)
-                        moves.append(
-                            (move_id, uuid.UUID(p["member_id"]), account, "exit", amount, _day(p["exited_on"]))
-                        )
+                        moves.append((move_id, p["member_id"], account, "exit", amount, _day(p["exited_on"])))
             elif e.event_type == "campaign.CampaignLaunched":
                 launches.append(CampaignLaunched.model_validate(p))
         if members or changes or moves or reversals or exits or launches:
@@ -127,27 +132,74 @@ class LedgerFacts:
             # (another process may apply other partitions of the ledger topic at the same time).
             lock = "pg_advisory_xact_lock" if launches else "pg_advisory_xact_lock_shared"
             await conn.execute(f"select {lock}($1)", self._lock_key)
+            await conn.execute(self._stage_sql)
+        # The campaigns known before this batch move as it is applied; one launched in it is computed from
+        # the facts (this batch's included) at the end.
+        campaigns = await self.aggregates.campaigns(conn) if members or changes or moves or reversals else []
+        restate: dict[str, set[uuid.UUID]] = {}
+        facts: dict[uuid.UUID, MemberFact] = {}
         # Statement order matters only within one member's stream, which the projector keeps in order.
-        enrolled = (
-            [r["member_id"] for r in await conn.fetch(self._member_sql, *_columns(members, 6))] if members else []
-        )
-        changed = [r["member_id"] for r in await conn.fetch(self._change_sql, *_columns(changes, 4))] if changes else []
-        added = [Move(*r) for r in await conn.fetch(self._move_sql, *_columns(moves, 6))] if moves else []
-        undone = [Move(*r) for r in await conn.fetch(self._reverse_sql, *_columns(reversals, 2))] if reversals else []
+        if members:
+            await conn.copy_records_to_table(
+                "campaign_stage_members", records=members, columns=_MEMBER_COLUMNS, schema_name="pg_temp"
+            )
+            for cid, fact in await self.aggregates.insert_members(conn, campaigns):
+                restate.setdefault(cid, set()).add(fact.member_id)
+                facts[fact.member_id] = fact
+        changed = []
+        if changes:
+            await conn.copy_records_to_table(
+                "campaign_stage_changes", records=changes, columns=_CHANGE_COLUMNS, schema_name="pg_temp"
+            )
+            changed = [r["member_id"] for r in await conn.fetch(self._change_sql)]
+        if moves:
+            await conn.copy_records_to_table(
+                "campaign_stage_moves", records=moves, columns=_MOVE_COLUMNS, schema_name="pg_temp"
+            )
+            for cid, fact in await self.aggregates.insert_moves(conn, campaigns):
+                restate.setdefault(cid, set()).add(fact.member_id)
+                facts[fact.member_id] = fact
+        undone: list[Move] = []
+        if reversals:
+            window = (
+                (min(c.starts_on for c in campaigns), max(c.ends_on for c in campaigns)) if campaigns else (None, None)
+            )
+            undone = _moves(await conn.fetch(self._reverse_sql, *window, *_columns(reversals, 2)), facts)
         if exits:
             await conn.execute(self._exit_sql, *_columns(exits, 2))
-        if enrolled or changed or added or undone:
-            # The campaigns known before this batch move incrementally; one launched in it is computed
-            # from the facts (this batch's included) below.
-            campaigns = await self.aggregates.campaigns(conn)
-            if campaigns:
-                await self.aggregates.update(conn, campaigns, enrolled, changed, added, undone)
+        if campaigns:
+            if restate or changed or undone:
+                await self.aggregates.update(conn, campaigns, restate, facts, changed, undone)
+            await self.aggregates.flush(conn)
         for campaign in launches:
             await self.aggregates.launch(conn, campaign)
         if erased:
             # PDPA: the member's erasure in the ledger also erases what the campaign was told about them.
             streams = [r["stream_id"] for r in await conn.fetch(self._about_member_sql, erased)]
             await free_text.erase(conn, self.schema, stream_ids=streams)
+
+
+def _moves(rows: Sequence[asyncpg.Record], facts: dict[uuid.UUID, MemberFact]) -> list[Move]:
+    """Moves as the facts statements return them, noting each member's facts."""
+    out = []
+    for r in rows:
+        member_id = r["member_id"]
+        out.append(Move(member_id, r["account"], r["kind"], r["amount_satang"], r["on_date"]))
+        if member_id not in facts:
+            facts[member_id] = MemberFact(
+                member_id,
+                r["group_id"],
+                r["province_code"],
+                r["district_code"],
+                r["joined_on"],
+                r["initial_commitment_satang"],
+            )
+    return out
+
+
+_MEMBER_COLUMNS = ["member_id", "group_id", "province_code", "district_code", "joined_on", "initial_commitment_satang"]
+_CHANGE_COLUMNS = ["member_id", "stream_version", "effective_month", "commitment_satang"]
+_MOVE_COLUMNS = ["move_id", "member_id", "account", "kind", "amount_satang", "on_date"]
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:

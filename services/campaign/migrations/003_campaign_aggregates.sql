@@ -36,9 +36,8 @@ create table campaign_groups (
 );
 
 -- Per campaign, area and day inside the window: how much each counter moved that day. Levels:
--- national (code ''), province, district, group (code: the group id); parent: the area one level up
--- (a breakdown reads the children of one parent). A row of zeros on the window's first day marks an
--- area with a member of the campaign (it is listed in its parent's breakdown).
+-- national (code ''), province, district, group (code: the group id). (004 moves parent, and the
+-- areas with a member, to campaign_areas.)
 create table campaign_daily (
     campaign_id             text    not null,
     level                   text    not null check (level in ('national', 'province', 'district', 'group')),
