@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -97,6 +98,21 @@ def make_consumer(settings: Settings, bootstrap_servers: str, group_id: str) -> 
         max_partition_fetch_bytes=4 * 1024 * 1024,
         fetch_max_wait_ms=100,
     )
+
+
+async def broker_layout(bootstrap_servers: str, topics: Sequence[str]) -> tuple[str, dict[str, int]]:
+    """The broker's cluster id and how many partitions each of `topics` has, asked afresh (a client's own
+    metadata can be older than the broker). Topics the broker lacks are left out: asking for them by name
+    would make Tansu create them."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=5_000)
+    await admin.start()
+    try:
+        cluster = await admin.describe_cluster()
+        wanted = set(topics)
+        found = {t["topic"]: len(t["partitions"]) for t in await admin.describe_topics() if t["topic"] in wanted}
+        return str(cluster["cluster_id"]), found
+    finally:
+        await admin.close()
 
 
 async def broker_cluster_id(bootstrap_servers: str) -> str:

@@ -27,7 +27,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from libs.events.cancel import raise_if_cancelling
 from libs.events.envelope import RecordedEvent
-from libs.events.kafka import broker_cluster_id, header_value
+from libs.events.kafka import broker_cluster_id, broker_layout, header_value
 from libs.events.registry import REGISTRY, EventRegistry
 
 log = logging.getLogger("sajja.projector")
@@ -82,6 +82,7 @@ class Projector:
         max_batch: int = 5000,
         after_commit: BatchHook | None = None,
         registry: EventRegistry = REGISTRY,
+        layout_check_seconds: float = 5.0,
     ) -> None:
         self.pool = pool
         self.schema = schema
@@ -95,6 +96,10 @@ class Projector:
         self.status = ProjectorStatus()
         self.cluster_id: str | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        # How many partitions each topic had in the metadata the consumer's assignment was made from, and how
+        # often to compare that with the broker's own answer (see _assignment_is_stale).
+        self.assigned_layout: dict[str, int] | None = None
+        self.layout_check_seconds = layout_check_seconds
         s = f'"{schema}"'
         # Two consumers can own a partition for a moment during a rebalance. Each batch therefore locks
         # its partitions' offsets and its streams' versions (rows created first if new, so a new stream
@@ -147,20 +152,8 @@ class Projector:
     async def run(self) -> None:
         self.status.running = True
         try:
-            self.cluster_id = await broker_cluster_id(self.bootstrap_servers)
-            consumer = self.consumer_factory(self.group_id)
-            self._consumer = consumer
-            try:
-                await consumer.start()
-                consumer.subscribe(list(self.projection.topics), listener=_SeekFromStore(self))
-                while True:
-                    batch = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
-                    raise_if_cancelling()  # aiokafka may swallow a cancellation and return normally
-                    if batch:
-                        await self.apply_batch(consumer, batch)
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(consumer.stop())
+            while True:
+                await self._consume()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -169,6 +162,55 @@ class Projector:
             raise
         finally:
             self.status.running = False
+
+    async def _consume(self) -> None:
+        """One consumer, until cancelled, or until its assignment no longer fits the broker: then it leaves, and
+        run() starts a new one, which joins with metadata fresh from the broker."""
+        self.cluster_id = await broker_cluster_id(self.bootstrap_servers)
+        self.assigned_layout = None
+        consumer = self.consumer_factory(self.group_id)
+        self._consumer = consumer
+        try:
+            await consumer.start()
+            consumer.subscribe(list(self.projection.topics), listener=_SeekFromStore(self))
+            checked = time.monotonic()
+            while True:
+                batch = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
+                raise_if_cancelling()  # aiokafka may swallow a cancellation and return normally
+                if batch:
+                    await self.apply_batch(consumer, batch)
+                if time.monotonic() - checked > self.layout_check_seconds:
+                    checked = time.monotonic()
+                    if await self._assignment_is_stale():
+                        return
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(consumer.stop())
+
+    async def _assignment_is_stale(self) -> bool:
+        """Whether the consumer's partitions were assigned from metadata the broker no longer agrees with. A
+        broker that came back empty makes its topics anew, with the configured partitions or (Tansu, for the
+        first client that asks) its own default; a consumer may meanwhile have joined with the old broker's
+        metadata, or a topic half made, and aiokafka looks again only every metadata_max_age_ms (5 minutes):
+        partitions it was never given are not read meanwhile. Asked here afresh, every few seconds."""
+        if self.assigned_layout is None:
+            return False  # still joining
+        try:
+            cluster_id, layout = await broker_layout(self.bootstrap_servers, self.projection.topics)
+        except Exception:  # the broker is away: nothing to compare with now
+            return False
+        differs = {t: (self.assigned_layout.get(t), n) for t, n in layout.items() if self.assigned_layout.get(t) != n}
+        if cluster_id == self.cluster_id and not differs:
+            return False
+        log.warning(
+            "projector %s: assigned in cluster %s from partitions %s, the broker (cluster %s) has %s; joining again",
+            self.projection.name,
+            self.cluster_id,
+            self.assigned_layout,
+            cluster_id,
+            layout,
+        )
+        return True
 
     async def stored_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         async with self.pool.acquire() as conn:
@@ -330,6 +372,10 @@ class _SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
         consumer = projector._consumer
         assert consumer is not None
         projector.cluster_id = await broker_cluster_id(projector.bootstrap_servers)
+        # The metadata the assignment was made from (this consumer's; its group's leader when it is alone).
+        projector.assigned_layout = {
+            t: len(consumer.partitions_for_topic(t) or ()) for t in projector.projection.topics
+        }
         stored = await projector.stored_offsets(assigned)
         for tp in assigned:
             # Offset 0 is the log's start, or before it (auto_offset_reset="earliest" then moves on to it).

@@ -109,6 +109,9 @@ class Relay:
         self.status = RelayStatus()
         self._partitions: list[int] = []
         self._partition_of: dict[str, int] = {}
+        # The producer, and the broker cluster whose metadata (topics' partitions) it was started with.
+        self._producer: AIOKafkaProducer | None = None
+        self._producer_cluster: str | None = None
         self._wake = asyncio.Event()
         # Probes (highest position drawn, next transaction id then), oldest first, not yet behind the
         # published horizon; and the pause between passes while some are (instead of idle_check_seconds).
@@ -128,28 +131,49 @@ class Relay:
                     await asyncio.sleep(1.0)
                 self.status.leader = True
                 await lock_conn.add_listener(self.store.notify_channel, self._on_notify)
-                producer = self.producer_factory()
                 try:
-                    await producer.start()
-                    await self._loop(producer, lock_conn)
+                    await self._start_producer()
+                    await self._loop(lock_conn)
                 finally:
                     # Shielded: a cancelled relay must still close its producer and free the lock.
-                    await asyncio.shield(self._release(producer, lock_conn))
+                    await asyncio.shield(self._release(lock_conn))
         finally:
             self.status.running = False
             self.status.leader = False
 
-    async def _release(self, producer: AIOKafkaProducer, lock_conn: asyncpg.Connection) -> None:
-        with contextlib.suppress(Exception):
-            await producer.stop()
+    async def _start_producer(self) -> AIOKafkaProducer:
+        """A new producer, noting the broker cluster it learns its topics' partitions from (asked first: a
+        broker that restarts in between makes the note older than the producer, never newer)."""
+        self._producer_cluster = await broker_cluster_id(self.bootstrap_servers)
+        producer = self.producer_factory()
+        try:
+            await producer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            raise
+        self._producer = producer
+        return producer
+
+    async def _stop_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def _release(self, lock_conn: asyncpg.Connection) -> None:
+        await self._stop_producer()
         with contextlib.suppress(Exception):
             await lock_conn.remove_listener(self.store.notify_channel, self._on_notify)
             await lock_conn.execute("select pg_advisory_unlock($1)", self._lock_id)
 
+    async def _current_producer(self) -> AIOKafkaProducer:
+        return self._producer if self._producer is not None else await self._start_producer()
+
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def _loop(self, producer: AIOKafkaProducer, lock_conn: asyncpg.Connection) -> None:
+    async def _loop(self, lock_conn: asyncpg.Connection) -> None:
         last_cluster_check = 0.0
         while True:
             if lock_conn.is_closed():
@@ -160,7 +184,7 @@ class Relay:
                 if time.monotonic() - last_cluster_check > 5.0:
                     await self._follow_cluster()
                     last_cluster_check = time.monotonic()
-                while await self.publish_batch(producer):
+                while await self.publish_batch(await self._current_producer()):
                     # A library may swallow our cancellation mid-publish and return normally: look again.
                     raise_if_cancelling()
                 raise_if_cancelling()
@@ -202,6 +226,13 @@ class Relay:
                 # Create the topic as configured rather than let the broker auto-create it its own way.
                 await ensure_topics(self.bootstrap_servers, [self.topic], self.topic_partitions)
                 await self._save_checkpoint(conn, RelayCursor(), cluster_id, reset=True)
+        if self._producer is not None and cluster_id != self._producer_cluster:
+            # A producer keeps the partitions it learnt from the broker it met first, and Tansu acknowledges
+            # records sent to a partition its topic does not have, which no consumer ever reads. A broker back
+            # empty may have made the topic with another number of partitions (its own default, for the first
+            # client that asked): publish to it only with a producer that has asked it.
+            log.info("relay %s: a new producer for broker cluster %s", self.topic, cluster_id)
+            await self._stop_producer()
 
     async def publish_batch(self, producer: AIOKafkaProducer) -> int:
         """Publish the next batch; returns how many events it published (0: nothing safe to publish)."""

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from libs.events.envelope import SYSTEM_ACTOR, NewEvent, RecordedEvent
 from libs.events.kafka import ensure_topics, make_consumer, make_producer, topic_for
@@ -207,6 +208,64 @@ async def test_broker_restarting_empty_is_refilled_and_nothing_counts_twice(
     assert projector.status.duplicates > 0  # the republished history was recognised, not applied again
     assert not projector.status.waiting
     assert await projector.missing_events(0.0) == {}
+
+
+async def test_a_broker_back_empty_with_fewer_partitions_loses_nothing(
+    pool: asyncpg.Pool, rig: Rig, settings: Settings
+) -> None:
+    """Tansu makes a topic that a client asks about with its own default of 4 partitions, and acknowledges
+    records sent to a partition the topic does not have, which nobody can then read. A relay whose producer
+    still knew the old broker's 6 partitions published such records after the broker came back empty (the
+    fault campaign found reporting's balances and lending's payout answers that never arrived): once the relay
+    sees the new cluster it publishes only with a producer that has asked the new broker."""
+    ledger = Ledger(pool)
+    await ledger.enroll(25)
+    await ledger.deposit_round()
+    producers: list[AIOKafkaProducer] = []
+
+    def new_producer() -> AIOKafkaProducer:
+        producers.append(make_producer(settings, rig.broker.bootstrap_servers))
+        return producers[-1]
+
+    relay = Relay(pool, STORE, rig.broker.bootstrap_servers, rig.topic, new_producer, idle_check_seconds=0.5)
+    rig.tasks.append(asyncio.create_task(relay.run()))
+    rig.projector()
+    await eventually(lambda: caught_up(ledger), what="first projection")
+    assert len(producers) == 1
+
+    rig.broker.restart_empty()
+    await ensure_topics(rig.broker.bootstrap_servers, [rig.topic], 4)  # as the first client to ask makes it
+    await ledger.deposit_round()
+
+    await eventually(lambda: caught_up(ledger), timeout=30, what="every deposit, after the broker came back")
+    await eventually(lambda: asyncio.sleep(0, result=len(producers) == 2), what="a producer for the new broker")
+    assert sorted(await producers[-1].partitions_for(rig.topic)) == [0, 1, 2, 3]
+
+
+async def test_a_projector_joins_again_when_its_assignment_no_longer_fits_the_broker(
+    pool: asyncpg.Pool, rig: Rig
+) -> None:
+    """After a broker came back empty, a consumer can hold partitions assigned from the old broker's metadata or
+    from a topic half made (seen in the fault campaign: statistics reading 4 of the new topic's 6 partitions), and
+    aiokafka looks at the metadata again only every 5 minutes. The projector compares, every few seconds, the
+    partitions its assignment was made from with the broker's own answer, and joins again with a new consumer."""
+    ledger = Ledger(pool)
+    await ledger.enroll(10)
+    rig.relay()
+    projector = rig.projector(layout_check_seconds=0.2)
+    await eventually(lambda: caught_up(ledger), what="enrolments")
+    assert projector.assigned_layout == {rig.topic: 6}
+    first = projector._consumer
+
+    projector.assigned_layout = {rig.topic: 4}  # as if assigned from a topic with 4 partitions
+
+    async def joined_again() -> bool:
+        return projector._consumer is not first and projector.assigned_layout == {rig.topic: 6}
+
+    await eventually(joined_again, what="a new consumer, assigned from the broker's partitions")
+    await ledger.deposit_round()
+    await eventually(lambda: caught_up(ledger), what="deposits after joining again")
+    assert projector.status.running
 
 
 async def test_a_missing_event_is_detected_not_papered_over(pool: asyncpg.Pool, rig: Rig, settings: Settings) -> None:
