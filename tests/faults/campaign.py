@@ -336,7 +336,11 @@ async def run_campaign(
                 f.write("findings:\n" + "".join(f"  {line}\n" for line in result.findings) + "\n")
 
     numbers = [options.only] if options.only else range(1, options.trials + 1)
-    await asyncio.gather(*(one(n) for n in numbers))
+    try:
+        await asyncio.gather(*(one(n) for n in numbers))
+    except asyncio.CancelledError:
+        print(table(summary(sorted(results, key=lambda r: r.number))), file=out, flush=True)  # so far
+        raise
     results.sort(key=lambda r: r.number)
     print(table(summary(results)), file=out, flush=True)
     if any(not r.clean for r in results):
