@@ -15,7 +15,7 @@ from libs.events.security_headers import SecurityHeaders
 from libs.events.telemetry import TracingMiddleware
 
 # No inline style: the Content-Security-Policy every answer carries allows none.
-_INDEX = """<!doctype html><html lang="th"><meta charset="utf-8"><title>Sajja สัจจะ</title>
+INDEX = """<!doctype html><html lang="th"><meta charset="utf-8"><title>Sajja สัจจะ</title>
 <body>
 <h1>Sajja · สัจจะ</h1><p>แพลตฟอร์มกลุ่มออมทรัพย์เพื่อการผลิต — event-sourced savings-group platform.</p>
 <ul>{links}</ul><p><a href="/reporting/">แดชบอร์ด · dashboard</a> · <a href="/readyz">/readyz</a></p></body></html>"""
@@ -63,7 +63,7 @@ class Gateway:
                 f'<a href="/{r.name}/openapi.json">openapi.json</a></li>'
                 for r in self.runtimes
             )
-            return HTMLResponse(_INDEX.format(links=links))
+            return HTMLResponse(INDEX.format(links=links))
 
         return root
 

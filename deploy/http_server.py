@@ -18,11 +18,14 @@ class OwnSignalsServer(uvicorn.Server):
         yield
 
 
-def http_server(app: ASGIApp, settings: Settings) -> OwnSignalsServer:
+def http_server(app: ASGIApp, settings: Settings, *, uds: str | None = None, front: bool = False) -> OwnSignalsServer:
+    """`uds`: listen on that Unix socket (a runner's worker) instead of SAJJA_HOST:SAJJA_PORT. `front`: the
+    runner's proxy in front of its workers, which add their own Date and Server headers."""
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        uds=uds,
         log_level="warning",
         lifespan="off",
         access_log=False,
@@ -30,5 +33,9 @@ def http_server(app: ASGIApp, settings: Settings) -> OwnSignalsServer:
         # connection, unless it comes from a proxy named here, whose X-Forwarded-For is then believed.
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        server_header=not front,
+        date_header=not front,
+        # Open streams (the dashboard's live updates) do not hold a stop up for long.
+        timeout_graceful_shutdown=5 if front else None,
     )
     return OwnSignalsServer(config)

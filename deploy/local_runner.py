@@ -1,7 +1,11 @@
 """`make run`: embedded PostgreSQL and Tansu (unless SAJJA_DATABASE_URL / SAJJA_KAFKA_BOOTSTRAP_SERVERS
 name external servers), every service with its relays and projectors, one HTTP port.
 
-Ctrl-C (SIGINT) or SIGTERM stops everything it started. Servers left by a run that crashed are found
+The services run in worker processes (deploy/workers.py; a process per service unless SAJJA_WORKERS says
+otherwise, "0" for all in this one), so that they use every core; this process owns the servers, the
+secrets, the schema migrations and the port, which proxies to the workers by the first path segment
+(deploy/proxy.py). Ctrl-C (SIGINT) or SIGTERM stops the port, then the workers, then the broker and the
+database. Workers die with this process however it dies; servers left by a run that crashed are found
 through their pid files under .sajja/ and stopped at the next start."""
 
 from __future__ import annotations
@@ -19,15 +23,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
 
+from deploy.gateway import INDEX
 from deploy.http_server import http_server
-from deploy.platform import running_platform
+from deploy.platform import create_pool, running_platform
+from deploy.proxy import Proxy
+from deploy.workers import DEFAULT_PLAN, Workers, plan_of
 from libs.auth.tokens import new_signing_key_pem
 from libs.events.runtime import run_until_complete
 from libs.events.settings import DEVELOPMENT_NATIONAL_ID_HASH_KEY, Settings, public_key_warning
 from libs.events.telemetry import setup_logging, setup_tracing
 from libs.infra.embedded import EmbeddedKafka, EmbeddedPostgres, free_port
 from services.auth.store import create_development_credentials
+from services.catalog import SERVICES, create_topics, migrate_all
 
 log = logging.getLogger("sajja.run")
 
@@ -147,26 +157,121 @@ def show_credentials_once(settings: Settings, created: list[tuple[str, str, str]
     path.write_text("\n".join(f"{kind}\t{name}\t{secret}" for kind, name, secret in created) + "\n")
 
 
+def _running_message(settings: Settings, database_url: str, bootstrap: str, workers: str = "") -> str:
+    return (
+        f"Sajja is running: http://{settings.host}:{settings.port}/  "
+        f"(database {database_url.split('@')[-1]}, broker {bootstrap}{workers}). Ctrl-C stops it."
+    )
+
+
+def public_url(settings: Settings) -> str:
+    """Where this machine reaches the runner's port (the workers call each other's services there)."""
+    host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "[::1]"}.get(settings.host, settings.host)
+    return f"http://{host}:{settings.port}"
+
+
 async def serve(settings: Settings) -> None:
-    loop = asyncio.get_running_loop()
     settings = development_signing_key(settings)
+    plan = None if settings.workers.strip() == "0" else plan_of(settings.workers or DEFAULT_PLAN, list(SERVICES))
     with infrastructure(settings) as (database_url, bootstrap):
         key_from_environment = "national_id_hash_key" in settings.model_fields_set
         settings = await development_national_id_key(settings, database_url)
         warn_public_key(settings, key_from_environment=key_from_environment)
-        async with running_platform(settings, database_url, bootstrap) as running:
-            show_credentials_once(settings, await create_development_credentials(running.platform.pool))
-            server = http_server(running.gateway, settings)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-            print(
-                f"Sajja is running: http://{settings.host}:{settings.port}/  "
-                f"(database {database_url.split('@')[-1]}, broker {bootstrap}). Ctrl-C stops it.",
-                flush=True,
-            )
-            await server.serve()
-            print("Stopping services …", flush=True)
+        if plan is None:
+            await serve_in_process(settings, database_url, bootstrap)
+        else:
+            await serve_with_workers(settings, database_url, bootstrap, plan)
     print("Stopped: services, broker and database are down.", flush=True)
+
+
+async def serve_in_process(settings: Settings, database_url: str, bootstrap: str) -> None:
+    """SAJJA_WORKERS=0: every service in this process (one core at most; simplest to debug)."""
+    loop = asyncio.get_running_loop()
+    async with running_platform(settings, database_url, bootstrap) as running:
+        show_credentials_once(settings, await create_development_credentials(running.platform.pool))
+        server = http_server(running.gateway, settings)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+        print(_running_message(settings, database_url, bootstrap), flush=True)
+        await server.serve()
+        print("Stopping services …", flush=True)
+
+
+async def prepare(settings: Settings, database_url: str, bootstrap: str) -> None:
+    """Before any worker starts: the schemas migrated, the topics made, the development credentials shown."""
+    pool = await create_pool(database_url, 2)
+    try:
+        await migrate_all(pool)
+        await create_topics(settings, bootstrap)
+        show_credentials_once(settings, await create_development_credentials(pool))
+    finally:
+        await pool.close()
+
+
+async def serve_with_workers(
+    settings: Settings, database_url: str, bootstrap: str, plan: list[tuple[str, ...]]
+) -> None:
+    loop = asyncio.get_running_loop()
+    await prepare(settings, database_url, bootstrap)
+    workers = Workers(settings, database_url, bootstrap, public_url(settings), plan)
+    proxy = Proxy(workers.upstreams(), runner_root(workers), settings.max_body_bytes, home="reporting")
+    server = http_server(proxy, settings, front=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    failure: BaseException | None = None
+    workers.start()
+    serving = asyncio.create_task(server.serve())
+    watching: asyncio.Task[None] | None = None
+    try:
+        starting = asyncio.create_task(workers.until_serving())
+        await asyncio.wait({starting, serving}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()  # the server stopped (Ctrl-C, or its port was taken) before the workers were up
+        elif (failure := starting.exception()) is None:
+            pids = ", ".join(f"{name} {pid}" for name, pid in workers.pids().items())
+            print(_running_message(settings, database_url, bootstrap, f"; workers: {pids}"), flush=True)
+            watching = asyncio.create_task(workers.watch())
+            await asyncio.wait({serving, watching}, return_when=asyncio.FIRST_COMPLETED)
+            if watching.done() and not watching.cancelled():
+                failure = watching.exception()
+        server.should_exit = True
+        await serving
+        print("Stopping services …", flush=True)
+    finally:
+        if watching is not None:
+            watching.cancel()
+        await workers.stop()
+    if failure is not None:
+        print(f"Sajja stopped: {failure}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
+
+
+def runner_root(workers: Workers) -> FastAPI:
+    """The runner's own routes: /healthz, /readyz (every worker's services), /services."""
+    root = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @root.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @root.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        # The caller's credentials go along: each service decides what of its readiness they may see.
+        passed = [(k, v) for k, v in request.headers.raw if k in (b"authorization", b"cookie")]
+        services = await workers.readiness(passed)
+        ready = all(s.get("ready") for s in services.values())
+        return JSONResponse({"ready": ready, "services": services}, status_code=200 if ready else 503)
+
+    @root.get("/services", response_class=HTMLResponse)
+    async def services_index() -> HTMLResponse:
+        links = "".join(
+            f'<li>{name}: <a href="/{name}/docs">/{name}/docs</a> · '
+            f'<a href="/{name}/openapi.json">openapi.json</a></li>'
+            for name in workers.upstreams()
+        )
+        return HTMLResponse(INDEX.format(links=links))
+
+    return root
 
 
 def main() -> None:

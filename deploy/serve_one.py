@@ -1,5 +1,7 @@
 """Run ONE service (its HTTP app, relays and projectors) against external servers: what each
 container of a real deployment runs (`python -m deploy.serve_one SERVICE`, or `sajja serve SERVICE`).
+The local runner starts its worker processes with it too: several services in one process, listening on a
+Unix socket (`python -m deploy.serve_one ledger lending --uds PATH`).
 
 Needs SAJJA_DATABASE_URL and SAJJA_KAFKA_BOOTSTRAP_SERVERS (nothing embedded is started here); exits
 with code 2 and says so when one is missing or SERVICE is unknown. Creates the topics and migrates the
@@ -35,11 +37,12 @@ def _fail(message: str) -> None:
     raise SystemExit(EXIT_USAGE)
 
 
-def check(service: str, settings: Settings) -> tuple[str, str]:
+def check(services: str | list[str], settings: Settings) -> tuple[str, str]:
     """(database URL, bootstrap servers), or exit 2 with a message naming what is wrong."""
     names = service_names()
-    if service not in names:
-        _fail(f"unknown service {service!r}; choose one of {', '.join(names)}")
+    for service in [services] if isinstance(services, str) else services:
+        if service not in names:
+            _fail(f"unknown service {service!r}; choose one of {', '.join(names)}")
     missing = [
         var
         for var, value in (
@@ -57,8 +60,13 @@ def check(service: str, settings: Settings) -> tuple[str, str]:
     return settings.database_url, settings.kafka_bootstrap_servers
 
 
-async def serve(service: str, settings: Settings, database_url: str, bootstrap: str) -> None:
+async def serve(
+    service: str | list[str], settings: Settings, database_url: str, bootstrap: str, uds: str | None = None
+) -> None:
     from deploy.platform import running_platform
+
+    services = [service] if isinstance(service, str) else list(service)
+    named = "+".join(services)
 
     loop = asyncio.get_running_loop()
     main_task = asyncio.current_task()
@@ -79,44 +87,43 @@ async def serve(service: str, settings: Settings, database_url: str, bootstrap: 
         loop.add_signal_handler(sig, stop)
     try:
         # running_platform migrates the schemas and creates the topics before it builds the runtime.
-        async with running_platform(settings, database_url, bootstrap, services=[service]) as running:
-            server = http_server(running.gateway, settings)
+        async with running_platform(settings, database_url, bootstrap, services=services) as running:
+            server = http_server(running.gateway, settings, uds=uds)
             log.info(
-                "serving %s on http://%s:%d (database %s, broker %s)",
-                service,
-                settings.host,
-                settings.port,
+                "serving %s on %s (database %s, broker %s)",
+                named,
+                f"unix socket {uds}" if uds else f"http://{settings.host}:{settings.port}",
                 database_url.split("@")[-1],
                 bootstrap,
             )
             await server.serve()
-            log.info("stopping %s", service)
-        log.info("stopped %s", service)
+            log.info("stopping %s", named)
+        log.info("stopped %s", named)
     except asyncio.CancelledError:
         if not stopping:
             raise
         if main_task is not None:
             main_task.uncancel()
-        log.info("stopped %s before it was serving", service)
+        log.info("stopped %s before it was serving", named)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
 
 
-def main(service: str) -> None:
-    """Run SERVICE until SIGTERM/SIGINT. Raises SystemExit(2) on a usage or configuration error."""
+def main(service: str | list[str], uds: str | None = None) -> None:
+    """Run SERVICE (or several) until SIGTERM/SIGINT. Raises SystemExit(2) on a usage or configuration error."""
     settings = Settings()
     database_url, bootstrap = check(service, settings)
 
     from libs.events.telemetry import setup_logging, setup_tracing
 
     setup_logging(settings.log_level)
-    setup_tracing(f"sajja-{service}")
+    setup_tracing(f"sajja-{service if isinstance(service, str) else '+'.join(service)}")
     warning = public_key_warning(settings)
     if warning is not None:  # running_platform logs it too; say it where a person starting this sees it
         print(f"sajja serve: WARNING: {warning}", file=sys.stderr, flush=True)
     try:
-        run_until_complete(serve(service, settings, database_url, bootstrap))
+        run_until_complete(serve(service, settings, database_url, bootstrap, uds))
     except Exception:
         # Exit non-zero so the orchestrator restarts the container (e.g. the database not up yet).
         log.exception("%s stopped on an error", service)
@@ -128,9 +135,10 @@ def cli(argv: list[str] | None = None) -> None:
         prog="python -m deploy.serve_one",
         description="Run one Sajja service against SAJJA_DATABASE_URL and SAJJA_KAFKA_BOOTSTRAP_SERVERS.",
     )
-    parser.add_argument("service", help="ledger, lending, campaign or reporting")
+    parser.add_argument("service", nargs="+", help="auth, ledger, lending, campaign or reporting (one or more)")
+    parser.add_argument("--uds", help="listen on this Unix socket instead of SAJJA_HOST:SAJJA_PORT")
     args = parser.parse_args(argv)  # exits 2 on a usage error
-    main(args.service)
+    main(args.service[0] if len(args.service) == 1 else args.service, args.uds)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path(".sajja")
+    # The local runner's worker processes: "" a process per service; "0" every service in the runner's
+    # own process; else groups of services, "+" within a group, "," between (e.g. "auth+ledger,reporting").
+    workers: str = Field(default="", pattern=r"^[a-z0-9+, ]*$")
 
     # Topics are "<prefix>.<service>.v1"; tests sharing one broker give each test its own prefix.
     topic_prefix: str = Field(default="sajja", pattern=r"^[a-z][a-z0-9_-]*$")

@@ -1,6 +1,7 @@
-"""`make run`'s runner as a user starts it: embedded PostgreSQL and Tansu, every service on one port.
-A group, a member and a deposit made over HTTP show in the balance; Ctrl-C leaves no process behind,
-and neither does a crash, once the next start has run."""
+"""`make run`'s runner as a user starts it: embedded PostgreSQL and Tansu, every service on one port,
+served by worker processes behind it. A group, a member and a deposit made over HTTP show in the balance; a
+worker that dies is started again; Ctrl-C leaves no process behind, and neither does a crash, once the next
+start has run (its workers die with it at once)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,24 @@ def _servers_under(data_dir: Path) -> list[psutil.Process]:
         if str(data_dir) in text and proc.info["name"] in ("postgres", "tansu"):
             found.append(proc)
     return [p for p in found if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _left_behind(data_dir: Path) -> list[psutil.Process]:
+    return _servers_under(data_dir) + _workers_of(data_dir)
+
+
+def _workers_of(data_dir: Path) -> list[psutil.Process]:
+    """The runner's worker processes (python -m deploy.serve_one …), told apart by their data directory."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if "deploy.serve_one" not in " ".join(proc.info["cmdline"] or []):
+                continue
+            if proc.environ().get("SAJJA_DATA_DIR") == str(data_dir) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
 
 
 class Runner:
@@ -79,7 +98,7 @@ class Runner:
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     path = tmp_path / "sajja-data"
     yield path
-    for proc in _servers_under(path):  # never leave servers behind, even when a test fails
+    for proc in _left_behind(path):  # never leave servers or workers behind, even when a test fails
         proc.kill()
 
 
@@ -164,28 +183,49 @@ def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) ->
         assert set(ready["services"]) == {"auth", "ledger", "lending", "campaign", "reporting"}
         for service in ("ledger", "lending", "campaign", "reporting"):
             assert httpx.get(f"{runner.url}/{service}/openapi.json", timeout=5).status_code == 200
+        # One port, several processes: the services run in workers behind it.
+        workers = _workers_of(data_dir)
+        assert len(workers) >= 2 and all(w.ppid() == runner.proc.pid for w in workers), workers
+        # A worker that dies is started again, and its service answers again through the same port.
+        ledger = next(w for w in workers if "ledger" in w.cmdline())
+        ledger.kill()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            again = [w for w in _workers_of(data_dir) if "ledger" in w.cmdline()]
+            if again and again[0].pid != ledger.pid and httpx.get(f"{runner.url}/readyz", timeout=5).status_code == 200:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the ledger's worker was not started again: {runner.log.read_text()[-3000:]}")
+        assert session.get(f"/ledger/v1/members/{member_id}").status_code == 200
     finally:
         code = runner.stop(signal.SIGINT)
     assert code == 0, runner.log.read_text()[-3000:]
-    assert _servers_under(data_dir) == []
+    assert _left_behind(data_dir) == []
 
 
 def test_sigterm_stops_and_a_crashed_run_is_cleaned_up_by_the_next_start(data_dir: Path) -> None:
     first = Runner(data_dir)
     first.start()
     assert first.proc is not None
+    assert _workers_of(data_dir)
     first.proc.kill()  # SIGKILL: no clean-up runs
     first.proc.wait(timeout=10)
     time.sleep(0.3)
     leftovers = _servers_under(data_dir)
     assert any(p.name() == "postgres" for p in leftovers), "the crash should have left postgres running"
+    # …but not its workers: they die with the runner, whatever kills it.
+    deadline = time.monotonic() + 5
+    while _workers_of(data_dir) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _workers_of(data_dir) == []
 
     assert "Development credentials" in first.log.read_text()
     second = Runner(data_dir)
     second.start()  # finds and stops the leftovers, then starts afresh on the same data
     assert "Development credentials" not in second.log.read_text()  # shown once, on the first start
     assert second.stop(signal.SIGTERM) == 0, second.log.read_text()[-3000:]
-    assert _servers_under(data_dir) == []
+    assert _left_behind(data_dir) == []
 
 
 def test_external_servers_replace_the_embedded_ones(data_dir: Path, database_url: str, broker: Broker) -> None:
