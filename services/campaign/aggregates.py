@@ -8,9 +8,15 @@ The ledger projection keeps, per campaign:
 
 A change to a member's days moves their areas' counters by the difference, on the right dates: -1 on the
 old day, +1 on the new. Sums (special deposits, their amount, savings added) move by each deposit,
-withdrawal and exit payout dated inside the window, and back out by its reversal. Everything is derived
-from the facts tables as they stand after the batch is written, so the order events arrive in across
-streams does not matter (a member's own events arrive in order; the framework applies each once).
+withdrawal and exit payout dated inside the window, and back out by its reversal. Days are recomputed from
+the facts tables as they stand after the batch is written, so the order events arrive in across streams
+does not matter (a member's own events arrive in order; the framework applies each once).
+
+How a batch moves them, at about the cost of writing its facts: the statements that write the facts (from
+staging tables filled by COPY) also stage the sums of the moves they wrote per (campaign, group, day) and
+list new members' areas; only members whose days may have changed (joined inside a rule's days, a special
+deposit a rule counts, a commitment change, a reversal) come back to Python; `flush` turns the staged group
+rows into the daily rows of every level in one upsert, in key order.
 
 A campaign arriving after the facts (launched later, or the read model rebuilt) gets its state computed
 once from the facts (`launch`), then kept incrementally. A read sums its area's daily rows up to the date

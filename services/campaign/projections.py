@@ -23,10 +23,25 @@ class LedgerFacts:
     transaction."""
 
     name = "ledger_facts"
+    # The facts, and the counters' aggregates (services.campaign.aggregates) kept with them.
+    tables = (
+        "member_facts",
+        "commitment_changes",
+        "savings_moves",
+        "campaigns",
+        "campaign_members",
+        "campaign_groups",
+        "campaign_daily",
+        "campaign_areas",
+    )
 
-    def __init__(self, ledger_topic: str, schema: str = "campaign", campaign_topic: str | None = None) -> None:
+    def __init__(
+        self, ledger_topic: str, schema: str = "campaign", campaign_topic: str | None = None, erases: bool = True
+    ) -> None:
         self.topics: Sequence[str] = (ledger_topic, campaign_topic) if campaign_topic else (ledger_topic,)
         self.schema = schema
+        # A rebuilt copy does not erase again: the member's erasure was done when it was first applied.
+        self.erases = erases
         self.aggregates = Aggregates(schema)
         self._lock_key = lock_key(schema)
         s = f'"{schema}"'
@@ -68,6 +83,10 @@ class LedgerFacts:
             f"update {s}.member_facts m set exited_on = x.d from unnest($1::uuid[], $2::date[]) as x(id, d)"
             " where m.member_id = x.id"
         )
+
+    def rebuilt_in(self, schema: str) -> LedgerFacts:
+        campaign_topic = self.topics[1] if len(self.topics) > 1 else None
+        return LedgerFacts(self.topics[0], schema, campaign_topic, erases=False)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         members: list[tuple[Any, ...]] = []
@@ -173,7 +192,7 @@ class LedgerFacts:
             await self.aggregates.flush(conn)
         for campaign in launches:
             await self.aggregates.launch(conn, campaign)
-        if erased:
+        if erased and self.erases:
             # PDPA: the member's erasure in the ledger also erases what the campaign was told about them.
             streams = [r["stream_id"] for r in await conn.fetch(self._about_member_sql, erased)]
             await free_text.erase(conn, self.schema, stream_ids=streams)
@@ -214,6 +233,7 @@ class LendingFacts:
     """Borrowers' loans and their overdue installments, for the nomination scores."""
 
     name = "lending_facts"
+    tables = ("loan_facts", "overdue_installments")
 
     def __init__(self, lending_topic: str, schema: str = "campaign") -> None:
         self.topics: Sequence[str] = (lending_topic,)
@@ -224,6 +244,9 @@ class LendingFacts:
         )
         self._schedule_sql = f"update {s}.loan_facts set due_dates = $2::date[] where loan_id = $1"
         self._overdue_sql = f"insert into {s}.overdue_installments values ($1, $2) on conflict do nothing"
+
+    def rebuilt_in(self, schema: str) -> LendingFacts:
+        return LendingFacts(self.topics[0], schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         for e in events:

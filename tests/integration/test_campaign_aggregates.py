@@ -60,7 +60,16 @@ WEEKS = CampaignLaunched(
         CampaignRule(kind="special_deposit", min_amount_satang=10_000, ends_on=date(2024, 2, 1)),
     ],
 )
-CAMPAIGN_LIST = (FIFTY_YEARS, WEEKS)
+# One rule only: the others count nothing.
+SPECIALS = CampaignLaunched(
+    campaign_id="specials",
+    name_th="t",
+    name_en="t",
+    starts_on=date(2023, 11, 15),
+    ends_on=date(2024, 1, 31),
+    rules=[CampaignRule(kind="special_deposit", min_amount_satang=5_000)],
+)
+CAMPAIGN_LIST = (FIFTY_YEARS, WEEKS, SPECIALS)
 GROUPS = [
     (uuid.UUID(int=1), "27", "2701"),
     (uuid.UUID(int=2), "27", "2701"),
