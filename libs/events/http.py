@@ -102,6 +102,11 @@ def is_unavailable(exc: BaseException) -> bool:
         # Only the closed connection or pool; the rest of InterfaceError is misuse (a bug), e.g. DataError.
         message = str(exc)
         return "is closed" in message or "is closing" in message
+    if isinstance(exc, asyncpg.InternalClientError):
+        # A connection the server dropped in the middle of a query can leave asyncpg's protocol mid-state; the
+        # pool's reset on release then fails so (the pool terminates that connection). Seen with the database
+        # killed under load (the fault campaign); any other internal client error is a bug.
+        return str(exc).startswith("cannot switch to state")
     if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
         return True  # refused, reset, aborted, broken pipe; a pool acquire or connect that timed out
     if isinstance(exc, OSError):
@@ -202,6 +207,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(asyncpg.CrashShutdownError)
     @app.exception_handler(asyncpg.TooManyConnectionsError)
     @app.exception_handler(asyncpg.InterfaceError)
+    @app.exception_handler(asyncpg.InternalClientError)
     @app.exception_handler(OSError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         if not is_unavailable(exc):  # e.g. a file error, or asyncpg misused: a bug, not an outage

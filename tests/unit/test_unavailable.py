@@ -20,6 +20,7 @@ from libs.events.http import is_unavailable
         asyncpg.TooManyConnectionsError("sorry, too many clients already"),
         asyncpg.InterfaceError("pool is closing"),
         asyncpg.InterfaceError("cannot call Connection.fetch(): connection is closed"),
+        asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
         ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 5432)"),
         ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"),
         TimeoutError(),
@@ -40,6 +41,7 @@ def test_connection_failures_are_unavailable(exc: BaseException) -> None:
         asyncpg_base.DataError("invalid input for query argument $1: 'x' (an integer is required)"),
         FileNotFoundError(errno.ENOENT, "No such file or directory"),
         OSError(errno.ENOSPC, "No space left on device"),
+        asyncpg.InternalClientError("unexpected error while performing authentication"),
         ValueError("bug"),
     ],
 )
