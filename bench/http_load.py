@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from typing import Any
 import httpx
 
 from bench.common import CLIENTS, POOL_SIZE, Comparison, CpuMeter, Side, fresh_database, percentile, progress
+from bench.national.reads import department_token
+from libs.auth.tokens import new_signing_key_pem
 from libs.infra.embedded import free_port
 from services.ledger.domain import national_id_check_digit
 
@@ -82,8 +85,8 @@ class Server:
         self._log.close()
 
 
-async def enrol_members(base_url: str, count: int) -> list[str]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+async def enrol_members(base_url: str, count: int, headers: dict[str, str]) -> list[str]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as client:
         response = await client.post(
             "/ledger/v1/groups",
             json={"name": "กลุ่มออมทรัพย์ bench", "province_code": "27", "district_code": "2701",
@@ -98,7 +101,7 @@ async def enrol_members(base_url: str, count: int) -> list[str]:
         task = bar.add_task(f"enrol {count} members over HTTP", total=count)
 
         async def worker() -> None:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+            async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=headers) as client:
                 for seed in seeds:
                     r = await client.post(
                         f"/ledger/v1/groups/{group_id}/members",
@@ -119,9 +122,10 @@ class RawHttpClient:
     """A minimal HTTP/1.1 keep-alive client on asyncio streams: the load generator's own CPU per request
     is a fraction of httpx's, so the servers, not the client, set the pace on a 2-core machine."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
         host, port = base_url.removeprefix("http://").split(":")
         self.host, self.port = host, int(port)
+        self._headers = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -140,7 +144,7 @@ class RawHttpClient:
         data = json.dumps(body).encode()
         head = (
             f"POST {path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-type: application/json\r\n"
-            f"idempotency-key: {key}\r\ncontent-length: {len(data)}\r\n\r\n"
+            f"{self._headers}idempotency-key: {key}\r\ncontent-length: {len(data)}\r\n\r\n"
         )
         self._writer.write(head.encode() + data)
         block = (await self._reader.readuntil(b"\r\n\r\n")).lower()
@@ -162,18 +166,25 @@ async def load(
     duration: float,
     groups: dict[str, list[int]],
     client_kind: str,
+    headers: dict[str, str],
 ) -> Side:
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     failures: Counter[str] = Counter()
     share = [members[i::CLIENTS] for i in range(CLIENTS)]  # each client deposits to its own members
     start = time.perf_counter()
-    measure_from = start + warmup
-    end = measure_from + duration
+    # Measured from the end of the warm-up: at least `warmup` seconds and every client answered once (a new
+    # connection's first request pays for connections opened behind it), then for `duration` seconds.
+    window = {"from": float("inf"), "end": float("inf")}
+    answered_once: set[int] = set()
+    warmed = asyncio.Event()
 
-    def record(t0: float, status: int) -> None:
+    def record(t0: float, status: int, client: int) -> None:
         t1 = time.perf_counter()
-        if t0 >= measure_from and t1 <= end:
+        answered_once.add(client)
+        if len(answered_once) == len(share):
+            warmed.set()
+        if t0 >= window["from"] and t1 <= window["end"]:
             statuses[status] += 1
             if status == 201:
                 latencies.append(t1 - t0)
@@ -181,32 +192,34 @@ async def load(
     def body(k: int) -> dict[str, str]:
         return {"account": "special" if k % 2 else "sajja", "amount": "50.00", "deposited_on": "2024-01-05"}
 
-    async def httpx_client(mine: list[str]) -> None:
+    async def httpx_client(client: int, mine: list[str]) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as c:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits, headers=headers) as c:
             k = 0
-            while (t0 := time.perf_counter()) < end:
+            while (t0 := time.perf_counter()) < window["end"]:
                 path = path_for(mine[k % len(mine)])
                 try:
                     r = await c.post(path, json=body(k), headers={"Idempotency-Key": str(uuid.uuid4())})
                 except httpx.HTTPError as exc:
                     failures[type(exc).__name__] += 1
+                    answered_once.add(client)
                     continue
                 finally:
                     k += 1
-                record(t0, r.status_code)
+                record(t0, r.status_code, client)
 
-    async def raw_client(mine: list[str]) -> None:
+    async def raw_client(client: int, mine: list[str]) -> None:
         k = 0
-        while time.perf_counter() < end:
+        while time.perf_counter() < window["end"]:
             try:
-                async with RawHttpClient(base_url) as c:
-                    while (t0 := time.perf_counter()) < end:
+                async with RawHttpClient(base_url, headers) as c:
+                    while (t0 := time.perf_counter()) < window["end"]:
                         status = await c.post(path_for(mine[k % len(mine)]), body(k), str(uuid.uuid4()))
                         k += 1
-                        record(t0, status)
+                        record(t0, status, client)
             except (OSError, asyncio.IncompleteReadError, RuntimeError) as exc:
                 failures[type(exc).__name__] += 1
+                answered_once.add(client)
 
     client = httpx_client if client_kind == "httpx" else raw_client
     with progress() as bar:
@@ -217,11 +230,15 @@ async def load(
                 bar.update(bar_task, completed=min(time.perf_counter() - start, warmup + duration))
                 await asyncio.sleep(0.2)
 
-        tasks = [asyncio.create_task(tick()), *(asyncio.create_task(client(m)) for m in share)]
+        tasks = [asyncio.create_task(tick()), *(asyncio.create_task(client(i, m)) for i, m in enumerate(share))]
         try:
-            await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
+            await asyncio.sleep(warmup)
+            with contextlib.suppress(TimeoutError):  # a client that never gets an answer shows as failures
+                await asyncio.wait_for(warmed.wait(), WARM_UP_LIMIT_SECONDS)
+            window["from"] = time.perf_counter()
+            window["end"] = window["from"] + duration
             with CpuMeter(groups) as cpu:
-                await asyncio.sleep(max(0.0, end - time.perf_counter()))
+                await asyncio.sleep(duration)
             await asyncio.gather(*tasks[1:])
         finally:  # also on Ctrl-C: no client left talking to a server being stopped
             for t in tasks:
@@ -242,15 +259,25 @@ async def load(
 
 
 CLIENT_KINDS = ("httpx", "raw")
+# The longest the warm-up waits, beyond its seconds, for every client's first answer.
+WARM_UP_LIMIT_SECONDS = 60.0
 
 
 async def run(
     admin_dsn: str, bootstrap: str, pids: dict[str, list[int]], workdir: Path,
     members: int, warmup: float, duration: float,
 ) -> list[Comparison]:  # fmt: skip
+    members = max(members, CLIENTS)  # each client deposits to members of its own
     url = await fresh_database(admin_dsn, "bench_http", migrate=False)  # the runner migrates it itself
     port = free_port()
+    # Signed in as the department with a token the runner's keys verify (as bench/national does); the load is
+    # many clients' worth behind one token, so the per-caller rate limit is lifted.
+    signing_keys = [new_signing_key_pem()]
+    headers = {"authorization": f"Bearer {department_token(signing_keys)}"}
     env = {
+        "SAJJA_AUTH_SIGNING_KEYS": json.dumps(signing_keys),
+        "SAJJA_NATIONAL_ID_HASH_KEY": secrets.token_urlsafe(32),
+        "SAJJA_RATE_LIMIT_PER_MINUTE": "100000000",
         "SAJJA_DATABASE_URL": url,
         "SAJJA_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "SAJJA_HOST": "127.0.0.1",
@@ -266,7 +293,7 @@ async def run(
     server = Server(["-m", "deploy.local_runner"], env, workdir / "platform.log", port)
     try:
         await server.wait_ready("/readyz")
-        ids = await enrol_members(server.base_url, members)
+        ids = await enrol_members(server.base_url, members, headers)
         groups = {"bench process (client)": [os.getpid()], "server process": [server.proc.pid], **pids}
         for kind in CLIENT_KINDS:
             ours[kind] = await load(
@@ -278,6 +305,7 @@ async def run(
                 duration,
                 groups,
                 kind,
+                headers,
             )
     finally:
         server.stop()
@@ -303,12 +331,14 @@ async def run(
                 duration,
                 groups,
                 kind,
+                {},
             )
     finally:
         raw.stop()
     common = (
         f"servers in a subprocess (uvicorn, plain asyncio loop, as `make run`); {CLIENTS} client tasks in the bench"
-        f" process, one keep-alive connection each; {members} members enrolled over HTTP; {warmup:g} s warm-up,"
+        f" process, one keep-alive connection each; {members} members enrolled over HTTP;"
+        f" warm-up of {warmup:g} s and until every client was answered once,"
         f" {duration:g} s measured"
     )
     return [

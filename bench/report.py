@@ -81,12 +81,13 @@ def notes(comparisons: list[Comparison]) -> None:
             console.print(f"  [bold]{c.key}[/]: {note}")
 
 
-def write(machine: dict[str, Any], comparisons: list[Comparison], seconds: float) -> Path:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+def write(machine: dict[str, Any], comparisons: list[Comparison], seconds: float, path: Path | None = None) -> Path:
+    path = path or RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
     body = {
         "machine": machine,
         "total_seconds": round(seconds, 1),
         "figures": {c.key: c.as_json() for c in comparisons},
     }
-    RESULTS.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
-    return RESULTS
+    path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    return path

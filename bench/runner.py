@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -31,6 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--http-seconds", type=float, default=10.0, help="figure 4: measured seconds per side")
     p.add_argument("--http-warmup", type=float, default=2.0, help="figure 4: warm-up seconds per side")
     p.add_argument("--only", choices=["append", "stream", "http"], action="append", help="run only these figures")
+    p.add_argument("--output", type=Path, help="write the figures here (default bench/results/latest.json)")
     return p.parse_args(argv)
 
 
@@ -106,5 +108,5 @@ def main(argv: list[str] | None = None) -> None:
     console.print()
     console.print(table(results))
     notes(results)
-    path = write(machine, results, seconds)
-    console.print(f"Total {seconds:.0f} s. Written to {path.relative_to(path.parents[2])}")
+    path = write(machine, results, seconds, args.output)
+    console.print(f"Total {seconds:.0f} s. Written to {path}")

@@ -80,6 +80,7 @@ class CatchUp:
         self.ends: dict[str, int] = {}
         self.done_at: float | None = None
         self.notes: list[str] = []
+        self.published_to_end: set[str] = set()
 
     def _now(self) -> float:
         return time.monotonic() - self.started
@@ -106,8 +107,10 @@ class CatchUp:
             if row["through"] >= row["last"]:
                 if relay.done_at is None:
                     relay.done_at = now
+                self.published_to_end.add(relay.topic)
             else:
                 relay.done_at = None
+                self.published_to_end.discard(relay.topic)
                 relays_done = False
         all_done = relays_done
         for schema in PROJECTOR_SCHEMAS:
@@ -123,7 +126,10 @@ class CatchUp:
                 figure.topics = topics
                 if figure.events and figure.first_at is None:
                     figure.first_at = now
-                caught_up = relays_done and all(read >= self.ends.get(t, 0) for t, read in topics.items())
+                # Caught up: every topic it reads is published to the end, and it has read to that end.
+                caught_up = all(
+                    t in self.published_to_end and read >= self.ends.get(t, 0) for t, read in topics.items()
+                )
                 if caught_up and figure.done_at is None:
                     figure.done_at = now
                 elif not caught_up:
