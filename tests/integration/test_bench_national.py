@@ -37,3 +37,15 @@ def test_a_tiny_national_benchmark_produces_every_figure(tmp_path: Path) -> None
     peak = results["memory"]["peak"]
     assert peak["broker_rss_mib"] > 0 and peak["database_pss_mib"] > 0 and peak["services_rss_mib"] > 0
     assert results["load_average"]["during_reads"]
+
+
+def test_the_broker_probe_publishes_a_tiny_nation_and_estimates_the_largest_scale(tmp_path: Path) -> None:
+    from bench.national import broker
+
+    output = tmp_path / "broker.json"
+    results = broker.main(["--scale", "0.0001", "--workers", "1", "--floor-mib", "0", "--output", str(output)])
+    assert json.loads(output.read_text()) == json.loads(json.dumps(results))
+    published = results["publish"]
+    assert published["published"] == results["write"]["events"] > 3_000 and not published["stopped_early"]
+    assert published["broker_bytes_per_event"] > 0 and published["broker_rss_end_mib"] > 0
+    assert results["largest_scale_estimate"] > 0
