@@ -29,6 +29,7 @@ import httpx
 from bench.common import CLIENTS, POOL_SIZE, Comparison, CpuMeter, Side, fresh_database, percentile, progress
 from bench.national.reads import department_token
 from libs.auth.tokens import new_signing_key_pem
+from libs.events.envelope import today_in_thailand
 from libs.infra.embedded import free_port
 from services.ledger.domain import national_id_check_digit
 
@@ -171,7 +172,10 @@ async def load(
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     failures: Counter[str] = Counter()
-    share = [members[i::CLIENTS] for i in range(CLIENTS)]  # each client deposits to its own members
+    share = [members[i::CLIENTS] for i in range(CLIENTS)]
+    # A collection day's deposits, dated today. (One dated in a month that has ended also takes the group's
+    # month-close lock and reads the group: a transaction and three more round trips.)
+    today = today_in_thailand().isoformat()  # each client deposits to its own members
     start = time.perf_counter()
     # Measured from the end of the warm-up: at least `warmup` seconds and every client answered once (a new
     # connection's first request pays for connections opened behind it), then for `duration` seconds.
@@ -190,7 +194,7 @@ async def load(
                 latencies.append(t1 - t0)
 
     def body(k: int) -> dict[str, str]:
-        return {"account": "special" if k % 2 else "sajja", "amount": "50.00", "deposited_on": "2024-01-05"}
+        return {"account": "special" if k % 2 else "sajja", "amount": "50.00", "deposited_on": today}
 
     async def httpx_client(client: int, mine: list[str]) -> None:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
