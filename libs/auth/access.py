@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -238,10 +239,27 @@ async def stream_place(pool: asyncpg.Pool, schema: str, stream_id: str) -> Place
 def record_in(pool: asyncpg.Pool, schema: str, stream_prefix: str, param: str, what: str) -> PlaceOf:
     """The record whose id is the path parameter `param`, found as the stream `<prefix>-<id>`."""
 
+    # A stream's first event never changes (the store is append-only; erasure touches only the free-text
+    # registers), so a place once read is kept: a command on a member then asks the database nothing to check
+    # where the member is. Bounded; a record not found is not kept (it may be written a moment later).
+    places: OrderedDict[str, Place] = OrderedDict()
+
     async def resolve(value: str) -> Place | None:
-        return await stream_place(pool, schema, f"{stream_prefix}-{value}")
+        place = places.get(value)
+        if place is not None:
+            places.move_to_end(value)
+            return place
+        place = await stream_place(pool, schema, f"{stream_prefix}-{value}")
+        if place is not None:
+            places[value] = place
+            if len(places) > PLACES_KEPT:
+                places.popitem(last=False)
+        return place
 
     return PlaceOf(place_from_query_param(param, resolve), what)
+
+
+PLACES_KEPT = 50_000  # places kept per kind of record (a few hundred bytes each)
 
 
 def uuid_or_none(text: str) -> uuid.UUID | None:

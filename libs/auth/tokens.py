@@ -13,6 +13,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -128,19 +129,40 @@ class KeyRing:
         return {"keys": [k.jwk() for k in self.keys]}
 
 
+VERIFIED_KEPT = 10_000  # verified tokens kept per key set
+
+
 class Verifier:
     """Checks tokens against a JWKS (the auth service's, fetched and cached by the caller)."""
 
     def __init__(self, jwks: dict[str, Any]) -> None:
         self.keys = {k["kid"]: jwt.PyJWK(k, algorithm=ALGORITHM) for k in jwks.get("keys", []) if "kid" in k}
+        # Tokens already verified, until they expire: a caller's every request need not check the signature
+        # again. Per key set (a rotation makes a new Verifier); revocation is checked by the caller each time.
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     def knows(self, token: str) -> bool:
+        if token in self._verified:
+            return True
         try:
             return jwt.get_unverified_header(token).get("kid") in self.keys
         except jwt.PyJWTError:
             return True  # malformed: refetching keys would not help
 
     def verify(self, token: str) -> Principal:
+        kept = self._verified.get(token)
+        if kept is not None:
+            if kept[1] > time.time():
+                self._verified.move_to_end(token)
+                return kept[0]
+            del self._verified[token]
+        principal, expires = self._verify(token)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > VERIFIED_KEPT:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self.keys.get(kid or "")
@@ -158,4 +180,4 @@ class Verifier:
             raise InvalidToken("the token has expired") from exc
         except jwt.PyJWTError as exc:
             raise InvalidToken("the token is not valid") from exc
-        return principal_of(claims)
+        return principal_of(claims), float(claims["exp"])
