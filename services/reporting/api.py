@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -102,19 +103,38 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
     @access(Rule("reporting:read", group))
     async def group_summary(group_id: uuid.UUID, as_of: Annotated[date | None, Query()] = None) -> dict[str, object]:
         day = as_of or today_in_thailand()
-        values = await statistics.figures(pool, SCHEMA, "group", str(group_id), day)
+
+        async def loans() -> Any:
+            async with platform.service_client("lending") as lending:
+                return (
+                    await lending.get(
+                        "/lending/v1/portfolio", params={"level": "group", "code": str(group_id), "on": day.isoformat()}
+                    )
+                ).json()
+
+        async def books() -> Any:
+            async with platform.service_client("ledger") as ledger:
+                return (
+                    await ledger.get(f"/ledger/v1/groups/{group_id}/trial-balance", params={"as_of": day.isoformat()})
+                ).json()
+
+        # The four parts side by side: the page waits for the slowest, not for their sum.
+        parts = await asyncio.gather(
+            statistics.figures(pool, SCHEMA, "group", str(group_id), day),
+            loans(),
+            books(),
+            smart.grade(group_id, day),
+            return_exceptions=True,
+        )
+        values = parts[0]
+        if isinstance(values, BaseException):
+            raise values
         if not values["groups"]:
             raise Problem(404, "Not found", f"group {group_id} has no history on {day}", "not-found")
-        async with platform.service_client("lending") as lending:
-            portfolio = (
-                await lending.get(
-                    "/lending/v1/portfolio", params={"level": "group", "code": str(group_id), "on": day.isoformat()}
-                )
-            ).json()
-        async with platform.service_client("ledger") as ledger:
-            trial = (
-                await ledger.get(f"/ledger/v1/groups/{group_id}/trial-balance", params={"as_of": day.isoformat()})
-            ).json()
+        for part in parts[1:]:
+            if isinstance(part, BaseException):
+                raise part
+        _, portfolio, trial, grading = parts
         return {
             "group_id": str(group_id),
             "as_of": day.isoformat(),
@@ -134,7 +154,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
                     if a["balance"] != "0.00"
                 ],
             },
-            "smart_level": (await smart.grade(group_id, day))["level"],
+            "smart_level": grading["level"],
         }
 
     @router.get("/smart/closest", summary="A district's groups closest to their next level", response_model=None)
