@@ -15,8 +15,8 @@ FIGURES = {"append", "relay", "projector", "http", "http_raw_client"}
 
 def test_a_tiny_bench_produces_every_figure(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
-    args = ["--append-events", "300", "--append-seconds", "2", "--members", "40", "--deposits", "3"]
-    args += ["--http-members", "32", "--http-seconds", "3", "--http-warmup", "1", "--output", str(output)]
+    args = ["--append-events", "200", "--append-seconds", "1", "--members", "40", "--deposits", "3"]
+    args += ["--http-members", "32", "--http-seconds", "2", "--http-warmup", "0.5", "--output", str(output)]
     result = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
