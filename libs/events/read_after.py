@@ -205,6 +205,11 @@ class ReadAfter:
         for source, position in sorted(positions.items()):
             await self._wait(source, position, deadline)
 
+    async def caught_up(self, source: str, position: int) -> None:
+        """Wait, as a read with ?after=source:position does, until this service's projectors reading `source`
+        have applied everything of it up to `position` (a 504 problem past the bound)."""
+        await self._wait(source, position, time.monotonic() + self.timeout)
+
     def _route_takes_after(self, request: Request) -> bool:
         """Whether the route has an `after` of its own (a list's cursor), which then gets non-positions."""
         route = request.scope.get("route")

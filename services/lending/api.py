@@ -643,6 +643,10 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     @router.post("/day-closes", status_code=201, summary="Daily close: record installments that fell overdue")
     @access(Rule("lending:admin", Nationwide()))
     async def close_day(body: DayCloseRequest, request: Request, key: Key) -> JSONResponse:
+        # The close picks its loans from the portfolio read model: first let it reflect everything stored.
+        read_after = getattr(request.app.state, "read_after", None)
+        if read_after is not None:
+            await read_after.caught_up(SCHEMA, await handlers.store_position())
         result = await handlers.close_day(key, _fp(request, body), actor_of(request), body.business_date)
         return result.response()
 

@@ -305,14 +305,24 @@ class LendingHandlers:
 
         return await self.commands.execute(key, fingerprint, command)
 
+    async def store_position(self) -> int:
+        """The highest position lending's store has committed (what a read waits for to see all of it)."""
+        return int(await self.pool.fetchval("select coalesce(max(position), 0) from lending.events"))
+
     async def close_day(self, key: str, fingerprint: str, actor: Actor, business_date: date) -> CommandResult:
-        """The daily close: `InstallmentOverdue` for every installment that passed its due date unpaid."""
+        """The daily close: `InstallmentOverdue` for every installment that passed its due date unpaid.
+
+        It reads only the loans in arrears on that date — active loans whose oldest unpaid installment fell due
+        before it, from the loan portfolio read model — not every active loan (the caller first waits for that
+        read model to reflect the whole store: see the route). Each candidate is then decided from its own
+        stream, so a read model ahead by a repayment or two costs a read, never a wrong event."""
         if business_date > today_in_thailand():
             raise domain.LendingRuleBroken("must not be in the future", "business_date")
 
         async def command(unit: CommandUnit) -> tuple[int, dict[str, Any]]:
             conn = unit.conn
-            streams = await self.store.read_streams(conn, [r["stream_id"] for r in await conn.fetch(_ACTIVE_LOANS_SQL)])
+            candidates = [r["stream_id"] for r in await conn.fetch(_LOANS_IN_ARREARS_SQL, business_date)]
+            streams = await self.store.read_streams(conn, candidates)
             appends = []
             recorded_overdue = 0
             for stream_id, events in streams.items():
@@ -575,10 +585,10 @@ def describe_event(event: EventPayload) -> dict[str, Any]:
     return shown
 
 
-_ACTIVE_LOANS_SQL = """
-    select stream_id from lending.events where event_type = 'lending.LoanDisbursed'
-    except
-    select stream_id from lending.events where event_type = 'lending.LoanClosed'"""
+# Active loans with an installment unpaid past its due date: the first unpaid one fell due before the date.
+_LOANS_IN_ARREARS_SQL = """
+    select 'loan-' || loan_id::text as stream_id from lending.loan_portfolio
+    where status = 'active' and oldest_unpaid_due_on < $1 order by loan_id"""
 
 
 async def portfolio_lines(
