@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
+import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -107,10 +109,16 @@ async def publish(infra: Infra, dsn: str, floor_mib: float, total: int) -> dict[
     }
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM as Ctrl-C: the finally below stops the servers this run started
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     infra = Infra()
     results: dict[str, Any] = {"scale": args.scale, "seed": args.seed}
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         infra.start()
 
@@ -129,6 +137,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["publish"] = published
     finally:
         infra.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     per_event = published["broker_bytes_per_event"]
     events_per_scale = written.events / args.scale
     # What the broker may take on this machine: its memory, less what PostgreSQL and the services hold in a full
