@@ -47,6 +47,11 @@ def header_value(headers: Headers | None, name: str) -> str | None:
     return None
 
 
+# The topics are the history every read model and rebuild replays from the start: Kafka must keep it all
+# (its defaults drop records after 7 days). The stores in PostgreSQL stay the source of truth.
+EVENT_TOPIC_CONFIGS = (("retention.ms", "-1"), ("retention.bytes", "-1"))
+
+
 async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: int, replication: int = 1) -> list[str]:
     """Create the topics that do not exist yet; returns the ones created (empty: they all existed)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
@@ -64,7 +69,15 @@ async def ensure_topics(bootstrap_servers: str, topics: list[str], partitions: i
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(name=t, num_partitions=partitions, replication_factor=replication) for t in missing]
+                    [
+                        NewTopic(
+                            name=t,
+                            num_partitions=partitions,
+                            replication_factor=replication,
+                            topic_configs=dict(EVENT_TOPIC_CONFIGS),
+                        )
+                        for t in missing
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass

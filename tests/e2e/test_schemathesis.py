@@ -41,7 +41,10 @@ def _fuzz(document: dict[str, Any], base_url: str, headers: dict[str, str]) -> t
         )
         def check(case: Any) -> None:
             nonlocal calls
-            response = case.call(base_url=base_url, headers=headers | {"Idempotency-Key": os.urandom(8).hex()})
+            # A generous client time-out: a route may wait its bound (e.g. /published up to 5 s) on a busy machine.
+            response = case.call(
+                base_url=base_url, headers=headers | {"Idempotency-Key": os.urandom(8).hex()}, timeout=60
+            )
             calls += 1
             if response.status_code >= 500:
                 failures.append(

@@ -259,3 +259,20 @@ async def test_published_through_never_passes_an_open_transaction_and_its_offset
         await producer.stop()
     assert mark.offsets == await _partition_ends(broker.bootstrap_servers, topic, 31)
     assert sum((mark.offsets or {}).values()) == 31
+
+
+async def test_event_topics_keep_their_whole_history(topic: str, broker: Broker) -> None:
+    """Kafka drops records after 7 days by default; an event topic is replayed from its start by every new
+    read model and rebuild, so the services make it with no time or size retention."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    await admin.start()
+    try:
+        [answer] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    [(_, _, _, _, entries)] = answer.resources
+    configs = {entry[0]: entry[1] for entry in entries}
+    assert (configs.get("retention.ms"), configs.get("retention.bytes")) == ("-1", "-1"), configs
