@@ -112,17 +112,23 @@ class EventStore:
                         $11::uuid[], $12::uuid[], $13::text[], $14::text[])
                  as e(stream_version, event_id, event_type, schema_version, occurred_at, actor,
                       correlation_id, causation_id, area, payload),
-                 guard
+                 guard, xid
             where guard.fresh and guard.current = $2
             order by e.stream_version
             returning position, recorded_at"""
+        # The transaction id is assigned (xid) after the guard and before any position is drawn: a row's
+        # defaults are evaluated in column order, `position` before `xact_id`, so without it a transaction
+        # could draw a position, be preempted, and get its id after the relay's probe had read both the
+        # highest position drawn and the next transaction id — the relay would then count that position as
+        # published (`through`) while it was still uncommitted, and a read with ?after= could miss it.
+        xid = """xid as (select pg_current_xact_id() as x from guard where guard.fresh and guard.current = $2)"""
         # One statement: the guard proves the stream is at the expected version and that this is the
         # transaction's first write, so its transaction id is assigned after it read the stream. That
         # keeps (transaction id, position) order equal to stream order for the relay.
-        self._append_sql = f"with {guard} {insert}"
+        self._append_sql = f"with {guard}, {xid} {insert}"
         # The same append, also storing the command's response under its idempotency key (nothing is
         # stored when the guard refuses the append).
-        self._append_recording_sql = f"""with {guard}, ins as ({insert}),
+        self._append_recording_sql = f"""with {guard}, {xid}, ins as ({insert}),
             idem as (
                 insert into {s}.idempotency_keys (key, fingerprint, status_code, response)
                 select $15, $16, $17,
@@ -144,6 +150,7 @@ class EventStore:
                        bool_and(expected.current = expected.expected_version) as ok
                 from expected
             ),
+            xid as (select pg_current_xact_id() as x from guard where guard.fresh and guard.ok),
             ins as (
                 insert into {s}.events (stream_id, stream_version, event_id, event_type, schema_version,
                                         occurred_at, actor, correlation_id, causation_id, area, payload,
@@ -154,7 +161,7 @@ class EventStore:
                             $11::timestamptz[], $12::text[], $13::uuid[], $14::uuid[], $15::text[], $16::text[])
                      as e(ord, stream_id, stream_version, event_id, event_type, schema_version, occurred_at,
                           actor, correlation_id, causation_id, area, payload),
-                     guard
+                     guard, xid
                 where guard.fresh and guard.ok
                 order by e.ord
                 returning position, recorded_at, stream_id, stream_version
@@ -369,6 +376,8 @@ class EventStore:
         with tracer.start_as_current_span("event_store.append_bulk", attributes={"sajja.events": len(events)}):
             try:
                 async with conn.transaction():
+                    # The transaction's id before any position is drawn (see the append's xid).
+                    await conn.execute("select pg_current_xact_id()")
                     await conn.copy_records_to_table(
                         "events",
                         schema_name=self.schema,
