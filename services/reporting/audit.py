@@ -28,7 +28,9 @@ class AuditLog:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
         """One multi-row insert a batch, rows numbered (seq) in the batch's order; each day's first and last
-        seq widened (audit_days), so a time window is a range of seq."""
+        seq widened (audit_days), so a time window is a range of seq. The days are upserted in date order:
+        two processes sharing the topics' partitions then lock the rows they both touch in the same order
+        (in hash order they deadlocked at national scale, stopping the projector again and again)."""
         if not events:
             return
         await conn.execute(
@@ -45,7 +47,7 @@ class AuditLog:
                     on conflict (event_id) do nothing
                     returning seq, occurred_at)
                 insert into {self.days} as d (day, first_seq, last_seq)
-                select (occurred_at at time zone 'UTC')::date, min(seq), max(seq) from inserted group by 1
+                select (occurred_at at time zone 'UTC')::date, min(seq), max(seq) from inserted group by 1 order by 1
                 on conflict (day) do update set first_seq = least(d.first_seq, excluded.first_seq),
                                                 last_seq = greatest(d.last_seq, excluded.last_seq)""",
             [e.event_id for e in events],
