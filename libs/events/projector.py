@@ -12,7 +12,6 @@ Offsets are kept per broker cluster id, so a broker that came back empty is read
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +41,23 @@ class Projection(Protocol):
     topics: Sequence[str]
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None: ...
+
+
+# How long the informative Kafka offset commit and a consumer's stop may take before they are left behind.
+OFFSET_COMMIT_SECONDS = 5.0
+CONSUMER_STOP_SECONDS = 10.0
+
+
+async def _within(awaitable: Awaitable[object], seconds: float) -> bool:
+    """Await `awaitable` for at most `seconds`; past that it is cancelled and left behind (never awaited again,
+    so a library that swallows the cancellation cannot hold the caller). False if it did not finish, or failed
+    (e.g. a rebalance in progress)."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        return False
+    return task.exception() is None
 
 
 @dataclass
@@ -184,8 +200,14 @@ class Projector:
                     if await self._assignment_is_stale():
                         return
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(consumer.stop())
+            # Bounded: after a broker came back empty, aiokafka's stop can wait for a group coordinator without
+            # end, and this projector would never start its next consumer (seen as loans stuck "disbursing").
+            if not await _within(consumer.stop(), CONSUMER_STOP_SECONDS):
+                log.warning(
+                    "projector %s: its consumer did not stop within %s s; left behind",
+                    self.projection.name,
+                    CONSUMER_STOP_SECONDS,
+                )
 
     async def _assignment_is_stale(self) -> bool:
         """Whether the consumer's partitions were assigned from metadata the broker no longer agrees with. A
@@ -304,10 +326,10 @@ class Projector:
             if waiting and versions[stream_id] >= waiting[1]:
                 del self.status.waiting[stream_id]
         # Kafka's committed offsets are only informative (lag tooling); the store's offsets rule.
-        try:
-            await consumer.commit(next_offsets)
-        except Exception as exc:  # a rebalance in progress; the database already holds the truth
-            log.debug("offset commit skipped: %s", exc)
+        # Bounded: aiokafka's commit looks for the group's coordinator until it finds one, which after a broker
+        # came back empty can be forever; the database already holds the truth.
+        if not await _within(consumer.commit(next_offsets), OFFSET_COMMIT_SECONDS):
+            log.debug("offset commit skipped (failed, or no answer within %s s)", OFFSET_COMMIT_SECONDS)
 
     async def missing_events(self, older_than_seconds: float) -> dict[str, str]:
         """Streams whose next event has been missing for a while, from the database: it survives restarts."""
