@@ -328,7 +328,7 @@ class Projector:
         # Kafka's committed offsets are only informative (lag tooling); the store's offsets rule.
         # Bounded: aiokafka's commit looks for the group's coordinator until it finds one, which after a broker
         # came back empty can be forever; the database already holds the truth.
-        if not await _within(consumer.commit(next_offsets), OFFSET_COMMIT_SECONDS):
+        if consumer is None or not await _within(consumer.commit(next_offsets), OFFSET_COMMIT_SECONDS):
             log.debug("offset commit skipped (failed, or no answer within %s s)", OFFSET_COMMIT_SECONDS)
 
     async def missing_events(self, older_than_seconds: float) -> dict[str, str]:
