@@ -49,7 +49,7 @@ from services.ledger import installments
 from services.ledger.lending_postings import LENDING as LEDGER_SAGA
 from services.ledger.lending_postings import decide_posting
 from services.lending import domain as lending
-from services.lending import pawn, pawn_tickets
+from services.lending import pawn_tickets
 from services.lending.api import ProductRequest
 from services.lending.handlers import SAGA as LENDING_SAGA
 
@@ -649,53 +649,8 @@ class GroupYear:
         tickets = []
         for number in range(count):
             pledged_on = rng.choice(MONTHS) + timedelta(days=rng.randint(0, 27))
-            category = rng.choices(("gold", "jewellery", "electronics", "tools", "other"), weights=(55, 10, 15, 15, 5))[
-                0
-            ]
-            description, low, high = rng.choice(names.PAWN_ITEMS[category])
-            appraised = rng.randint(low, high) // 100 * 100 * demo.BAHT
-            principal = max(
-                500 * demo.BAHT, int(appraised * rng.uniform(0.6, 0.9)) // (100 * demo.BAHT) * (100 * demo.BAHT)
-            )
-            channel = rng.choices(("cash", "promptpay", "bank_transfer"), weights=(6, 3, 1))[0]
-            payout: dict[str, str] = {"channel": channel}
-            if channel == "promptpay":
-                payout["promptpay_id"] = "0" + rng.choice("689") + f"{rng.randint(0, 99_999_999):08d}"
-            elif channel == "bank_transfer":
-                payout |= {
-                    "bank_code": rng.choice(("030", "002", "006")),
-                    "account_number": f"{rng.randint(0, 10**10 - 1):010d}",
-                }
-            actions: list[demo.PawnAction] = []
-            fate = rng.choices(("redeem", "renew-redeem", "renew", "forfeit", "open"), weights=(55, 15, 10, 12, 8))[0]
-            if fate == "redeem":
-                actions.append(demo.PawnAction("redemption", pledged_on + timedelta(days=rng.randint(20, 140))))
-            elif fate in ("renew-redeem", "renew"):
-                renewed_on = pledged_on + timedelta(days=rng.randint(60, 140))
-                actions.append(demo.PawnAction("renewal", renewed_on))
-                if fate == "renew-redeem":
-                    actions.append(demo.PawnAction("redemption", renewed_on + timedelta(days=rng.randint(30, 120))))
-            elif fate == "forfeit":
-                forfeited_on = pawn.maturity_date(pledged_on) + timedelta(days=rng.randint(1, 20))
-                actions.append(demo.PawnAction("forfeiture", forfeited_on))
-                if rng.random() < 0.6:
-                    price = int(appraised * rng.uniform(0.9, 1.2)) // (100 * demo.BAHT) * (100 * demo.BAHT)
-                    actions.append(demo.PawnAction("sale", forfeited_on + timedelta(days=rng.randint(7, 40)), price))
-            tickets.append(
-                demo.TicketPlan(
-                    number,
-                    f"B{spec.district_code}",
-                    spec.district_code,
-                    f"pc-{rng.getrandbits(32):08x}",
-                    category,
-                    description,
-                    appraised,
-                    principal,
-                    pledged_on,
-                    payout,
-                    tuple(a for a in actions if a.on <= end),
-                )
-            )
+            branch = f"B{spec.district_code}"
+            tickets.append(demo.plan_pawn_ticket(rng, number, branch, spec.district_code, "pc", pledged_on, end))
         return tickets
 
     def _plan_ticket(self, plan: demo.TicketPlan, at: Callable[[date, str, Callable[[], None]], None]) -> None:

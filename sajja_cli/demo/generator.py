@@ -892,50 +892,56 @@ def _tickets(rng: random.Random, scale: Scale, months: tuple[date, ...]) -> tupl
         branch, district, _ = rng.choices(PAWN_BRANCHES, weights=[w for _, _, w in PAWN_BRANCHES])[0]
         month = rng.choice(months)
         pledged_on = month + timedelta(days=rng.randint(0, 27))
-        category = rng.choices(("gold", "jewellery", "electronics", "tools", "other"), weights=(55, 10, 15, 15, 5))[0]
-        description, low, high = rng.choice(names.PAWN_ITEMS[category])
-        appraised = rng.randint(low, high) // 100 * 100 * BAHT
-        principal = max(500 * BAHT, int(appraised * rng.uniform(0.6, 0.9)) // (100 * BAHT) * (100 * BAHT))
-        channel = rng.choices(("cash", "promptpay", "bank_transfer"), weights=(6, 3, 1))[0]
-        payout: dict[str, str] = {"channel": channel}
-        if channel == "promptpay":
-            payout["promptpay_id"] = "0" + rng.choice("689") + f"{rng.randint(0, 99_999_999):08d}"
-        elif channel == "bank_transfer":
-            payout |= {
-                "bank_code": rng.choice(("030", "002", "006")),
-                "account_number": f"{rng.randint(0, 10**10 - 1):010d}",
-            }
-        actions: list[PawnAction] = []
-        fate = rng.choices(("redeem", "renew-redeem", "renew", "forfeit", "open"), weights=(55, 15, 10, 12, 8))[0]
-        if fate == "redeem":
-            actions.append(PawnAction("redemption", pledged_on + timedelta(days=rng.randint(20, 140))))
-        elif fate in ("renew-redeem", "renew"):
-            renewed_on = pledged_on + timedelta(days=rng.randint(60, 140))
-            actions.append(PawnAction("renewal", renewed_on))
-            if fate == "renew-redeem":
-                actions.append(PawnAction("redemption", renewed_on + timedelta(days=rng.randint(30, 120))))
-        elif fate == "forfeit":
-            forfeited_on = maturity_date(pledged_on) + timedelta(days=rng.randint(1, 20))
-            actions.append(PawnAction("forfeiture", forfeited_on))
-            if rng.random() < 0.6:
-                price = int(appraised * rng.uniform(0.9, 1.2)) // (100 * BAHT) * (100 * BAHT)
-                actions.append(PawnAction("sale", forfeited_on + timedelta(days=rng.randint(7, 40)), price))
-        tickets.append(
-            TicketPlan(
-                number,
-                branch,
-                district,
-                f"sk-{rng.getrandbits(32):08x}",
-                category,
-                description,
-                appraised,
-                principal,
-                pledged_on,
-                payout,
-                tuple(a for a in actions if a.on <= demo_end),
-            )
-        )
+        tickets.append(plan_pawn_ticket(rng, number, branch, district, "sk", pledged_on, demo_end))
     return tuple(tickets)
+
+
+def plan_pawn_ticket(
+    rng: random.Random, number: int, branch: str, district: str, ref_prefix: str, pledged_on: date, end: date
+) -> TicketPlan:
+    """One pawn ticket pledged on `pledged_on`: the item and its appraisal, the loan, how it is paid out, and its
+    fate (redeemed, renewed, forfeited and maybe sold, still open) up to `end`. Also the national benchmark's."""
+    category = rng.choices(("gold", "jewellery", "electronics", "tools", "other"), weights=(55, 10, 15, 15, 5))[0]
+    description, low, high = rng.choice(names.PAWN_ITEMS[category])
+    appraised = rng.randint(low, high) // 100 * 100 * BAHT
+    principal = max(500 * BAHT, int(appraised * rng.uniform(0.6, 0.9)) // (100 * BAHT) * (100 * BAHT))
+    channel = rng.choices(("cash", "promptpay", "bank_transfer"), weights=(6, 3, 1))[0]
+    payout: dict[str, str] = {"channel": channel}
+    if channel == "promptpay":
+        payout["promptpay_id"] = "0" + rng.choice("689") + f"{rng.randint(0, 99_999_999):08d}"
+    elif channel == "bank_transfer":
+        payout |= {
+            "bank_code": rng.choice(("030", "002", "006")),
+            "account_number": f"{rng.randint(0, 10**10 - 1):010d}",
+        }
+    actions: list[PawnAction] = []
+    fate = rng.choices(("redeem", "renew-redeem", "renew", "forfeit", "open"), weights=(55, 15, 10, 12, 8))[0]
+    if fate == "redeem":
+        actions.append(PawnAction("redemption", pledged_on + timedelta(days=rng.randint(20, 140))))
+    elif fate in ("renew-redeem", "renew"):
+        renewed_on = pledged_on + timedelta(days=rng.randint(60, 140))
+        actions.append(PawnAction("renewal", renewed_on))
+        if fate == "renew-redeem":
+            actions.append(PawnAction("redemption", renewed_on + timedelta(days=rng.randint(30, 120))))
+    elif fate == "forfeit":
+        forfeited_on = maturity_date(pledged_on) + timedelta(days=rng.randint(1, 20))
+        actions.append(PawnAction("forfeiture", forfeited_on))
+        if rng.random() < 0.6:
+            price = int(appraised * rng.uniform(0.9, 1.2)) // (100 * BAHT) * (100 * BAHT)
+            actions.append(PawnAction("sale", forfeited_on + timedelta(days=rng.randint(7, 40)), price))
+    return TicketPlan(
+        number,
+        branch,
+        district,
+        f"{ref_prefix}-{rng.getrandbits(32):08x}",
+        category,
+        description,
+        appraised,
+        principal,
+        pledged_on,
+        payout,
+        tuple(a for a in actions if a.on <= end),
+    )
 
 
 def _governance(rng: random.Random, groups: list[GroupPlan], months: tuple[date, ...]) -> tuple[GovernanceItem, ...]:
