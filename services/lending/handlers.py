@@ -307,7 +307,7 @@ class LendingHandlers:
 
     async def store_position(self) -> int:
         """The highest position lending's store has committed (what a read waits for to see all of it)."""
-        return int(await self.pool.fetchval("select coalesce(max(position), 0) from lending.events"))
+        return int(await self.pool.fetchval(f'select coalesce(max(position), 0) from "{self.store.schema}".events'))
 
     async def close_day(self, key: str, fingerprint: str, actor: Actor, business_date: date) -> CommandResult:
         """The daily close: `InstallmentOverdue` for every installment that passed its due date unpaid.

@@ -118,23 +118,11 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
                     await ledger.get(f"/ledger/v1/groups/{group_id}/trial-balance", params={"as_of": day.isoformat()})
                 ).json()
 
-        # The four parts side by side: the page waits for the slowest, not for their sum.
-        parts = await asyncio.gather(
-            statistics.figures(pool, SCHEMA, "group", str(group_id), day),
-            loans(),
-            books(),
-            smart.grade(group_id, day),
-            return_exceptions=True,
-        )
-        values = parts[0]
-        if isinstance(values, BaseException):
-            raise values
+        values = await statistics.figures(pool, SCHEMA, "group", str(group_id), day)  # a few rows: first
         if not values["groups"]:
             raise Problem(404, "Not found", f"group {group_id} has no history on {day}", "not-found")
-        for part in parts[1:]:
-            if isinstance(part, BaseException):
-                raise part
-        _, portfolio, trial, grading = parts
+        # The other three side by side: the page waits for the slowest, not for their sum.
+        portfolio, trial, grading = await asyncio.gather(loans(), books(), smart.grade(group_id, day))
         return {
             "group_id": str(group_id),
             "as_of": day.isoformat(),
