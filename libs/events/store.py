@@ -105,9 +105,9 @@ class EventStore:
             )"""
         insert = f"""insert into {s}.events (stream_id, stream_version, event_id, event_type, schema_version,
                                     occurred_at, actor, correlation_id, causation_id, area, payload,
-                                    traceparent, tracestate)
+                                    traceparent, tracestate, xact_id)
             select $1, e.stream_version, e.event_id, e.event_type, e.schema_version, e.occurred_at,
-                   e.actor::jsonb, e.correlation_id, e.causation_id, e.area::jsonb, e.payload::jsonb, $3, $4
+                   e.actor::jsonb, e.correlation_id, e.causation_id, e.area::jsonb, e.payload::jsonb, $3, $4, xid.x
             from unnest($5::int[], $6::uuid[], $7::text[], $8::int[], $9::timestamptz[], $10::text[],
                         $11::uuid[], $12::uuid[], $13::text[], $14::text[])
                  as e(stream_version, event_id, event_type, schema_version, occurred_at, actor,
@@ -121,7 +121,10 @@ class EventStore:
         # could draw a position, be preempted, and get its id after the relay's probe had read both the
         # highest position drawn and the next transaction id — the relay would then count that position as
         # published (`through`) while it was still uncommitted, and a read with ?after= could miss it.
-        xid = """xid as (select pg_current_xact_id() as x from guard where guard.fresh and guard.current = $2)"""
+        # MATERIALIZED and stored as the row's xact_id: pg_current_xact_id() is only STABLE, so an inlined
+        # CTE whose value is not used is dropped by the planner and never runs (seen in EXPLAIN VERBOSE).
+        xid = """xid as materialized (
+                select pg_current_xact_id() as x from guard where guard.fresh and guard.current = $2)"""
         # One statement: the guard proves the stream is at the expected version and that this is the
         # transaction's first write, so its transaction id is assigned after it read the stream. That
         # keeps (transaction id, position) order equal to stream order for the relay.
@@ -150,13 +153,14 @@ class EventStore:
                        bool_and(expected.current = expected.expected_version) as ok
                 from expected
             ),
-            xid as (select pg_current_xact_id() as x from guard where guard.fresh and guard.ok),
+            xid as materialized (select pg_current_xact_id() as x from guard where guard.fresh and guard.ok),
             ins as (
                 insert into {s}.events (stream_id, stream_version, event_id, event_type, schema_version,
                                         occurred_at, actor, correlation_id, causation_id, area, payload,
-                                        traceparent, tracestate)
+                                        traceparent, tracestate, xact_id)
                 select e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version, e.occurred_at,
-                       e.actor::jsonb, e.correlation_id, e.causation_id, e.area::jsonb, e.payload::jsonb, $3, $4
+                       e.actor::jsonb, e.correlation_id, e.causation_id, e.area::jsonb, e.payload::jsonb, $3, $4,
+                       xid.x
                 from unnest($5::int[], $6::text[], $7::int[], $8::uuid[], $9::text[], $10::int[],
                             $11::timestamptz[], $12::text[], $13::uuid[], $14::uuid[], $15::text[], $16::text[])
                      as e(ord, stream_id, stream_version, event_id, event_type, schema_version, occurred_at,

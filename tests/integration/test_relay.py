@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from libs.events.kafka import ensure_topics, make_producer, topic_for
 from libs.events.relay import Relay, published, reset_checkpoint
 from libs.events.settings import Settings
-from libs.events.store import EventStore, OutboundEvent
+from libs.events.store import EventStore, OutboundEvent, ResponseRecord, StreamAppend
 from libs.events.wakeup import CommitSignal
 from tests.conftest import Broker
 from tests.integration.test_event_store import append, deposit_event
@@ -259,6 +259,83 @@ async def test_published_through_never_passes_an_open_transaction_and_its_offset
         await producer.stop()
     assert mark.offsets == await _partition_ends(broker.bootstrap_servers, topic, 31)
     assert sum((mark.offsets or {}).values()) == 31
+
+
+async def _append_one(pool: asyncpg.Pool, way: str, member: uuid.UUID, hold: bool = False) -> int:
+    """One deposit to `member`'s new stream through one of the store's append paths; its position."""
+    stream, event = f"member-{member}", deposit_event(member)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"set local sajja.hold = '{'on' if hold else 'off'}'")
+        if way == "append":
+            recorded = await STORE.append(conn, stream, 0, [event])
+        elif way == "append with its response":
+            record = ResponseRecord(str(uuid.uuid4()), "fingerprint", 201, {})
+            recorded = await STORE.append(conn, stream, 0, [event], record=record)
+        elif way == "append_to_streams":
+            recorded = await STORE.append_to_streams(conn, [StreamAppend(stream, 0, [event])])
+        else:
+            await STORE.append_bulk(conn, STORE.prepare([StreamAppend(stream, 0, [event])]))
+            return int(await conn.fetchval("select position from ledger.events where stream_id = $1", stream))
+    return recorded[0].position
+
+
+@pytest.mark.parametrize("way", ["append", "append with its response", "append_to_streams", "append_bulk"])
+async def test_a_position_drawn_is_not_published_through_before_its_transaction_has_an_id(
+    pool: asyncpg.Pool, broker: Broker, settings: Settings, topic: str, way: str
+) -> None:
+    """The relay's probe counts every position drawn before it as belonging to a transaction older than the next
+    transaction id. An append that draws its position before its transaction has an id breaks that: `through` ran
+    past an uncommitted deposit and a balance read with ?after= answered 0.00 (seen in the make-run e2e test; the
+    row's defaults drew the position, then the id, and a process preempted between the two left that window).
+    Here the window is held open: a column whose default waits on a lock comes between `position` and
+    `xact_id` (dropped and added again after it), for the held stream's append only."""
+    held = uuid.uuid4()
+    async with pool.acquire() as conn:
+        await conn.execute(
+            """create function ledger.hold() returns int language plpgsql as $$
+                begin
+                    if current_setting('sajja.hold', true) = 'on' then
+                        perform pg_advisory_lock_shared(4242); perform pg_advisory_unlock_shared(4242);
+                    end if;
+                    return 0;
+                end $$;
+            alter table ledger.events add column hold int default ledger.hold();
+            alter table ledger.events drop column xact_id;
+            alter table ledger.events add column xact_id xid8 not null default pg_current_xact_id();
+            create index events_relay_order on ledger.events (xact_id, position)"""
+        )
+    # nextval() gives its transaction an id when it writes the sequence to the WAL (every 32 values, and first
+    # after a checkpoint): an append first, so that the held one's draws a value already logged, as most do.
+    earlier = await _append_one(pool, "append", uuid.uuid4())
+    relay = make_relay(pool, broker, settings, topic)
+    async with pool.acquire() as gate:
+        await gate.execute("select pg_advisory_lock(4242)")
+        appending = asyncio.create_task(_append_one(pool, way, held, hold=True))
+        deadline = time.monotonic() + 10
+        while not await pool.fetchval("select count(*) from pg_locks where locktype = 'advisory' and not granted"):
+            assert time.monotonic() < deadline and not appending.done(), "the append never waited"
+            await asyncio.sleep(0.01)
+        drawn = await pool.fetchval("select last_value from ledger.events_position_seq")
+        later = await _append_one(pool, "append", uuid.uuid4())  # commits while the held one is open
+        for _ in range(3):
+            await publish_all(relay)
+        through = (await published(pool, "ledger", topic)).through
+        await gate.execute("select pg_advisory_unlock(4242)")
+        position = await appending
+    assert earlier < position == drawn < later
+    assert through < position, f"published through {through} while position {position} was not committed"
+    producer = relay.producer_factory()
+    await producer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while (mark := await published(pool, "ledger", topic)).through < later:
+            assert time.monotonic() < deadline, mark
+            await relay.publish_batch(producer)
+            await asyncio.sleep(0.01)
+    finally:
+        await producer.stop()
+    events = await read_topic(broker.bootstrap_servers, topic, at_least=3)
+    assert {e.position for e in events} == {earlier, position, later}
 
 
 async def test_event_topics_keep_their_whole_history(topic: str, broker: Broker) -> None:
