@@ -249,11 +249,19 @@ class LendingFacts:
         return LendingFacts(self.topics[0], schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        # Each statement over its rows at once (executemany: one round trip): a loan's row is inserted before its
+        # schedule is set (its stream starts with the application), and schedules are set in event order.
+        applied: list[tuple[str, str, str]] = []
+        schedules: list[tuple[str, list[date]]] = []
+        overdue: list[tuple[str, int]] = []
         for e in events:
             p = e.payload
             if e.event_type == "lending.LoanApplied":
-                await conn.execute(self._applied_sql, p["loan_id"], p["member_id"], p["product_id"])
+                applied.append((p["loan_id"], p["member_id"], p["product_id"]))
             elif e.event_type in ("lending.LoanDisbursed", "lending.LoanRescheduled"):
-                await conn.execute(self._schedule_sql, p["loan_id"], [_day(i["due_on"]) for i in p["schedule"]])
+                schedules.append((p["loan_id"], [_day(i["due_on"]) for i in p["schedule"]]))
             elif e.event_type == "lending.InstallmentOverdue":
-                await conn.execute(self._overdue_sql, p["loan_id"], int(p["installment"]))
+                overdue.append((p["loan_id"], int(p["installment"])))
+        for sql, rows in ((self._applied_sql, applied), (self._schedule_sql, schedules), (self._overdue_sql, overdue)):
+            if rows:
+                await conn.executemany(sql, rows)

@@ -25,17 +25,6 @@ S = '"reporting"'
 # Held by a refresh of one partner's feed (one at a time), and by a facts batch that may revoke referrals.
 REFRESH_LOCK = "select pg_advisory_xact_lock(hashtextextended('referrals:' || $1, 0))"
 REVOKING_EVENTS = frozenset({"ledger.MemberExited", "ledger.ConsentWithdrawn", "lending.PawnCustomerConsentWithdrawn"})
-PAWN_EVENTS = frozenset(
-    {
-        "lending.ItemPledged",
-        "lending.PayoutConfirmed",
-        "lending.PawnInterestPaid",
-        "lending.PawnRedeemed",
-        "lending.PawnForfeited",
-        "lending.PawnCustomerConsentGranted",
-        "lending.PawnCustomerConsentWithdrawn",
-    }
-)
 
 
 class ReferralFacts:
@@ -63,6 +52,52 @@ class ReferralFacts:
         self.s = f'"{schema}"'
         # The feeds are what partners were sent: a rebuilt copy does not revoke again (it happened).
         self.revokes = revokes
+        s = self.s
+        self._member_sql = f"insert into {s}.referral_members values ($1, $2, $3, $4, $5, false) on conflict do nothing"
+        self._exit_sql = f"update {s}.referral_members set exited = true where member_id = $1"
+        self._consent_sql = f"""insert into {s}.referral_consents values ($1, $2, $3, $4, $5, $6)
+            on conflict (member_id, partner, purpose) do update
+            set in_force = excluded.in_force, notice_version = excluded.notice_version,
+                changed_at = excluded.changed_at"""
+        self._missed_sql = f"insert into {s}.referral_missed values ($1, $2) on conflict do nothing"
+        self._loan_sql = f"insert into {s}.referral_loans (loan_id, member_id) values ($1, $2) on conflict do nothing"
+        self._repayment_sql = f"update {s}.referral_loans set repayments = repayments + 1 where loan_id = $1"
+        self._overdue_sql = f"""update {s}.referral_loans set overdue = overdue + 1,
+            max_days_past_due = greatest(max_days_past_due, $2), last_overdue_on = $3 where loan_id = $1"""
+        self._pledged_sql = (
+            f"insert into {s}.referral_pawn_tickets (ticket_id, customer_ref, branch_code, principal_satang,"
+            " pledged_on, maturity_date) values ($1, $2, $3, $4, $5, $6) on conflict do nothing"
+        )
+        self._paid_out_sql = f"update {s}.referral_pawn_tickets set paid_out = true where ticket_id = $1"
+        # The renewal with the maturity date it had to beat; then the ticket's new maturity date (one statement
+        # each, in event order: a second renewal in the batch beats the first one's date).
+        self._renewed_sql = f"""with renewal as (
+                insert into {s}.referral_pawn_renewals (ticket_id, stream_version, paid_on, due_by)
+                select ticket_id, $2, $3, maturity_date from {s}.referral_pawn_tickets where ticket_id = $1
+                on conflict do nothing)
+            update {s}.referral_pawn_tickets set maturity_date = $4 where ticket_id = $1"""
+        self._redeemed_sql = f"update {s}.referral_pawn_tickets set redeemed_on = $2 where ticket_id = $1"
+        self._forfeited_sql = f"update {s}.referral_pawn_tickets set forfeited_on = $2 where ticket_id = $1"
+        self._pawn_consent_sql = f"""insert into {s}.referral_pawn_consents values ($1, $2, $3, $4, $5, $6)
+            on conflict (customer_ref, partner, purpose) do update
+            set in_force = excluded.in_force, notice_version = excluded.notice_version,
+                changed_at = excluded.changed_at"""
+        # The order the statements run in (inserts before the updates of the same rows).
+        self._statements = (
+            self._member_sql,
+            self._exit_sql,
+            self._consent_sql,
+            self._missed_sql,
+            self._loan_sql,
+            self._repayment_sql,
+            self._overdue_sql,
+            self._pledged_sql,
+            self._paid_out_sql,
+            self._renewed_sql,
+            self._redeemed_sql,
+            self._forfeited_sql,
+            self._pawn_consent_sql,
+        )
 
     def rebuilt_in(self, schema: str) -> ReferralFacts:
         ledger, lending = self.topics
@@ -74,129 +109,89 @@ class ReferralFacts:
             # of outliving the withdrawal or exit. Every partner, always in the same order: no deadlock.
             for partner in self.partners:
                 await conn.execute(REFRESH_LOCK, partner)
+        # One statement per kind of fact, each run over its rows at once (executemany: one round trip), in an
+        # order that keeps every key's history: a row is inserted before it is updated (its stream's first
+        # event comes first), updates of one kind run in event order, and updates of different kinds to one
+        # row touch different columns. Revocations follow the facts they come from, in event order.
+        calls: dict[str, list[tuple[Any, ...]]] = {sql: [] for sql in self._statements}
+        exits: list[str] = []
+        withdrawals: list[tuple[str, str, str]] = []
+        pawn_withdrawals: list[tuple[str, str, str]] = []
         for e in events:
             p, t = e.payload, e.event_type
             if t == "ledger.MemberEnrolled":
                 area = e.area
-                await conn.execute(
-                    f"insert into {self.s}.referral_members values ($1, $2, $3, $4, $5, false) on conflict do nothing",
-                    p["member_id"],
-                    p["group_id"],
-                    area.province_code if area else "",
-                    area.district_code if area else "",
-                    date.fromisoformat(p["joined_on"]),
+                calls[self._member_sql].append(
+                    (
+                        p["member_id"],
+                        p["group_id"],
+                        area.province_code if area else "",
+                        area.district_code if area else "",
+                        date.fromisoformat(p["joined_on"]),
+                    )
                 )
             elif t == "ledger.MemberExited":
-                await conn.execute(
-                    f"update {self.s}.referral_members set exited = true where member_id = $1", p["member_id"]
-                )
-                await self._revoke(conn, p["member_id"], None, None)
+                calls[self._exit_sql].append((p["member_id"],))
+                exits.append(p["member_id"])
             elif t in ("ledger.ConsentGranted", "ledger.ConsentWithdrawn"):
                 granted = t == "ledger.ConsentGranted"
-                await conn.execute(
-                    f"""insert into {self.s}.referral_consents values ($1, $2, $3, $4, $5, $6)
-                        on conflict (member_id, partner, purpose) do update
-                        set in_force = excluded.in_force, notice_version = excluded.notice_version,
-                            changed_at = excluded.changed_at""",
-                    p["member_id"],
-                    p["partner"],
-                    p["purpose"],
-                    granted,
-                    p.get("notice_version"),
-                    e.occurred_at,
+                calls[self._consent_sql].append(
+                    (p["member_id"], p["partner"], p["purpose"], granted, p.get("notice_version"), e.occurred_at)
+                )
+                if not granted:  # withdrawal takes effect at once: the partner's feed carries the revocation now
+                    withdrawals.append((p["member_id"], p["partner"], p["purpose"]))
+            elif t == "ledger.InstallmentMissed":
+                calls[self._missed_sql].append((p["member_id"], date.fromisoformat(p["month"])))
+            elif t == "lending.LoanDisbursed":
+                calls[self._loan_sql].append((p["loan_id"], p["member_id"]))
+            elif t == "lending.RepaymentReceived":
+                calls[self._repayment_sql].append((p["loan_id"],))
+            elif t == "lending.InstallmentOverdue":
+                calls[self._overdue_sql].append(
+                    (p["loan_id"], int(p["days_past_due"]), date.fromisoformat(p["business_date"]))
+                )
+            elif t == "lending.ItemPledged":
+                calls[self._pledged_sql].append(
+                    (
+                        p["ticket_id"],
+                        p["customer_ref"],
+                        p["branch_code"],
+                        int(p["principal_satang"]),
+                        date.fromisoformat(p["pledged_on"]),
+                        date.fromisoformat(p["maturity_date"]),
+                    )
+                )
+            elif t == "lending.PayoutConfirmed":
+                calls[self._paid_out_sql].append((p["ticket_id"],))
+            elif t == "lending.PawnInterestPaid":
+                calls[self._renewed_sql].append(
+                    (
+                        p["ticket_id"],
+                        e.stream_version,
+                        date.fromisoformat(p["paid_on"]),
+                        date.fromisoformat(p["maturity_date"]),
+                    )
+                )
+            elif t == "lending.PawnRedeemed":
+                calls[self._redeemed_sql].append((p["ticket_id"], date.fromisoformat(p["redeemed_on"])))
+            elif t == "lending.PawnForfeited":
+                calls[self._forfeited_sql].append((p["ticket_id"], date.fromisoformat(p["forfeited_on"])))
+            elif t in ("lending.PawnCustomerConsentGranted", "lending.PawnCustomerConsentWithdrawn"):
+                granted = t == "lending.PawnCustomerConsentGranted"
+                calls[self._pawn_consent_sql].append(
+                    (p["customer_ref"], p["partner"], p["purpose"], granted, p.get("notice_version"), e.occurred_at)
                 )
                 if not granted:
-                    # Withdrawal takes effect at once: the partner's feed carries the revocation now.
-                    await self._revoke(conn, p["member_id"], p["partner"], p["purpose"])
-            elif t == "ledger.InstallmentMissed":
-                await conn.execute(
-                    f"insert into {self.s}.referral_missed values ($1, $2) on conflict do nothing",
-                    p["member_id"],
-                    date.fromisoformat(p["month"]),
-                )
-            elif t == "lending.LoanDisbursed":
-                await conn.execute(
-                    f"insert into {self.s}.referral_loans (loan_id, member_id) values ($1, $2) on conflict do nothing",
-                    p["loan_id"],
-                    p["member_id"],
-                )
-            elif t == "lending.RepaymentReceived":
-                await conn.execute(
-                    f"update {self.s}.referral_loans set repayments = repayments + 1 where loan_id = $1", p["loan_id"]
-                )
-            elif t == "lending.InstallmentOverdue":
-                await conn.execute(
-                    f"""update {self.s}.referral_loans set overdue = overdue + 1,
-                        max_days_past_due = greatest(max_days_past_due, $2), last_overdue_on = $3 where loan_id = $1""",
-                    p["loan_id"],
-                    int(p["days_past_due"]),
-                    date.fromisoformat(p["business_date"]),
-                )
-            elif t in PAWN_EVENTS:
-                await self._apply_pawn(conn, e)
-
-    async def _apply_pawn(self, conn: asyncpg.Connection, e: RecordedEvent) -> None:
-        """Pawn tickets' facts and pawn customers' consents, as they happened (judged by `referrals`)."""
-        p, t = e.payload, e.event_type
-        if t == "lending.ItemPledged":
-            await conn.execute(
-                f"insert into {self.s}.referral_pawn_tickets (ticket_id, customer_ref, branch_code, principal_satang,"
-                " pledged_on, maturity_date) values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
-                p["ticket_id"],
-                p["customer_ref"],
-                p["branch_code"],
-                int(p["principal_satang"]),
-                date.fromisoformat(p["pledged_on"]),
-                date.fromisoformat(p["maturity_date"]),
-            )
-        elif t == "lending.PayoutConfirmed":
-            await conn.execute(
-                f"update {self.s}.referral_pawn_tickets set paid_out = true where ticket_id = $1", p["ticket_id"]
-            )
-        elif t == "lending.PawnInterestPaid":
-            # The renewal with the maturity date it had to beat; then the ticket's new maturity date.
-            await conn.execute(
-                f"""insert into {self.s}.referral_pawn_renewals (ticket_id, stream_version, paid_on, due_by)
-                    select ticket_id, $2, $3, maturity_date from {self.s}.referral_pawn_tickets where ticket_id = $1
-                    on conflict do nothing""",
-                p["ticket_id"],
-                e.stream_version,
-                date.fromisoformat(p["paid_on"]),
-            )
-            await conn.execute(
-                f"update {self.s}.referral_pawn_tickets set maturity_date = $2 where ticket_id = $1",
-                p["ticket_id"],
-                date.fromisoformat(p["maturity_date"]),
-            )
-        elif t == "lending.PawnRedeemed":
-            await conn.execute(
-                f"update {self.s}.referral_pawn_tickets set redeemed_on = $2 where ticket_id = $1",
-                p["ticket_id"],
-                date.fromisoformat(p["redeemed_on"]),
-            )
-        elif t == "lending.PawnForfeited":
-            await conn.execute(
-                f"update {self.s}.referral_pawn_tickets set forfeited_on = $2 where ticket_id = $1",
-                p["ticket_id"],
-                date.fromisoformat(p["forfeited_on"]),
-            )
-        elif t in ("lending.PawnCustomerConsentGranted", "lending.PawnCustomerConsentWithdrawn"):
-            granted = t == "lending.PawnCustomerConsentGranted"
-            await conn.execute(
-                f"""insert into {self.s}.referral_pawn_consents values ($1, $2, $3, $4, $5, $6)
-                    on conflict (customer_ref, partner, purpose) do update
-                    set in_force = excluded.in_force, notice_version = excluded.notice_version,
-                        changed_at = excluded.changed_at""",
-                p["customer_ref"],
-                p["partner"],
-                p["purpose"],
-                granted,
-                p.get("notice_version"),
-                e.occurred_at,
-            )
-            if not granted:
-                # Withdrawal takes effect at once: the partner's feed carries the revocation now.
-                await self._revoke_pawn(conn, p["customer_ref"], p["partner"], p["purpose"])
+                    pawn_withdrawals.append((p["customer_ref"], p["partner"], p["purpose"]))
+        for sql, rows in calls.items():
+            if rows:
+                await conn.executemany(sql, rows)
+        for member_id in exits:
+            await self._revoke(conn, member_id, None, None)
+        for member_id, partner, purpose in withdrawals:
+            await self._revoke(conn, member_id, partner, purpose)
+        for customer_ref, partner, purpose in pawn_withdrawals:
+            await self._revoke_pawn(conn, customer_ref, partner, purpose)
 
     async def _revoke_pawn(self, conn: asyncpg.Connection, customer_ref: str, partner: str, purpose: str) -> None:
         if not self.revokes:
