@@ -9,8 +9,9 @@ For read-your-writes (libs/events/read_after.py) the checkpoint also says how fa
 by position (`through`) and where in the topic (`offsets`, per partition, in broker cluster `cluster_id`).
 Positions are not published in position order (a transaction can draw a lower position and commit
 later), so `through` comes from probes: a pass reads the highest position drawn so far (the sequence;
-values handed to transactions still running included), then the next transaction id not yet assigned.
-Every position up to that value belongs to a transaction older than that id; once the relay has
+values handed to transactions still running included), then takes a transaction id of its own (every
+appending transaction takes its id before it draws a position, libs/events/store.py, so every position up
+to that value belongs to a transaction older than the relay's id); once the relay has
 published everything committed below a horizon past the id, every such position that ever commits is
 published, and `through` moves up to it.
 """
@@ -238,17 +239,23 @@ class Relay:
         """Publish the next batch; returns how many events it published (0: nothing safe to publish)."""
         async with self.pool.acquire() as conn:
             start = await self._start_pass(conn)
-            # A snapshot taken after the sequence was read: every position drawn by then belongs to a
-            # transaction below `next_xid`.
+            # After the sequence was read: every position drawn by then belongs to a transaction that had its id
+            # (the store takes it first), so below a transaction id assigned now — `next_xid`, taken only when a
+            # probe will keep it. Not the snapshot's xmax: that is the latest completed id plus one, and a
+            # transaction still running may hold that very id or a later one (seen: `through` ran past a
+            # deposit whose transaction was the newest and still open, and its balance read answered 0.00).
+            probing = self._wants_probe(start.drawn, start.published.through)
             snapshot = await conn.fetchrow(
-                "select pg_snapshot_xmin(s)::text as horizon, pg_snapshot_xmax(s)::text as next_xid"
-                " from pg_current_snapshot() s"
+                "select pg_snapshot_xmin(s)::text as horizon, "
+                + ("pg_current_xact_id()::text" if probing else "null")
+                + " as next_xid from pg_current_snapshot() s"
             )
             assert snapshot is not None
             cursor = start.cursor
             events, after = await self.store.read_for_relay(conn, cursor, self.batch_size)
-        horizon, next_xid = int(snapshot["horizon"]), int(snapshot["next_xid"])
-        self._note_probe(start.drawn, next_xid, start.published.through)
+        horizon = int(snapshot["horizon"])
+        if probing:
+            self._note_probe(start.drawn, int(snapshot["next_xid"]))
         # Everything committed below this transaction id is published once this batch is: the read took
         # all of it (the horizon of the later read is at least this one's), or stopped inside the last
         # row's transaction when the batch was full.
@@ -319,9 +326,12 @@ class Relay:
             row["drawn"],
         )
 
-    def _note_probe(self, drawn: int, next_xid: int, through: int) -> None:
-        if drawn <= through or (self._probes and self._probes[-1][0] >= drawn):
-            return  # nothing new, or an earlier probe (with a lower transaction id) covers as much
+    def _wants_probe(self, drawn: int, through: int) -> bool:
+        """Whether positions up to `drawn` need a probe: not when nothing is new, nor when an earlier probe (with
+        a lower transaction id) covers as much."""
+        return drawn > through and not (self._probes and self._probes[-1][0] >= drawn)
+
+    def _note_probe(self, drawn: int, next_xid: int) -> None:
         self._probes.append((drawn, next_xid))
         if len(self._probes) > _MAX_PROBES:  # a horizon held back for long: later probes will do
             del self._probes[0]
