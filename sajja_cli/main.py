@@ -193,6 +193,39 @@ def projections_rebuild(
     run_projections(_platform_url(url), user, _password(user, password, "projections"), "rebuild", name, service)
 
 
+@app.command("import")
+def import_(
+    file: Path | None = typer.Argument(None, help="The file: XLSX, a CSV of one sheet, or a ZIP of the CSVs."),
+    template: Path | None = typer.Option(
+        None, help="Write the template (XLSX; a .zip or a directory gets the CSVs) with its example, and stop."
+    ),
+    example: bool = typer.Option(True, help="Fill the template with an example."),
+    good_groups_only: bool = typer.Option(
+        False, help="Import the groups without problems and report the others (default: all or nothing)."
+    ),
+    report: Path | None = typer.Option(None, help="Where the report of refused rows goes (default: FILE-report.xlsx)."),
+    url: str | None = URL_OPTION,
+    user: str = USER_OPTION,
+    password: str | None = PASSWORD_OPTION,
+) -> None:
+    """Onboard savings groups from their spreadsheets: groups, members, opening balances and the deposits since,
+    checked row by row with the API's rules. The same file again changes nothing."""
+    from sajja_cli.imports import run as run_import
+    from sajja_cli.imports import write_template
+
+    if template is not None:
+        write_template(template, example)
+        typer.echo(f"wrote the import template to {template}")
+        return
+    if file is None:
+        typer.echo("sajja import: give a FILE, or --template OUT.xlsx", err=True)
+        raise typer.Exit(2)
+    if not file.exists():
+        typer.echo(f"sajja import: {file} does not exist", err=True)
+        raise typer.Exit(2)
+    run_import(_platform_url(url), user, _password(user, password, "import"), file, good_groups_only, report)
+
+
 @bench_app.command("national")
 def bench_national(
     scale: float = typer.Option(0.1, help="1.0 = the nation: 31,715 groups, 3.26 million members, a year."),

@@ -10,8 +10,8 @@ from typing import Any
 def savings_change(event_type: str, payload: Mapping[str, Any]) -> tuple[str, str, int, int] | None:
     """(member id, group id, change to sajja, change to special) for an event that moves a member's
     savings; None for any other event."""
-    if event_type in ("ledger.SavingsDeposited", "ledger.SavingsWithdrawn"):
-        amount = int(payload["amount_satang"]) * (1 if event_type == "ledger.SavingsDeposited" else -1)
+    if event_type in ("ledger.SavingsDeposited", "ledger.OpeningBalanceRecorded", "ledger.SavingsWithdrawn"):
+        amount = int(payload["amount_satang"]) * (-1 if event_type == "ledger.SavingsWithdrawn" else 1)
         sajja, special = (amount, 0) if payload["account"] == "sajja" else (0, amount)
     elif event_type == "ledger.TransactionReversed":
         delta = int(payload["balance_delta_satang"])

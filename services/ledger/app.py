@@ -10,6 +10,8 @@ from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.ledger.api import build_router
 from services.ledger.handlers import SCHEMA, LedgerHandlers
 from services.ledger.lending_postings import LendingPostingHandler, LendingRequests
+from services.ledger.onboarding.api import build_import_router
+from services.ledger.onboarding.importer import ImportWorker
 
 NAME = "ledger"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,8 +25,12 @@ def build(platform: Platform) -> ServiceRuntime:
         NAME,
         platform,
         "Savings groups, members and their savings: the book of record.",
-        routers=[build_router(handlers)],
+        routers=[build_router(handlers), build_import_router(platform.pool)],
         relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
         projectors=[platform.projector(SCHEMA, lending_requests)],
-        workers=[handlers.commit_signal, InboxWorker(platform.pool, inbox, LendingPostingHandler(handlers))],
+        workers=[
+            handlers.commit_signal,
+            InboxWorker(platform.pool, inbox, LendingPostingHandler(handlers)),
+            ImportWorker(platform.pool, handlers.store, platform.settings.national_id_hash_key),
+        ],
     )

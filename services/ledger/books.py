@@ -68,6 +68,7 @@ SYSTEM_MEMOS: dict[str, str] = {
 # The ledger events that move money, and the payload field holding their business date.
 MONEY_EVENTS: dict[str, str] = {
     "ledger.MemberEnrolled": "joined_on",
+    "ledger.OpeningBalanceRecorded": "as_of",
     "ledger.SavingsDeposited": "deposited_on",
     "ledger.SavingsWithdrawn": "withdrawn_on",
     "ledger.TransactionReversed": "",  # dated by when it was recorded
@@ -90,7 +91,8 @@ def postings(event_type: str, payload: Mapping[str, Any]) -> list[Posting]:
     if event_type == "ledger.MemberEnrolled":
         fee = int(payload.get("entrance_fee_satang", 0))
         return [Posting(CASH, debit_satang=fee), Posting(ENTRANCE_FEES, credit_satang=fee)] if fee else []
-    if event_type == "ledger.SavingsDeposited":
+    if event_type in ("ledger.SavingsDeposited", "ledger.OpeningBalanceRecorded"):
+        # An opening balance: the savings the group's own books held, and the cash they stood for.
         amount = int(payload["amount_satang"])
         return [Posting(CASH, debit_satang=amount), Posting(SAVINGS_ACCOUNT[payload["account"]], credit_satang=amount)]
     if event_type == "ledger.SavingsWithdrawn":

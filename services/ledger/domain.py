@@ -19,6 +19,7 @@ from libs.events.schemas.ledger import (
     ConsentWithdrawn,
     DividendPaid,
     DividendsAllocated,
+    GroupOnboarded,
     GroupRegistered,
     GroupRules,
     InstallmentMissed,
@@ -28,6 +29,7 @@ from libs.events.schemas.ledger import (
     MemberEnrolled,
     MemberExited,
     MonthClosed,
+    OpeningBalanceRecorded,
     SavingsAccount,
     SavingsDeposited,
     SavingsWithdrawn,
@@ -191,6 +193,11 @@ def group_from_events(events: Iterable[tuple[EventPayload, int]]) -> Group | Non
             )
         elif group is not None and isinstance(payload, MonthClosed):
             group = replace(group, closed_through=payload.month, version=version)
+        elif group is not None and isinstance(payload, GroupOnboarded):
+            # Its own books hold everything through the opening day (a month's last day): as if closed.
+            opened = payload.opening_on.replace(day=1)
+            closed = max(group.closed_through or opened, opened)
+            group = replace(group, closed_through=closed, version=version)
         elif group is not None and isinstance(payload, DividendsAllocated):
             group = replace(group, allocated_through=payload.period_end, version=version)
         elif (
@@ -297,6 +304,10 @@ def member_from_events(events: Iterable[tuple[EventPayload, int]], area: Area | 
                 member = replace(member, balances=balances, version=version)
             else:
                 member = replace(member, version=version)
+        elif isinstance(payload, OpeningBalanceRecorded):
+            balances = dict(member.balances)
+            balances[payload.account] += payload.amount_satang
+            member = replace(member, balances=balances, version=version)
         elif isinstance(payload, InstallmentMissed):
             missed = (payload.month, payload.due_satang, payload.paid_satang)
             member = replace(member, missed_installments=member.missed_installments + (missed,), version=version)

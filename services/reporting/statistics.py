@@ -67,6 +67,7 @@ def deltas(event: RecordedEvent, programme_loans: set[str]) -> list[tuple[date, 
         member, group, sajja, special = change
         on = {
             "ledger.SavingsDeposited": "deposited_on",
+            "ledger.OpeningBalanceRecorded": "as_of",
             "ledger.SavingsWithdrawn": "withdrawn_on",
             "ledger.MemberExited": "exited_on",
             "ledger.DividendPaid": "paid_on",

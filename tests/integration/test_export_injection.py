@@ -58,6 +58,7 @@ EXPORTS: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = [
     ("/reporting/v1/partners/{partner}/pipeline", "/reporting/v1/partners/gsb/pipeline", {}, ("csv", "xlsx")),
     ("/reporting/v1/provinces/{province_code}/report", "/reporting/v1/provinces/27/report", {}, ("xlsx",)),
     ("/lending/v1/portfolio", "/lending/v1/portfolio", {"level": "province", "code": "27"}, ("csv", "xlsx")),
+    ("/ledger/v1/imports/template", "/ledger/v1/imports/template", {}, ("xlsx",)),
     (
         "/campaign/v1/campaigns/{campaign_id}/progress/breakdown",
         f"{C}/progress/breakdown",

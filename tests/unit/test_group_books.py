@@ -16,6 +16,7 @@ def _payloads(rng: random.Random) -> list[tuple[str, dict[str, object]]]:
     return [
         ("ledger.MemberEnrolled", {"entrance_fee_satang": amount}),
         ("ledger.SavingsDeposited", {"account": account, "amount_satang": amount}),
+        ("ledger.OpeningBalanceRecorded", {"account": account, "amount_satang": amount}),
         ("ledger.SavingsWithdrawn", {"account": account, "amount_satang": amount}),
         ("ledger.TransactionReversed", {"account": account, "balance_delta_satang": -amount}),
         ("ledger.TransactionReversed", {"account": account, "balance_delta_satang": amount}),
@@ -35,6 +36,15 @@ def test_each_posting_set_sums_to_zero(seed: int) -> None:
 def test_events_that_move_no_money_post_nothing() -> None:
     assert books.postings("ledger.MemberEnrolled", {"member_id": str(uuid.uuid4())}) == []
     assert books.postings("ledger.ConsentGranted", {"member_id": str(uuid.uuid4())}) == []
+
+
+def test_an_opening_balance_is_savings_held_and_the_cash_they_stood_for() -> None:
+    opening = books.postings("ledger.OpeningBalanceRecorded", {"account": "sajja", "amount_satang": 120_000})
+    assert opening == [
+        books.Posting(books.CASH, debit_satang=120_000),
+        books.Posting(books.SAJJA, credit_satang=120_000),
+    ]
+    assert books.MONEY_EVENTS["ledger.OpeningBalanceRecorded"] == "as_of"
 
 
 def test_a_deposit_then_a_withdrawal() -> None:

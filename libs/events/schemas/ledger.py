@@ -200,6 +200,28 @@ class MemberDataErased(EventPayload):
     group_id: uuid.UUID
 
 
+@REGISTRY.register("ledger.GroupOnboarded", 1)
+class GroupOnboarded(EventPayload):
+    """A group brought in from its own books (an import): its members' savings on `opening_on` come in as
+    opening balances, and entries dated on or before that day are refused (the group's own books hold them),
+    as if every month through it were closed."""
+
+    group_id: uuid.UUID
+    opening_on: date
+
+
+@REGISTRY.register("ledger.OpeningBalanceRecorded", 1)
+class OpeningBalanceRecorded(EventPayload):
+    """A member's savings carried over from the group's own books, as they stood at the end of `as_of`."""
+
+    transaction_id: uuid.UUID
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    account: SavingsAccount
+    amount_satang: int = Field(gt=0)
+    as_of: date
+
+
 @REGISTRY.register("ledger.InstallmentMissed", 1)
 class InstallmentMissed(EventPayload):
     """Recorded by the month-end close: the member's sajja deposits dated in `month` fell short of the

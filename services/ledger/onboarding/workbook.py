@@ -1261,7 +1261,7 @@ class _Reading:
             return None
         target = seen.get(key)
         if target is None:
-            self.refuse(row, name, f"ไม่มี{th}ในชีต{where.th}", f"{en} is not in the {where.en} sheet")
+            self.refuse(row, name, f"ไม่มี{th} ในชีต{where.th}", f"{en} is not in the {where.en} sheet")
             return None
         if target.duplicate:
             self.refuse(

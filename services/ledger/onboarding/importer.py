@@ -1,0 +1,426 @@
+"""Import jobs: an uploaded file is checked, planned and written in bulk by the ledger's import worker.
+
+A job is a row in `ledger.imports` (the upload with it, until done). The worker takes one job at a time under
+a session advisory lock, so a job whose process died is taken up again by the next worker to look (an import
+is idempotent: what was written stays, the rest follows). Reading the file and planning its events run in a
+thread, never on the event loop. Events go in with COPY (EventStore.append_bulk: expected versions and the
+relay's no-gap rule kept), a chunk of groups per transaction, with the members' register rows beside them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from libs.auth.principal import Place, Principal
+from libs.events.envelope import Actor, today_in_thailand
+from libs.events.errors import ConcurrencyConflict
+from libs.events.registry import REGISTRY
+from libs.events.store import EventStore, StreamAppend
+from services.ledger import domain
+from services.ledger.onboarding import workbook
+from services.ledger.onboarding.plan import (
+    Existing,
+    ExistingGroup,
+    ExistingMember,
+    Plan,
+    group_id_for,
+    national_id_hashes,
+    opening_day_problems,
+    plan_import,
+)
+from services.ledger.onboarding.rows import ImportFile, RowProblem
+
+log = logging.getLogger("sajja.imports")
+
+# The largest upload taken (a province's groups with a year of deposits is a few MB).
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+# Events per transaction: large enough for COPY to pay, small enough that progress moves.
+CHUNK_EVENTS = 20_000
+_JOB_LOCK = "hashtextextended('ledger.import:' || $1::text, 0)"
+_MONTH_CLOSE_LOCK = "select pg_advisory_xact_lock_shared(hashtextextended('ledger.month-close:' || $1::text, 0))"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who asked, and where they work (the file's groups must lie there)."""
+
+    subject: str
+    kind: str
+    role: str | None
+    province_code: str | None
+    district_code: str | None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Scope:
+        return cls(principal.subject, principal.kind, principal.role, principal.province_code, principal.district_code)
+
+    def principal(self) -> Principal:
+        return Principal(
+            self.subject,
+            self.kind,  # type: ignore[arg-type]
+            role=self.role,
+            province_code=self.province_code,
+            district_code=self.district_code,
+        )
+
+
+async def submit(
+    pool: asyncpg.Pool, scope: Scope, key: str, file_name: str, body: bytes, good_groups_only: bool
+) -> tuple[uuid.UUID, bool]:
+    """Queue a job (or find the one this key already queued); returns its id and whether it is new."""
+    import_id = uuid.uuid4()
+    row = await pool.fetchrow(
+        """insert into ledger.imports (import_id, idempotency_key, requested_by, scope, file_name, file_sha256,
+                                       good_groups_only, source)
+           values ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)
+           on conflict (requested_by, idempotency_key) do nothing
+           returning import_id""",
+        import_id,
+        key,
+        scope.subject,
+        json.dumps(asdict(scope)),
+        file_name,
+        hashlib.sha256(body).hexdigest(),
+        good_groups_only,
+        body,
+    )
+    if row is not None:
+        await pool.execute("select pg_notify('ledger_imports', $1)", str(import_id))
+        return import_id, True
+    found = await pool.fetchval(
+        "select import_id from ledger.imports where requested_by = $1 and idempotency_key = $2", scope.subject, key
+    )
+    return found, False
+
+
+async def status(pool: asyncpg.Pool, import_id: uuid.UUID) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        """select import_id, requested_by, file_name, file_sha256, good_groups_only, status, events_total,
+                  events_done, result::text as result, report is not null as has_report, created_at, finished_at
+           from ledger.imports where import_id = $1""",
+        import_id,
+    )
+    if row is None:
+        return None
+    answer = dict(row)
+    answer["result"] = json.loads(row["result"]) if row["result"] else None
+    return answer
+
+
+async def report(pool: asyncpg.Pool, import_id: uuid.UUID) -> bytes | None:
+    return await pool.fetchval("select report from ledger.imports where import_id = $1", import_id)  # type: ignore[no-any-return]
+
+
+class ImportWorker:
+    """Runs queued jobs, one at a time per process; wakes on NOTIFY, and looks every few seconds."""
+
+    def __init__(self, pool: asyncpg.Pool, store: EventStore, hash_key: str, chunk_events: int = CHUNK_EVENTS):
+        self.pool = pool
+        self.store = store
+        self.hash_key = hash_key
+        self.chunk_events = chunk_events
+        self._wake = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return "ImportWorker"
+
+    async def run(self) -> None:
+        listener = await self.pool.acquire()
+
+        def wake(*_: object) -> None:
+            self._wake.set()
+
+        try:
+            await listener.add_listener("ledger_imports", wake)
+            while True:
+                while await self.run_one():
+                    pass
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+        finally:
+            with contextlib.suppress(Exception):
+                await listener.remove_listener("ledger_imports", wake)
+            await self.pool.release(listener)
+
+    async def run_one(self) -> bool:
+        """Take one waiting job (queued, or importing with nobody holding it) and run it; False if none."""
+        waiting = await self.pool.fetch(
+            "select import_id from ledger.imports where status in ('queued', 'importing') order by created_at"
+        )
+        for row in waiting:
+            async with self.pool.acquire() as holder:
+                if not await holder.fetchval(f"select pg_try_advisory_lock({_JOB_LOCK})", str(row["import_id"])):
+                    continue  # another worker runs it
+                try:
+                    await self._run(row["import_id"])
+                finally:
+                    await holder.execute(f"select pg_advisory_unlock({_JOB_LOCK})", str(row["import_id"]))
+                return True
+        return False
+
+    async def _run(self, import_id: uuid.UUID) -> None:
+        job = await self.pool.fetchrow(
+            "select status, scope::text as scope, file_name, good_groups_only, source from ledger.imports"
+            " where import_id = $1",
+            import_id,
+        )
+        if job is None or job["status"] not in ("queued", "importing") or job["source"] is None:
+            return
+        await self.pool.execute("update ledger.imports set status = 'importing' where import_id = $1", import_id)
+        scope = Scope(**json.loads(job["scope"]))
+        try:
+            outcome = await self.execute(import_id, job["file_name"], job["source"], scope, job["good_groups_only"])
+        except Exception as exc:  # the job says what went wrong; the worker goes on to the next
+            log.exception("import %s failed", import_id)
+            outcome = Outcome("failed", {"error": f"{type(exc).__name__}: {exc}"}, None)
+        await self.pool.execute(
+            """update ledger.imports set status = $2, result = $3::jsonb, report = $4, source = null,
+                      finished_at = now() where import_id = $1""",
+            import_id,
+            outcome.status,
+            json.dumps(outcome.result),
+            outcome.report,
+        )
+
+    async def execute(
+        self, import_id: uuid.UUID, file_name: str, source: bytes, scope: Scope, good_groups_only: bool
+    ) -> Outcome:
+        started = time.monotonic()
+        today = today_in_thailand()
+        suffix = Path(file_name).suffix.lower() or ".xlsx"
+        with tempfile.TemporaryDirectory(prefix="sajja-import-") as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(source)
+            found = await asyncio.to_thread(workbook.read_file, path, today=today)
+            found = replace(found, name=file_name)
+            found.problems += [_located(p) for p in opening_day_problems(found)]
+            found.problems += _outside_scope(found, scope.principal())
+            plan: Plan | None = None
+            if _accepts(found, good_groups_only):
+                chosen = _good_groups(found) if good_groups_only else found
+                existing = await self._existing(chosen)
+                hashes = await asyncio.to_thread(national_id_hashes, chosen, self.hash_key)
+                actor = Actor(kind="user", id=scope.subject)
+                plan = await asyncio.to_thread(plan_import, chosen, existing, hashes, actor)
+                found.problems += [_located(p) for p in plan.problems]
+                if plan.problems and good_groups_only:
+                    chosen = _good_groups(found)
+                    plan = await asyncio.to_thread(plan_import, chosen, existing, hashes, actor)
+                    found.problems += [q for q in map(_located, plan.problems) if q not in found.problems]
+            summary = _summary(found, plan)
+            if plan is None or not _accepts(found, good_groups_only) or plan.problems:
+                report_bytes = await asyncio.to_thread(_report, found, path)
+                return Outcome("refused", summary | {"seconds": round(time.monotonic() - started, 3)}, report_bytes)
+            written, last_position = await self._write(import_id, plan)
+            refused_rows = await asyncio.to_thread(_report, found, path) if found.problems else None
+        seconds = time.monotonic() - started
+        summary |= {
+            "events_written": written,
+            "seconds": round(seconds, 3),
+            "events_per_second": round(written / seconds) if seconds else None,
+            # Reads that must show the import: ?after=ledger:N.
+            "position": {"ledger": last_position} if written else None,
+        }
+        return Outcome("imported", summary, refused_rows)
+
+    async def _existing(self, found: ImportFile) -> Existing:
+        group_ids = [group_id_for(g) for g in found.groups]
+        groups: dict[uuid.UUID, ExistingGroup] = {}
+        members: dict[tuple[uuid.UUID, str], ExistingMember] = {}
+        async with self.pool.acquire() as conn:
+            known = await conn.fetch(
+                "select distinct stream_id from ledger.events where stream_id = any($1::text[])",
+                [domain.group_stream(g) for g in group_ids],
+            )
+            for row in known:
+                group_id = uuid.UUID(row["stream_id"].removeprefix("group-"))
+                group = domain.group_from_events(
+                    (REGISTRY.parse_event(e), e.stream_version)
+                    for e in await self.store.read_stream(conn, row["stream_id"])
+                )
+                if group is not None:
+                    groups[group_id] = ExistingGroup(group.version, group.closed_through)
+            enrolled = await conn.fetch(
+                "select member_id, group_id, national_id_hash from ledger.member_register where group_id = any($1)",
+                list(groups),
+            )
+            for row in enrolled:
+                events = await self.store.read_stream(conn, domain.member_stream(row["member_id"]))
+                parsed = [(REGISTRY.parse_event(e), e.stream_version) for e in events]
+                member = domain.member_from_events(parsed)
+                if member is None:
+                    continue
+                transactions = frozenset(
+                    uuid.UUID(e.payload["transaction_id"]) for e in events if "transaction_id" in e.payload
+                )
+                members[(row["group_id"], row["national_id_hash"])] = ExistingMember(
+                    member.member_id, member.version, dict(member.balances), transactions
+                )
+        return Existing(groups, members)
+
+    async def _write(self, import_id: uuid.UUID, plan: Plan) -> tuple[int, int]:
+        """The plan's appends in chunks (never splitting a stream), each chunk with its register rows in one
+        transaction; progress after each. Returns the events written and the highest position written (for
+        reads with ?after=ledger:N)."""
+        register = {domain.member_stream(r.member_id): r for r in plan.register}
+        await self.pool.execute(
+            "update ledger.imports set events_total = $2 where import_id = $1", import_id, plan.events
+        )
+        written = last_position = 0
+        for chunk in _chunks(plan.appends, self.chunk_events):
+            prepared = await asyncio.to_thread(self.store.prepare, chunk)
+            rows = [register[a.stream_id] for a in chunk if a.stream_id in register]
+            groups = sorted({str(r.group_id) for r in rows})
+            async with self.pool.acquire() as conn, conn.transaction():
+                for group in groups:  # no month-end close of these groups while their members come in
+                    await conn.execute(_MONTH_CLOSE_LOCK, group)
+                try:
+                    appended = await self.store.append_bulk(conn, prepared)
+                except ConcurrencyConflict as exc:
+                    raise ImportConflict(
+                        f"{exc.stream_id} changed while this file was being imported; import the file again"
+                        " (what is already in stays, only the rest is added)"
+                    ) from None
+                await conn.copy_records_to_table(
+                    "member_register",
+                    schema_name="ledger",
+                    columns=[
+                        "member_id",
+                        "group_id",
+                        "national_id_hash",
+                        "national_id",
+                        "full_name",
+                        "phone",
+                        "no_registration_status",
+                        "joined_on",
+                    ],
+                    records=[
+                        (
+                            r.member_id,
+                            r.group_id,
+                            r.national_id_hash,
+                            r.national_id,
+                            r.full_name,
+                            r.phone,
+                            r.no_registration_status,
+                            r.joined_on,
+                        )
+                        for r in rows
+                    ],
+                )
+                await conn.execute(
+                    "update ledger.imports set events_done = events_done + $2 where import_id = $1",
+                    import_id,
+                    len(prepared),
+                )
+            await self.store.notify(self.pool)
+            written += len(prepared)
+            last_position = max(last_position, appended.last_position)
+        return written, last_position
+
+
+class ImportConflict(Exception):
+    """A stream moved on while the import wrote it: the job fails, and the same file can be imported again."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    result: dict[str, Any]
+    report: bytes | None
+
+
+def _chunks(appends: list[StreamAppend], size: int) -> list[list[StreamAppend]]:
+    chunks: list[list[StreamAppend]] = [[]]
+    count = 0
+    for a in appends:
+        if count >= size:
+            chunks.append([])
+            count = 0
+        chunks[-1].append(a)
+        count += len(a.events)
+    return [c for c in chunks if c]
+
+
+def _accepts(found: ImportFile, good_groups_only: bool) -> bool:
+    """No problem at all; or, asked for the good groups alone, no problem with the file as a whole."""
+    if not found.problems:
+        return True
+    return good_groups_only and all(p.group_code is not None for p in found.problems)
+
+
+def _good_groups(found: ImportFile) -> ImportFile:
+    bad = found.groups_with_problems
+    return ImportFile(
+        found.name,
+        [g for g in found.groups if g.group_code not in bad],
+        [m for m in found.members if m.group_code not in bad],
+        [d for d in found.deposits if d.group_code not in bad],
+        list(found.problems),
+    )
+
+
+def _located(problem: RowProblem) -> RowProblem:
+    """A problem found after reading (plan.py names sheets and columns by key), as the file's report shows it."""
+    if problem.sheet not in ("groups", "members", "deposits"):
+        return problem
+    key = problem.sheet
+    field = workbook.heading(key, problem.field) if problem.field else None  # type: ignore[arg-type]
+    return replace(problem, sheet=workbook.sheet_name(key), field=field)  # type: ignore[arg-type]
+
+
+def _outside_scope(found: ImportFile, principal: Principal) -> list[RowProblem]:
+    return [
+        RowProblem(
+            found.name,
+            workbook.sheet_name("groups"),
+            g.sheet_row,
+            workbook.heading("groups", "district_code"),
+            "กลุ่มนี้ไม่อยู่ในพื้นที่ของคุณ",
+            "this group is not in your area",
+            g.group_code,
+        )
+        for g in found.groups
+        if not principal.covers(Place(g.province_code, g.district_code))
+    ]
+
+
+def _summary(found: ImportFile, plan: Plan | None) -> dict[str, Any]:
+    refused_groups = sorted(found.groups_with_problems)
+    summary: dict[str, Any] = {
+        "rows": {"groups": len(found.groups), "members": len(found.members), "deposits": len(found.deposits)},
+        "problems": workbook.report_rows(found),
+        "groups_refused": refused_groups,
+    }
+    if plan is not None:
+        summary["new"] = {
+            "groups": plan.groups,
+            "members": plan.members,
+            "opening_balances": plan.opening_balances,
+            "deposits": plan.deposits,
+            "events": plan.events,
+        }
+        summary["already_imported"] = {
+            "groups": plan.groups_already,
+            "members": plan.members_already,
+            "deposits": plan.deposits_already,
+        }
+    return summary
+
+
+def _report(found: ImportFile, source: Path) -> bytes:
+    out = source.with_name("report.xlsx")
+    workbook.write_report(found, source, out)
+    return out.read_bytes()
