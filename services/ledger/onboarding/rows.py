@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
-SheetKey = Literal["groups", "members", "deposits"]
+SheetKey = Literal["groups", "members", "deposits", "loans"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,26 @@ class DepositRow:
 
 
 @dataclass(frozen=True)
+class LoanRow:
+    """A loan outstanding on the group's opening day, with what is left of it: it comes in as an open loan
+    whose remaining installments are built from `outstanding_satang` by the loan's own terms, monthly from
+    `next_due_on`."""
+
+    sheet_row: int
+    group_code: str
+    national_id: str
+    # The group's contract number: with the group, it names the loan for every later import.
+    contract_no: str
+    disbursed_on: date
+    principal_satang: int  # as lent
+    outstanding_satang: int  # principal still owed on the opening day (0 < outstanding <= principal)
+    interest_method: Literal["flat", "declining"]
+    rate_per_month: Decimal  # a fraction (0.01 = 1 % a month), at most lending's MAX_RATE_PER_MONTH
+    installments_left: int
+    next_due_on: date  # after the opening day
+
+
+@dataclass(frozen=True)
 class RowProblem:
     """One refused cell (or row, when `field` is None): where it is and why, in Thai and English."""
 
@@ -81,6 +102,7 @@ class ImportFile:
     members: list[MemberRow] = field(default_factory=list)
     deposits: list[DepositRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
+    loans: list[LoanRow] = field(default_factory=list)
 
     @property
     def groups_with_problems(self) -> set[str]:
