@@ -16,16 +16,18 @@ from openpyxl import Workbook
 
 from services.ledger.domain import national_id_check_digit
 from services.ledger.onboarding import workbook
-from services.ledger.onboarding.rows import DepositRow, GroupRow, ImportFile, MemberRow, RowProblem
+from services.ledger.onboarding.rows import DepositRow, GroupRow, ImportFile, LoanRow, MemberRow, RowProblem
 from services.ledger.onboarding.workbook import (
     EXAMPLE_DEPOSITS,
     EXAMPLE_GROUPS,
+    EXAMPLE_LOANS,
     EXAMPLE_MEMBERS,
     PROBLEMS_TITLE,
     SHEETS,
     CellError,
     parse_date,
     parse_national_id,
+    parse_rate_percent,
     parse_satang,
     read_file,
     report_rows,
@@ -184,11 +186,29 @@ def test_template_with_its_example_reads_back_with_no_problems(tmp_path: Path) -
         d.deposited_on > g.opening_on for d in found.deposits for g in found.groups if g.group_code == d.group_code
     )
     assert all(d.deposited_on <= date.today() for d in found.deposits)  # the example is never in the future
+    assert found.loans == EXAMPLE_LOANS and len(found.loans) == 3
+    assert {(loan.interest_method, loan.rate_per_month) for loan in found.loans} == {
+        ("flat", Decimal("0.01")),
+        ("declining", Decimal("0.0075")),
+    }
+    joined = {(m.group_code, m.national_id): m.joined_on for m in found.members}
+    opening = {g.group_code: g.opening_on for g in found.groups}
+    for loan in found.loans:  # the example is consistent with its members and its opening day
+        assert joined[(loan.group_code, loan.national_id)] <= loan.disbursed_on <= opening[loan.group_code]
+        assert opening[loan.group_code] < loan.next_due_on <= date(2026, 12, 31)
+        assert 0 < loan.outstanding_satang < loan.principal_satang
 
     book = openpyxl.load_workbook(tmp_path / "template.xlsx")
-    assert book.sheetnames == ["คำอธิบาย (instructions)", "กลุ่ม (groups)", "สมาชิก (members)", "เงินฝาก (deposits)"]
+    assert book.sheetnames == [
+        "คำอธิบาย (instructions)",
+        "กลุ่ม (groups)",
+        "สมาชิก (members)",
+        "เงินฝาก (deposits)",
+        "เงินกู้ (loans)",
+    ]
     instructions = " ".join(str(c.value) for row in book.worksheets[0].iter_rows() for c in row if c.value)
     assert "idempotent" in instructions and "วันที่ยอดยกมา" in instructions
+    assert "loans outstanding on the opening day" in instructions and "loans.csv" in instructions
     assert all(column.heading in instructions for spec in SHEETS for column in spec.columns)
     assert [c.value for c in book["สมาชิก (members)"][1]][:2] == [
         "รหัสกลุ่ม (group code)",
@@ -196,10 +216,14 @@ def test_template_with_its_example_reads_back_with_no_problems(tmp_path: Path) -
     ]
     assert isinstance(book["กลุ่ม (groups)"]["G2"].value, datetime)  # opening day: an Excel date cell
     assert book["เงินฝาก (deposits)"]["D2"].value == "สัจจะ"  # accounts in Thai, as the list in the sheet offers
+    loans = book["เงินกู้ (loans)"]
+    assert (loans["G2"].value, loans["H2"].value, loans["G3"].value) == ("ดอกเบี้ยคงที่", 1, "ลดต้นลดดอก")
+    assert loans["H3"].value == 0.75 and loans["H3"].number_format == "0.00"  # the rate as a percentage
+    assert [v.formula1 for v in loans.data_validations.dataValidation] == ['"ดอกเบี้ยคงที่,ลดต้นลดดอก"']
 
     write_template(tmp_path / "empty.xlsx", example=False)
     empty = read_file(tmp_path / "empty.xlsx", today=TODAY)
-    assert (empty.problems, empty.groups, empty.members, empty.deposits) == ([], [], [], [])
+    assert (empty.problems, empty.groups, empty.members, empty.deposits, empty.loans) == ([], [], [], [], [])
 
 
 def test_template_defaults_are_group_rules_defaults() -> None:
@@ -215,7 +239,7 @@ def test_template_defaults_are_group_rules_defaults() -> None:
 
 def test_csv_template_reads_back_from_a_directory_and_a_zip(tmp_path: Path) -> None:
     paths = write_template_csv(tmp_path / "csv")
-    assert [p.name for p in paths] == ["groups.csv", "members.csv", "deposits.csv"]
+    assert [p.name for p in paths] == ["groups.csv", "members.csv", "deposits.csv", "loans.csv"]
     assert paths[0].read_bytes().startswith("\ufeff".encode())
     assert "5/6/2553" in paths[1].read_text(encoding="utf-8-sig")  # dates written day/month/Buddhist year
     with zipfile.ZipFile(tmp_path / "template.zip", "w") as archive:
@@ -225,6 +249,8 @@ def test_csv_template_reads_back_from_a_directory_and_a_zip(tmp_path: Path) -> N
         found = read_file(source, today=TODAY)
         assert found.problems == [], source
         assert (found.groups, found.members, found.deposits) == (EXAMPLE_GROUPS, EXAMPLE_MEMBERS, EXAMPLE_DEPOSITS)
+        assert found.loans == EXAMPLE_LOANS
+    assert ",ดอกเบี้ยคงที่,1.00,6," in paths[3].read_text(encoding="utf-8-sig")
 
     one = read_file(paths[0], today=TODAY)  # a single CSV is its own sheet: nothing else is expected
     assert one.problems == [] and one.groups == EXAMPLE_GROUPS and one.members == []
@@ -284,11 +310,13 @@ def test_a_missing_required_column_or_sheet_is_a_file_level_problem(tmp_path: Pa
     assert [(p.sheet, p.field, p.group_code) for p in file_level] == [
         ("สมาชิก (members)", "สัจจะต่อเดือน (monthly commitment)", None)
     ]
-    assert found.groups == EXAMPLE_GROUPS and found.members == [] and found.deposits == []
-    # Each deposit refers to a member of a sheet that could not be read: refused, saying so.
-    deposits = [p for p in found.problems if p.row > 0]
-    assert {p.row for p in deposits} == {d.sheet_row for d in EXAMPLE_DEPOSITS}
-    assert all(p.field == "เลขประจำตัวประชาชน (national ID)" and "members sheet" in p.reason_en for p in deposits)
+    assert found.groups == EXAMPLE_GROUPS and found.members == [] and found.deposits == [] and found.loans == []
+    # Each deposit and loan refers to a member of a sheet that could not be read: refused, saying so.
+    refused = [p for p in found.problems if p.row > 0]
+    assert {(p.sheet, p.row) for p in refused} == {("เงินฝาก (deposits)", d.sheet_row) for d in EXAMPLE_DEPOSITS} | {
+        ("เงินกู้ (loans)", loan.sheet_row) for loan in EXAMPLE_LOANS
+    }
+    assert all(p.field == "เลขประจำตัวประชาชน (national ID)" and "members sheet" in p.reason_en for p in refused)
 
     del book["เงินฝาก (deposits)"]
     book.save(tmp_path / "no-deposits.xlsx")
@@ -308,6 +336,196 @@ def test_unreadable_and_unsupported_files_are_reported_not_raised(tmp_path: Path
     assert ".xls" in read_file(tmp_path / "old.xls", today=TODAY).problems[0].reason_en
     with pytest.raises(FileNotFoundError):
         read_file(tmp_path / "nowhere.xlsx", today=TODAY)
+
+
+# --- Loans ----------------------------------------------------------------------------------------------------
+
+M = [
+    m.national_id for m in EXAMPLE_MEMBERS
+]  # 2701-001: M[0] joined 2010, M[1] 1998, M[2] 5 July 2025; 2706-014: M[3..5]
+REFUSED_MEMBER = national_id("327010099991")
+LOANS_EXPECTED = {
+    ("สมาชิก (members)", 8, "สัจจะต่อเดือน (monthly commitment)"),  # the borrower of row 13: not whole shares
+    ("loans", 3, "outstanding"),  # more than the principal
+    ("loans", 4, "rate per month"),  # 12 % a month
+    ("loans", 5, "rate per month"),  # three decimal places
+    ("loans", 6, "installments left"),  # 0
+    ("loans", 7, "next due on"),  # on the opening day, not after it
+    ("loans", 8, "contract_no"),  # a contract number twice in 2706-014 ...
+    ("loans", 9, "contract_no"),  # ... (the same number in 2701-001, row 10, is another loan)
+    ("loans", 11, "national ID"),  # no such member
+    ("loans", 12, "disbursed on"),  # before she joined
+    ("loans", 13, "national ID"),  # a member refused in the members sheet: refused with her
+    ("loans", 16, "next due on"),  # more than a year after the opening day
+}
+
+
+def loans_book(path: Path) -> Path:
+    """The template's example with a loans sheet of English headings in another order: good loans and the errors
+    the brief lists, each on its own row, and one member refused in the members sheet."""
+    write_template(path)
+    book = openpyxl.load_workbook(path)
+    del book["เงินกู้ (loans)"]
+    members = book["สมาชิก (members)"]
+    members.append(["2701-001", REFUSED_MEMBER, "ธ", "1/1/2560", "75", "0"])  # row 8: 75 is no whole shares of 50
+    g1, g2 = "2701-001", "2706-014"
+    headings: list[object] = [
+        "contract_no",
+        "group code",
+        "national ID",
+        "principal",
+        "outstanding",
+        "interest method",
+        "rate per month",
+        "installments left",
+        "next due on",
+        "disbursed on",
+    ]
+    add_sheet(
+        book,
+        "loans",
+        [
+            headings,
+            ["L-1", g1, M[0], "30,000", "15,000.00", "คงที่", "1.00", 6, "5/1/2569", "5/6/2568"],  # 2: good
+            ["L-2", g1, M[1], "10,000", "12,000", "flat", "1", 10, "5/1/2569", "5/6/2568"],  # 3
+            ["L-3", g1, M[1], "10,000", "5,000", "flat", "12", 10, "5/1/2569", "5/6/2568"],  # 4
+            ["L-4", g1, M[1], "10,000", "5,000", "flat", "1.125", 10, "5/1/2569", "5/6/2568"],  # 5
+            ["L-5", g1, M[1], "10,000", "5,000", "flat", "1", "0", "5/1/2569", "5/6/2568"],  # 6
+            ["L-6", g1, M[1], "10,000", "5,000", "flat", "1", 10, "31/12/2568", "5/6/2568"],  # 7
+            ["D-1", g2, M[3], "10,000", "5,000", "ลดต้นลดดอก", "0.75", 10, "10/1/2569", "10/6/2568"],  # 8
+            ["D-1", g2, M[4], "10,000", "5,000", "ลดต้นลดดอก", "0.75", 10, "10/1/2569", "10/6/2568"],  # 9
+            ["D-1", g1, M[1], "20,000", "20,000", "ดอกเบี้ยคงที่", 1, 12, "5/1/2569", "2025-12-05"],  # 10: good
+            ["L-7", g1, STRANGER, "10,000", "5,000", "flat", "1", 10, "5/1/2569", "5/6/2568"],  # 11
+            ["L-8", g1, M[2], "10,000", "5,000", "flat", "1", 10, "5/1/2569", "1/6/2568"],  # 12
+            ["L-9", g1, REFUSED_MEMBER, "10,000", "5,000", "flat", "1", 10, "5/1/2569", "5/6/2568"],  # 13
+            ["๑๐", g2, M[5], "๕,๐๐๐", "๕,๐๐๐", "declining", "๑.๕๐", "๑๒", "๑๐/๑/๒๕๖๙", "๑๐/๑๒/๒๕๖๘"],  # 14: good
+            ["D-2", g2, M[3], 100000, 80000.5, "Declining", 0.01, 36, datetime(2026, 12, 31), datetime(2025, 1, 10)],
+            ["L-10", g1, M[0], "10,000", "5,000", "flat", "1", 10, "1/1/2570", "5/6/2568"],  # 16: 1 Jan 2027
+        ],
+    )  # fmt: skip
+    book["loans"]["G15"].number_format = "0.00%"  # 15: "1%" typed in Excel: 0.01 shown as 1.00 %
+    book.save(path)
+    return path
+
+
+def test_loans_with_known_errors_give_exactly_those_problems_and_the_good_loans(tmp_path: Path) -> None:
+    found = read_file(loans_book(tmp_path / "loans.xlsx"), today=TODAY)
+    assert triples(found) == LOANS_EXPECTED
+    assert found.loans == [
+        LoanRow(2, "2701-001", M[0], "L-1", date(2025, 6, 5), 3_000_000, 1_500_000, "flat", Decimal("0.01"), 6,
+                date(2026, 1, 5)),
+        LoanRow(10, "2701-001", M[1], "D-1", date(2025, 12, 5), 2_000_000, 2_000_000, "flat", Decimal("0.01"), 12,
+                date(2026, 1, 5)),
+        LoanRow(14, "2706-014", M[5], "10", date(2025, 12, 10), 500_000, 500_000, "declining", Decimal("0.015"), 12,
+                date(2026, 1, 10)),
+        LoanRow(15, "2706-014", M[3], "D-2", date(2025, 1, 10), 10_000_000, 8_000_050, "declining",
+                Decimal("0.01"), 36, date(2026, 12, 31)),
+    ]  # fmt: skip
+    assert (found.groups, found.deposits) == (EXAMPLE_GROUPS, EXAMPLE_DEPOSITS)
+    by_place = {(p.sheet, p.row): p for p in found.problems}
+    for problem in found.problems:
+        assert problem.column is not None and problem.group_code in ("2701-001", "2706-014")
+        assert problem.reason_th and problem.reason_en and not problem.reason_th.startswith("ไม่ผ่านการตรวจ:")
+    assert "must not exceed the principal lent (10000.00 baht)" in by_place[("loans", 3)].reason_en
+    assert "must not exceed 10.00 percent a month" in by_place[("loans", 4)].reason_en
+    assert "more than two decimal places" in by_place[("loans", 5)].reason_en
+    assert "from 1 to 360" in by_place[("loans", 6)].reason_en
+    assert "after the group's opening day (2025-12-31)" in by_place[("loans", 7)].reason_en
+    assert "rows 8, 9" in by_place[("loans", 9)].reason_en and by_place[("loans", 9)].group_code == "2706-014"
+    assert "not in the members sheet" in by_place[("loans", 11)].reason_en
+    assert "before the member joined (2025-07-05)" in by_place[("loans", 12)].reason_en
+    cascade = by_place[("loans", 13)]
+    assert "refused" in cascade.reason_en and "row 8" in cascade.reason_en and "แถว 8" in cascade.reason_th
+    assert "a year after the group's opening day (2026-12-31)" in by_place[("loans", 16)].reason_en
+    assert by_place[("loans", 4)].value == "12"  # type: ignore[attr-defined]
+
+    # The report marks the loans sheet's cells like the others', and problems found after reading (the
+    # importer's) find their cell by the template's names.
+    assert workbook.sheet_name("loans") == "เงินกู้ (loans)"
+    assert workbook.heading("loans", "outstanding") == "เงินต้นคงเหลือ (outstanding principal)"
+    assert workbook.heading("loans", "rate_per_month") == "ดอกเบี้ยร้อยละต่อเดือน (interest percent per month)"
+    found.problems.append(
+        RowProblem("loans.xlsx", workbook.sheet_name("loans"), 14, workbook.heading("loans", "next_due_on"), "ก", "a")
+    )
+    write_report(found, tmp_path / "loans.xlsx", tmp_path / "report.xlsx")
+    filled, commented = marked(openpyxl.load_workbook(tmp_path / "report.xlsx"))
+    read_cells = {(p.sheet, p.row, p.column) for p in found.problems if p.column is not None}
+    assert filled == commented == read_cells | {("loans", 14, 9)}
+    assert {cell for cell in filled if cell[0] == "loans"} >= {("loans", 3, 5), ("loans", 4, 7), ("loans", 8, 1)}
+
+
+def test_the_loans_sheet_is_optional_but_read_like_the_others_when_there(tmp_path: Path) -> None:
+    write_template(tmp_path / "template.xlsx")
+    book = openpyxl.load_workbook(tmp_path / "template.xlsx")
+    del book["เงินกู้ (loans)"]
+    book.save(tmp_path / "no-loans.xlsx")
+    paths = write_template_csv(tmp_path / "csv")
+    paths[3].unlink()
+    with zipfile.ZipFile(tmp_path / "no-loans.zip", "w") as archive:
+        for path in paths[:3]:
+            archive.write(path, path.name)
+    for source in (tmp_path / "no-loans.xlsx", tmp_path / "csv", tmp_path / "no-loans.zip"):
+        found = read_file(source, today=TODAY)
+        assert found.problems == [] and found.loans == [], source
+        assert (found.groups, found.members, found.deposits) == (EXAMPLE_GROUPS, EXAMPLE_MEMBERS, EXAMPLE_DEPOSITS)
+
+    # Present without a required column: a problem of the sheet, no loans read, the other sheets as they were.
+    book = openpyxl.load_workbook(tmp_path / "template.xlsx")
+    book["เงินกู้ (loans)"].delete_cols(6)  # เงินต้นคงเหลือ (outstanding principal)
+    book.save(tmp_path / "no-outstanding.xlsx")
+    found = read_file(tmp_path / "no-outstanding.xlsx", today=TODAY)
+    assert triples(found) == {("เงินกู้ (loans)", 0, "เงินต้นคงเหลือ (outstanding principal)")}
+    assert found.loans == [] and found.members == EXAMPLE_MEMBERS and found.groups_with_problems == set()
+    # Still required: the three others.
+    del book["เงินฝาก (deposits)"]
+    book.save(tmp_path / "no-deposits.xlsx")
+    assert ("เงินฝาก (deposits)", 0, None) in triples(read_file(tmp_path / "no-deposits.xlsx", today=TODAY))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1.00", Decimal("0.01")),
+        ("1", Decimal("0.01")),
+        (1, Decimal("0.01")),
+        (1.0, Decimal("0.01")),
+        ("๑.๕๐", Decimal("0.015")),
+        (1.5, Decimal("0.015")),
+        ("0.75", Decimal("0.0075")),
+        (Decimal("0.75"), Decimal("0.0075")),
+        (" 1.25 % ", Decimal("0.0125")),
+        ("ร้อยละ 2", Decimal("0.02")),
+        ("0", Decimal("0")),
+        ("10.00", Decimal("0.1")),
+        (".5", Decimal("0.005")),
+    ],
+)
+def test_rates_are_a_percentage_a_month_read_as_a_fraction_without_floats(value: object, expected: Decimal) -> None:
+    rate = parse_rate_percent(value)
+    assert rate == expected and str(rate) == str(expected)  # one spelling, however the percentage was written
+
+
+@pytest.mark.parametrize("value", ["12", "10.01", "1.125", "-1", "1,00", "abc", "", True, 0.1 + 0.2, float("nan")])
+def test_rates_that_are_refused(value: object) -> None:
+    with pytest.raises(CellError):
+        parse_rate_percent(value)
+
+
+def test_interest_methods_and_installments() -> None:
+    loans = workbook.SHEET_BY_KEY["loans"]
+    method = loans.column_for("interest_method")
+    installments = loans.column_for("installments_left")
+    assert method is not None and installments is not None
+    for text, expected in [("ดอกเบี้ยคงที่", "flat"), ("คงที่", "flat"), ("Flat", "flat"), ("ลดต้นลดดอก", "declining"),
+                           (" declining ", "declining")]:  # fmt: skip
+        assert method.kind.parse(text) == expected
+    for bad_method in ("ลดต้น", "fixed", 1):
+        with pytest.raises(CellError):
+            method.kind.parse(bad_method)
+    assert [installments.kind.parse(v) for v in (1, "360", "๑๒", 12.0)] == [1, 360, 12, 12]
+    for bad_count in (0, "361", 1.5, "-1", "สิบ"):
+        with pytest.raises(CellError):
+            installments.kind.parse(bad_count)
 
 
 # --- Cells ----------------------------------------------------------------------------------------------------
@@ -453,10 +671,10 @@ def test_report_of_csv_files_rewrites_their_rows(tmp_path: Path) -> None:
         ("deposits.csv", d.sheet_row, "เลขประจำตัวประชาชน (national ID)")
         for d in EXAMPLE_DEPOSITS
         if d.national_id == EXAMPLE_MEMBERS[0].national_id
-    }
+    } | {("loans.csv", 2, "เลขประจำตัวประชาชน (national ID)")}  # her loan, refused with her
     write_report(found, tmp_path / "csv", tmp_path / "report.xlsx")
     book = openpyxl.load_workbook(tmp_path / "report.xlsx")
-    assert book.sheetnames == [PROBLEMS_TITLE, "groups.csv", "members.csv", "deposits.csv"]
+    assert book.sheetnames == [PROBLEMS_TITLE, "groups.csv", "members.csv", "deposits.csv", "loans.csv"]
     filled, commented = marked(book)
     assert filled == commented == {(p.sheet, p.row, p.column) for p in found.problems}
     name = book["members.csv"]["C2"]
@@ -465,7 +683,7 @@ def test_report_of_csv_files_rewrites_their_rows(tmp_path: Path) -> None:
 
 def test_group_rows_keep_rows_py_field_names() -> None:
     """The column table fills rows.py's rows field by field: a renamed field fails here, not in an import."""
-    for spec, row_type in zip(SHEETS, (GroupRow, MemberRow, DepositRow), strict=True):
+    for spec, row_type in zip(SHEETS, (GroupRow, MemberRow, DepositRow, LoanRow), strict=True):
         fields = [f.name for f in dataclasses.fields(row_type) if f.name != "sheet_row"]
         assert [c.field for c in spec.columns] == fields
 

@@ -12,6 +12,7 @@ exception: only a path that does not exist raises."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import re
@@ -37,6 +38,7 @@ from libs.events.areas import check_area
 from libs.events.errors import RuleBroken
 from libs.events.money import MAX_TRANSACTION_SATANG, SATANG_PER_BAHT, format_baht
 from libs.events.schemas.ledger import GroupRules
+from libs.events.schemas.lending import MAX_RATE_PER_MONTH, LoanTerms
 from libs.events.tables import append_row, csv_cell, formula_like
 from libs.events.thai_dates import MONTHS_TH, MONTHS_TH_SHORT, thai_date_short
 from services.ledger.domain import (
@@ -55,6 +57,7 @@ from services.ledger.onboarding.rows import (
     DepositRow,
     GroupRow,
     ImportFile,
+    LoanRow,
     MemberRow,
     RowProblem,
     SheetKey,
@@ -63,6 +66,7 @@ from services.ledger.onboarding.rows import (
 __all__ = [
     "EXAMPLE_DEPOSITS",
     "EXAMPLE_GROUPS",
+    "EXAMPLE_LOANS",
     "EXAMPLE_MEMBERS",
     "INSTRUCTIONS_TITLE",
     "PROBLEMS_TITLE",
@@ -73,6 +77,7 @@ __all__ = [
     "SheetSpec",
     "parse_date",
     "parse_national_id",
+    "parse_rate_percent",
     "parse_satang",
     "heading",
     "read_file",
@@ -307,6 +312,65 @@ def _parse_phone(value: object) -> str:
     return text
 
 
+INTEREST_METHOD_NAMES_TH: dict[str, str] = {"flat": "ดอกเบี้ยคงที่", "declining": "ลดต้นลดดอก"}
+_INTEREST_METHODS = {
+    "ดอกเบี้ยคงที่": "flat",
+    "คงที่": "flat",
+    "flat": "flat",
+    "flatrate": "flat",
+    "ลดต้นลดดอก": "declining",
+    "declining": "declining",
+    "decliningbalance": "declining",
+}
+
+
+def _parse_interest_method(value: object) -> str:
+    method = _INTEREST_METHODS.get(_norm(value).replace(" ", "")) if isinstance(value, str) else None
+    if method is None:
+        raise CellError("ต้องเป็น ดอกเบี้ยคงที่ หรือ ลดต้นลดดอก", 'must be "flat" (ดอกเบี้ยคงที่) or "declining" (ลดต้นลดดอก)')
+    return method
+
+
+MAX_PERCENT_PER_MONTH = MAX_RATE_PER_MONTH * 100  # 10 %: lending's own ceiling, as a percentage
+_PERCENT = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_RATE_PLACES = Decimal("0.0001")  # a percentage with two decimal places is a fraction with four
+
+
+def parse_rate_percent(value: object) -> Decimal:
+    """A monthly interest rate written as a percentage ("1.00", "1", "1 %", "ร้อยละ 0.75", Thai digits, or a
+    numeric cell) into the fraction lending holds (1.00 → Decimal("0.01")): at most two decimal places and at
+    most lending's MAX_RATE_PER_MONTH, never through float arithmetic. The fraction is normalised, so "1",
+    "1.00" and 1.0 give the same Decimal("0.01") (the same terms, however the percentage was written)."""
+    percent = _number(value)
+    if percent is None and isinstance(value, str):
+        text = _tidy(value).translate(_THAI_DIGITS).removeprefix("ร้อยละ").removesuffix("%").strip()
+        if _PERCENT.fullmatch(text):
+            percent = Decimal(text)
+    if percent is None:
+        raise CellError("ต้องเป็นอัตราดอกเบี้ยร้อยละต่อเดือน เช่น 1.00", "must be a rate in percent a month, e.g. 1.00")
+    if percent < 0:
+        raise CellError("ต้องไม่ติดลบ", "must not be negative")
+    if percent > MAX_PERCENT_PER_MONTH:
+        limit = f"{MAX_PERCENT_PER_MONTH:.2f}"
+        raise CellError(f"ต้องไม่เกินร้อยละ {limit} ต่อเดือน", f"must not exceed {limit} percent a month")
+    if percent != percent.quantize(_CENT):
+        raise CellError(f"มีทศนิยมเกิน 2 ตำแหน่ง ({percent})", f"has more than two decimal places ({percent})")
+    return (percent / 100).quantize(_RATE_PLACES).normalize()
+
+
+MAX_INSTALLMENTS = 360  # lending's longest term (ProductDefined.max_term_months)
+
+
+def _parse_installments(value: object) -> int:
+    text = _digits_text(value)
+    if not re.fullmatch("[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_INSTALLMENTS:
+        raise CellError(
+            f"ต้องเป็นจำนวนงวด 1 ถึง {MAX_INSTALLMENTS}",
+            f"must be a whole number of installments from 1 to {MAX_INSTALLMENTS}",
+        )
+    return int(text)
+
+
 # --- Column specs --------------------------------------------------------------------------------------------
 
 
@@ -331,6 +395,19 @@ def _account_text(value: object) -> str:
     return ACCOUNT_NAMES_TH[str(value)]
 
 
+def _interest_method_text(value: object) -> str:
+    return INTEREST_METHOD_NAMES_TH[str(value)]
+
+
+def _percent_cell(value: object) -> object:
+    assert isinstance(value, Decimal)
+    return (value * 100).quantize(_CENT)
+
+
+def _percent_text(value: object) -> str:
+    return str(_percent_cell(value))
+
+
 @dataclass(frozen=True)
 class Kind:
     """How a column's cells are read, described and written in the template."""
@@ -342,6 +419,8 @@ class Kind:
     # A value as rows.py holds it, as the template writes it in a worksheet and in CSV.
     to_cell: Callable[[object], object] = _identity
     to_text: Callable[[object], str] = str
+    # The values the template's cells offer as a list (its Thai words), when there are few.
+    choices: tuple[str, ...] = ()
 
 
 def _text_kind(max_length: int, *, ascii_digits: bool = False) -> Kind:
@@ -423,6 +502,9 @@ class SheetSpec:
     columns: tuple[Column, ...]  # in the template's order; each fills the rows.py field of its name
     note_th: str
     note_en: str
+    # A required sheet missing from an .xlsx, a folder or a .zip is a problem of the file; an optional one
+    # missing holds no rows.
+    required: bool = True
 
     @property
     def title(self) -> str:
@@ -599,9 +681,103 @@ DEPOSIT_COLUMNS = (
             "sajja (สัจจะ) or special (พิเศษ, สัจจะพิเศษ)",
             to_cell=_account_text,
             to_text=_account_text,
+            choices=tuple(ACCOUNT_NAMES_TH.values()),
         ),
     ),
     Column("amount_satang", "จำนวนเงิน", "amount", POSITIVE_MONEY),
+)
+LOAN_COLUMNS = (
+    _GROUP_CODE,
+    dataclasses.replace(
+        _NATIONAL_ID,
+        note_th="เลขประจำตัวประชาชนของผู้กู้ ซึ่งต้องเป็นสมาชิกของกลุ่มในชีตสมาชิก",
+        note_en="the borrower's national ID: a member of the group in the members sheet",
+    ),
+    Column(
+        "contract_no",
+        "เลขที่สัญญา",
+        "contract number",
+        Kind(
+            parse_text(40, ascii_digits=True),
+            "ข้อความ ไม่เกิน 40 ตัวอักษร",
+            "text, at most 40 characters",
+            "@",
+        ),
+        note_th="เลขที่สัญญาเงินกู้ของกลุ่ม ไม่ซ้ำกันในกลุ่ม ใช้ระบุสัญญาเดิมเมื่อนำเข้าซ้ำ",
+        note_en="the group's contract number, unique within the group: a later import recognises the loan by it",
+    ),
+    Column(
+        "disbursed_on",
+        "วันที่รับเงินกู้",
+        "disbursed on",
+        DATE,
+        note_th="ไม่ก่อนวันที่เป็นสมาชิก และไม่หลังวันที่ยอดยกมาของกลุ่ม",
+        note_en="not before the member joined, nor after the group's opening day",
+    ),
+    Column(
+        "principal_satang",
+        "เงินต้นที่กู้",
+        "principal",
+        POSITIVE_MONEY,
+        note_th="เงินต้นตามสัญญา",
+        note_en="the principal as lent",
+    ),
+    Column(
+        "outstanding_satang",
+        "เงินต้นคงเหลือ",
+        "outstanding principal",
+        POSITIVE_MONEY,
+        note_th="เงินต้นที่ยังค้าง ณ วันที่ยอดยกมา ไม่เกินเงินต้นที่กู้",
+        note_en="the principal still owed on the opening day, at most the principal lent",
+    ),
+    Column(
+        "interest_method",
+        "วิธีคิดดอกเบี้ย",
+        "interest method",
+        Kind(
+            _parse_interest_method,
+            "ดอกเบี้ยคงที่ หรือ ลดต้นลดดอก",
+            "flat (ดอกเบี้ยคงที่) or declining (ลดต้นลดดอก)",
+            to_cell=_interest_method_text,
+            to_text=_interest_method_text,
+            choices=tuple(INTEREST_METHOD_NAMES_TH.values()),
+        ),
+    ),
+    Column(
+        "rate_per_month",
+        "ดอกเบี้ยร้อยละต่อเดือน",
+        "interest percent per month",
+        Kind(
+            parse_rate_percent,
+            f"ร้อยละต่อเดือน 0 ถึง {MAX_PERCENT_PER_MONTH:.2f} ทศนิยมไม่เกิน 2 ตำแหน่ง เช่น 1.00 คือร้อยละ 1 ต่อเดือน",
+            f"percent a month, 0 to {MAX_PERCENT_PER_MONTH:.2f}, at most two decimal places: 1.00 is 1 % a month",
+            "0.00",
+            _percent_cell,
+            _percent_text,
+        ),
+    ),
+    Column(
+        "installments_left",
+        "จำนวนงวดที่เหลือ",
+        "installments left",
+        Kind(
+            _parse_installments,
+            f"จำนวนเต็ม 1 ถึง {MAX_INSTALLMENTS}",
+            f"a whole number, 1 to {MAX_INSTALLMENTS}",
+            "0",
+        ),
+        note_th="งวดรายเดือนที่ยังต้องชำระ นับจากงวดถัดไป",
+        note_en="the monthly installments still to pay, from the next one",
+    ),
+    Column(
+        "next_due_on",
+        "วันครบกำหนดงวดถัดไป",
+        "next due on",
+        DATE,
+        note_th="หลังวันที่ยอดยกมาของกลุ่ม และไม่เกินหนึ่งปีหลังวันนั้น งวดต่อไปครบกำหนดวันเดียวกันของทุกเดือน",
+        note_en="after the group's opening day and at most a year after it; later installments fall due on the "
+        "same day of each month",
+    ),
 )
 
 SHEETS: tuple[SheetSpec, ...] = (
@@ -628,6 +804,16 @@ SHEETS: tuple[SheetSpec, ...] = (
         DEPOSIT_COLUMNS,
         "หนึ่งแถวต่อการฝากหนึ่งครั้ง หลังวันที่ยอดยกมา",
         "one row per deposit made after the opening day",
+    ),
+    SheetSpec(
+        "loans",
+        "เงินกู้",
+        "loans",
+        LOAN_COLUMNS,
+        "เงินกู้ที่ยังค้าง ณ วันที่ยอดยกมา (ไม่บังคับ) งวดที่เหลือคำนวณจากเงินต้นคงเหลือตามเงื่อนไขของสัญญา เป็นรายเดือนตั้งแต่วันครบกำหนดงวดถัดไป",
+        "loans outstanding on the opening day (optional); the remaining installments are built from the "
+        "outstanding principal by the loan's terms, monthly from the next due date",
+        required=False,
     ),
 )
 SHEET_BY_KEY: dict[SheetKey, SheetSpec] = {spec.key: spec for spec in SHEETS}
@@ -696,10 +882,26 @@ EXAMPLE_DEPOSITS = [
     DepositRow(11, "2706-014", _IDS[5], date(2026, 1, 10), "sajja", 10_000),
     DepositRow(12, "2706-014", _IDS[5], date(2026, 2, 10), "sajja", 10_000),
 ]
+# Loans of the example's members outstanding on its opening day, next due on their groups' collection days.
+EXAMPLE_LOANS = [
+    LoanRow(
+        2, "2701-001", _IDS[0], "กส68-004", date(2025, 6, 5), 3_000_000, 1_500_000, "flat", Decimal("0.01"), 6,
+        date(2026, 1, 5),
+    ),
+    LoanRow(
+        3, "2706-014", _IDS[3], "กส67-021", date(2024, 12, 10), 5_000_000, 3_750_000, "declining", Decimal("0.0075"),
+        27, date(2026, 1, 10),
+    ),
+    LoanRow(
+        4, "2706-014", _IDS[4], "กส68-007", date(2025, 3, 10), 10_000_000, 6_250_000, "declining", Decimal("0.0075"),
+        15, date(2026, 1, 10),
+    ),
+]  # fmt: skip
 _EXAMPLES: dict[SheetKey, Sequence[object]] = {
     "groups": EXAMPLE_GROUPS,
     "members": EXAMPLE_MEMBERS,
     "deposits": EXAMPLE_DEPOSITS,
+    "loans": EXAMPLE_LOANS,
 }
 
 # --- The template -------------------------------------------------------------------------------------------
@@ -709,9 +911,10 @@ _WRAP = Alignment(wrap_text=True, vertical="top")
 
 _GENERAL_NOTES: tuple[tuple[str, str], ...] = (
     (
-        "แฟ้มนี้มี 3 ชีต: กลุ่ม, สมาชิก และเงินฝาก ลำดับคอลัมน์สลับได้ หัวคอลัมน์เป็นภาษาไทย ภาษาอังกฤษ หรือแบบในแบบฟอร์มนี้ก็ได้",
-        "The file holds three sheets: groups, members and deposits. Columns may come in any order; a heading may "
-        "be the Thai one, the English one, or both as in this template.",
+        "แฟ้มนี้มี 3 ชีต: กลุ่ม, สมาชิก และเงินฝาก และชีตเงินกู้ซึ่งไม่บังคับ ลำดับคอลัมน์สลับได้ "
+        "หัวคอลัมน์เป็นภาษาไทย ภาษาอังกฤษ หรือแบบในแบบฟอร์มนี้ก็ได้",
+        "The file holds three sheets, groups, members and deposits, and an optional fourth, loans. Columns may "
+        "come in any order; a heading may be the Thai one, the English one, or both as in this template.",
     ),
     (
         "ยอดเงินในชีตสมาชิก (เงินสัจจะยกมา เงินฝากพิเศษยกมา) และสัจจะต่อเดือน เป็นยอด ณ วันที่ยอดยกมาของกลุ่ม "
@@ -740,8 +943,10 @@ _GENERAL_NOTES: tuple[tuple[str, str], ...] = (
         "An import is idempotent: the same file again changes nothing, and a corrected file adds only what is new.",
     ),
     (
-        "ถ้าใช้ CSV: หนึ่งแฟ้มต่อชีต ชื่อ groups.csv, members.csv, deposits.csv (UTF-8) รวมไว้ในโฟลเดอร์หรือ .zip",
-        "As CSV: one file per sheet, named groups.csv, members.csv and deposits.csv (UTF-8), in a folder or a .zip.",
+        "ถ้าใช้ CSV: หนึ่งแฟ้มต่อชีต ชื่อ groups.csv, members.csv, deposits.csv และ loans.csv (ถ้ามี) (UTF-8) "
+        "รวมไว้ในโฟลเดอร์หรือ .zip",
+        "As CSV: one file per sheet, named groups.csv, members.csv, deposits.csv and (if any) loans.csv (UTF-8), "
+        "in a folder or a .zip.",
     ),
 )
 
@@ -759,7 +964,8 @@ def _instructions(sheet: Worksheet) -> None:
     for cell in sheet[sheet.max_row]:
         cell.font = _BOLD
     for spec in SHEETS:
-        append_row(sheet, [spec.title, "", "", spec.note_th, spec.note_en, ""])
+        required = "ใช่ (yes)" if spec.required else "ไม่ (no)"
+        append_row(sheet, [spec.title, "", required, spec.note_th, spec.note_en, ""])
         sheet.cell(sheet.max_row, 1).font = _BOLD
         for column in spec.columns:
             meaning_th = " ".join(filter(None, [column.note_th, f"({column.kind.note_th})"]))
@@ -786,7 +992,8 @@ def _put(sheet: Worksheet, row: int, column: int, value: object) -> None:
 
 
 def write_template(path: Path, *, example: bool = True) -> None:
-    """The onboarding workbook: instructions, then the groups, members and deposits sheets (with the example)."""
+    """The onboarding workbook: instructions, then the groups, members, deposits and loans sheets (with the
+    example)."""
     book = Workbook()
     instructions = book.active
     assert instructions is not None
@@ -807,16 +1014,18 @@ def write_template(path: Path, *, example: bool = True) -> None:
                 value = getattr(row, column.field)
                 _put(sheet, at, index, None if value is None else column.kind.to_cell(value))
                 sheet.cell(at, index).number_format = column.kind.number_format
-        if spec.key == "deposits":
-            accounts = DataValidation(type="list", formula1='"สัจจะ,พิเศษ"', allow_blank=True)
-            sheet.add_data_validation(accounts)
-            letter = sheet.cell(1, 1 + [c.field for c in spec.columns].index("account")).column_letter
-            accounts.add(f"{letter}2:{letter}100000")
+        for index, column in enumerate(spec.columns, start=1):
+            if column.kind.choices:
+                choices = DataValidation(type="list", formula1=f'"{",".join(column.kind.choices)}"', allow_blank=True)
+                sheet.add_data_validation(choices)
+                letter = sheet.cell(1, index).column_letter
+                choices.add(f"{letter}2:{letter}100000")
     book.save(path)
 
 
 def write_template_csv(directory: Path, *, example: bool = True) -> list[Path]:
-    """groups.csv, members.csv and deposits.csv (UTF-8 with a BOM, so Excel reads the Thai), with the example."""
+    """groups.csv, members.csv, deposits.csv and loans.csv (UTF-8 with a BOM, so Excel reads the Thai), with the
+    example."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for spec in SHEETS:
@@ -875,12 +1084,29 @@ def _load_xlsx(path: Path) -> _Loaded:
         return loaded
     try:
         for sheet in book.worksheets:
-            loaded.tables.append(_Table(sheet.title, [tuple(row) for row in sheet.iter_rows(values_only=True)]))
+            if _sheet_named(sheet.title) is SHEET_BY_KEY["loans"]:
+                rows = [tuple(_as_shown(cell) for cell in row) for row in sheet.iter_rows()]
+            else:
+                rows = [tuple(row) for row in sheet.iter_rows(values_only=True)]
+            loaded.tables.append(_Table(sheet.title, rows))
     except Exception as error:  # a damaged sheet, found while reading it
         loaded.problems.append(_unreadable(path.name, type(error).__name__))
     finally:
         book.close()
     return loaded
+
+
+_QUOTED = re.compile(r'"[^"]*"|\\.|\[[^\]]*\]')  # a number format's literal text, escapes and [colour]s
+
+
+def _as_shown(cell: Any) -> object:
+    """A cell's value, but a number formatted as a percentage as the text it shows: Excel turns "1%" typed in a
+    cell into 0.01, and a rate is read as the percentage written ("1%"), never as 0.01 %."""
+    value = cell.value
+    number = _number(value) if isinstance(value, int | float | Decimal) else None
+    if number is None or "%" not in _QUOTED.sub("", str(getattr(cell, "number_format", "") or "")):
+        return value
+    return f"{number.scaleb(2):f}%"
 
 
 def _csv_table(name: str, data: bytes) -> _Table | _FileProblem:
@@ -1155,7 +1381,7 @@ class _Reading:
             matched = found.get(spec.key)
             if matched is None:
                 readable = self.loaded.tables or not self.loaded.problems
-                if not self.loaded.single and self.loaded.kind != "none" and readable:
+                if spec.required and not self.loaded.single and self.loaded.kind != "none" and readable:
                     name = spec.title if self.loaded.kind == "xlsx" else spec.csv_name
                     self.file_problem(
                         name, None, f"ไม่มีชีต{spec.th} ({name})", f"the {spec.en} sheet ({name}) is missing"
@@ -1501,16 +1727,116 @@ class _Reading:
         except RuleBroken as error:
             self.broken(row, error)
 
+    def loans(
+        self,
+        sheet: _Sheet | None,
+        members: dict[tuple[str, str], _Seen],
+        members_sheet: _Sheet | None,
+        found: ImportFile,
+    ) -> None:
+        if sheet is None:
+            return
+        rows = self.parse(sheet)
+        self.duplicates(
+            rows,
+            _contract_key,
+            "contract_no",
+            "เลขที่สัญญาซ้ำกันในกลุ่มเดียวกัน",
+            "the contract number is repeated within the group",
+        )
+        members_spec = SHEET_BY_KEY["members"]
+        for row in rows:
+            key = _member_key(row)
+            what = (
+                f"ผู้กู้ (สมาชิกเลขประจำตัว {key[1]} ของกลุ่ม {key[0]})" if key else "",
+                f"the borrower (national ID {key[1]}, group {key[0]})" if key else "",
+            )
+            member = self.refer(row, "national_id", key, members, members_sheet, what, members_spec)
+            self.check_loan(row, member)
+            if not row.refused:
+                found.loans.append(LoanRow(sheet_row=row.number, **row.values))
+
+    def check_loan(self, row: _Row, member: _Seen | None) -> None:
+        opening = member.group.on("opening_on") if member and member.group else None
+        joined = member.on("joined_on") if member else None
+        disbursed = row.get("disbursed_on", date)
+        if disbursed is not None:
+            if joined is not None and disbursed < joined:
+                th, en = _when(joined)
+                self.refuse(
+                    row, "disbursed_on", f"ต้องไม่ก่อนวันที่เป็นสมาชิก ({th})", f"must not be before the member joined ({en})"
+                )
+            if opening is not None and disbursed > opening:
+                th, en = _when(opening)
+                self.refuse(
+                    row,
+                    "disbursed_on",
+                    f"ต้องไม่หลังวันที่ยอดยกมาของกลุ่ม ({th}) เงินกู้หลังวันนั้นให้ยื่นกู้ผ่านระบบ",
+                    f"must not be after the group's opening day ({en}); later loans are applied for through the "
+                    "platform",
+                )
+            elif disbursed > self.today:
+                self.refuse(row, "disbursed_on", "ต้องไม่เป็นวันในอนาคต", "must not be in the future")
+        principal, outstanding = row.get("principal_satang", int), row.get("outstanding_satang", int)
+        if principal is not None and outstanding is not None and outstanding > principal:
+            lent = format_baht(principal)
+            self.refuse(
+                row,
+                "outstanding_satang",
+                f"ต้องไม่เกินเงินต้นที่กู้ ({lent} บาท)",
+                f"must not exceed the principal lent ({lent} baht)",
+            )
+        due = row.get("next_due_on", date)
+        if due is not None and opening is not None:
+            latest = _a_year_after(opening)
+            if due <= opening:
+                th, en = _when(opening)
+                self.refuse(
+                    row,
+                    "next_due_on",
+                    f"ต้องหลังวันที่ยอดยกมาของกลุ่ม ({th}) งวดที่ชำระแล้วรวมอยู่ในเงินต้นคงเหลือ",
+                    f"must be after the group's opening day ({en}); installments paid by then are in the "
+                    "outstanding principal",
+                )
+            elif due > latest:
+                th, en = _when(latest)
+                self.refuse(
+                    row,
+                    "next_due_on",
+                    f"ต้องไม่เกินหนึ่งปีหลังวันที่ยอดยกมาของกลุ่ม ({th})",
+                    f"must not be more than a year after the group's opening day ({en})",
+                )
+        method, rate = row.get("interest_method", str), row.get("rate_per_month", Decimal)
+        if row.refused or method is None or rate is None:
+            return
+        try:  # the terms as lending's events hold them: the last gate
+            LoanTerms.model_validate({"interest_method": method, "rate_per_month": rate})
+        except ValidationError:
+            self.refuse(row, "rate_per_month", "เงื่อนไขเงินกู้ไม่ถูกต้อง", "the loan's terms are not valid")
+
 
 def _member_key(row: _Row) -> tuple[str, str] | None:
     code, national_id = row.group_code, row.get("national_id", str)
     return (code, national_id) if code is not None and national_id is not None else None
 
 
+def _contract_key(row: _Row) -> tuple[str, str] | None:
+    code, contract = row.group_code, row.get("contract_no", str)
+    return (code, contract) if code is not None and contract is not None else None
+
+
+def _a_year_after(day: date) -> date:
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 1, day=28)
+
+
 def read_file(path: Path, *, today: date) -> ImportFile:
-    """Read and check an onboarding file: an .xlsx, a directory or .zip of the three CSVs, or one CSV (its sheet
-    named by its file name). Only the rows that pass every check are in the result; every other row has its
-    problems. Raises FileNotFoundError for a path that does not exist, and nothing for bad content."""
+    """Read and check an onboarding file: an .xlsx, a directory or .zip of the CSVs (three, and loans.csv if
+    there are loans), or one CSV (its sheet named by its file name). Only the rows that pass every check are
+    in the result; every other row has its problems. Raises FileNotFoundError for a path that does not exist,
+    and nothing for bad content."""
     loaded = _load(path)
     found = ImportFile(name=path.name)
     reading = _Reading(loaded, path.name, today)
@@ -1520,6 +1846,7 @@ def read_file(path: Path, *, today: date) -> ImportFile:
     groups = reading.groups(sheets["groups"], found)
     members = reading.members(sheets["members"], groups, sheets["groups"], found)
     reading.deposits(sheets["deposits"], members, sheets["members"], found)
+    reading.loans(sheets["loans"], members, sheets["members"], found)
     rank = {table.name: index for index, table in enumerate(loaded.tables)}
     found.problems = sorted(reading.problems, key=lambda p: (p.row > 0, rank.get(p.sheet, -1), p.row, p.column or 0))
     return found
