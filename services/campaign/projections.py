@@ -260,6 +260,9 @@ class LendingFacts:
                 applied.append((p["loan_id"], p["member_id"], p["product_id"]))
             elif e.event_type in ("lending.LoanDisbursed", "lending.LoanRescheduled"):
                 schedules.append((p["loan_id"], [_day(i["due_on"]) for i in p["schedule"]]))
+            elif e.event_type == "lending.LoanOpened":  # carried over: applied for and paid out in one
+                applied.append((p["loan_id"], p["member_id"], p["product_id"]))
+                schedules.append((p["loan_id"], [_day(i["due_on"]) for i in p["schedule"]]))
             elif e.event_type == "lending.InstallmentOverdue":
                 overdue.append((p["loan_id"], int(p["installment"])))
         for sql, rows in ((self._applied_sql, applied), (self._schedule_sql, schedules), (self._overdue_sql, overdue)):

@@ -69,6 +69,7 @@ SYSTEM_MEMOS: dict[str, str] = {
 MONEY_EVENTS: dict[str, str] = {
     "ledger.MemberEnrolled": "joined_on",
     "ledger.OpeningBalanceRecorded": "as_of",
+    "ledger.OpeningLoanRecorded": "as_of",
     "ledger.SavingsDeposited": "deposited_on",
     "ledger.SavingsWithdrawn": "withdrawn_on",
     "ledger.TransactionReversed": "",  # dated by when it was recorded
@@ -95,6 +96,10 @@ def postings(event_type: str, payload: Mapping[str, Any]) -> list[Posting]:
         # An opening balance: the savings the group's own books held, and the cash they stood for.
         amount = int(payload["amount_satang"])
         return [Posting(CASH, debit_satang=amount), Posting(SAVINGS_ACCOUNT[payload["account"]], credit_satang=amount)]
+    if event_type == "ledger.OpeningLoanRecorded":
+        # A loan the group's own books held: lent out of its cash, owed back to it.
+        amount = int(payload["outstanding_satang"])
+        return [Posting(LOANS_RECEIVABLE, debit_satang=amount), Posting(CASH, credit_satang=amount)]
     if event_type == "ledger.SavingsWithdrawn":
         amount = int(payload["amount_satang"])
         return [Posting(SAVINGS_ACCOUNT[payload["account"]], debit_satang=amount), Posting(CASH, credit_satang=amount)]

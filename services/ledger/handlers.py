@@ -746,8 +746,8 @@ _GROUP_MEMBER_IDS_SQL = "select member_id from ledger.member_register where grou
 _GROUP_MONEY_EVENTS_SQL = """
     select event_type, payload::text as payload, recorded_at from ledger.events
     where payload->>'group_id' = $1
-      and event_type in ('ledger.MemberEnrolled', 'ledger.OpeningBalanceRecorded', 'ledger.SavingsDeposited',
-                         'ledger.SavingsWithdrawn',
+      and event_type in ('ledger.MemberEnrolled', 'ledger.OpeningBalanceRecorded', 'ledger.OpeningLoanRecorded',
+                         'ledger.SavingsDeposited', 'ledger.SavingsWithdrawn',
                          'ledger.TransactionReversed', 'ledger.MemberExited', 'ledger.JournalEntryPosted',
                          'ledger.DividendsAllocated', 'ledger.DividendPaid')
     order by position"""

@@ -34,6 +34,7 @@ from libs.events.schemas.lending import (
     LoanClosed,
     LoanDisbursed,
     LoanDisbursementFailed,
+    LoanOpened,
     LoanRejected,
     LoanRescheduled,
     LoanTerms,
@@ -207,6 +208,22 @@ def loan_from_events(events: Iterable[tuple[EventPayload, int]], start: Loan | N
                 payload.entered_by,
                 version,
                 programme_id=payload.programme_id,
+            )
+            continue
+        if isinstance(payload, LoanOpened):
+            loan = Loan(
+                payload.loan_id,
+                payload.member_id,
+                payload.group_id,
+                payload.product_id,
+                payload.principal_satang,
+                len(payload.schedule),
+                payload.terms,
+                payload.entered_by,
+                version,
+                status="active",
+                disbursed_on=payload.disbursed_on,
+                schedule=tuple(payload.schedule),
             )
             continue
         if loan is None:

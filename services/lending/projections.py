@@ -139,10 +139,11 @@ def portfolio_step(loans: dict[str, PortfolioLoan], event: RecordedEvent) -> boo
     p, t = event.payload, event.event_type
     loan_id = str(p.get("loan_id", ""))
     loan = loans.get(loan_id)
-    if t == "lending.LoanDisbursed":
+    if t in ("lending.LoanDisbursed", "lending.LoanOpened"):
         if loan is not None:
             return False
         area = event.area
+        principal = int(p["principal_satang"])
         loans[loan_id] = PortfolioLoan(
             loan_id,
             p["group_id"],
@@ -150,8 +151,8 @@ def portfolio_step(loans: dict[str, PortfolioLoan], event: RecordedEvent) -> boo
             area.province_code if area else "",
             area.district_code if area else "",
             "active",
-            int(p["principal_satang"]),
-            int(p["principal_satang"]),
+            principal,
+            int(p.get("outstanding_satang", principal)),  # a loan carried over owes what is left of it
             _date(p["schedule"][0]["due_on"]) if p["schedule"] else None,
             _date(p["disbursed_on"]),
         )
@@ -173,7 +174,13 @@ def portfolio_step(loans: dict[str, PortfolioLoan], event: RecordedEvent) -> boo
 
 
 PORTFOLIO_EVENTS = frozenset(
-    {"lending.LoanDisbursed", "lending.RepaymentReceived", "lending.LoanRescheduled", "lending.LoanClosed"}
+    {
+        "lending.LoanDisbursed",
+        "lending.LoanOpened",
+        "lending.RepaymentReceived",
+        "lending.LoanRescheduled",
+        "lending.LoanClosed",
+    }
 )
 
 

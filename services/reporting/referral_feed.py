@@ -142,7 +142,7 @@ class ReferralFacts:
                     withdrawals.append((p["member_id"], p["partner"], p["purpose"]))
             elif t == "ledger.InstallmentMissed":
                 calls[self._missed_sql].append((p["member_id"], date.fromisoformat(p["month"])))
-            elif t == "lending.LoanDisbursed":
+            elif t in ("lending.LoanDisbursed", "lending.LoanOpened"):
                 calls[self._loan_sql].append((p["loan_id"], p["member_id"]))
             elif t == "lending.RepaymentReceived":
                 calls[self._repayment_sql].append((p["loan_id"],))

@@ -83,6 +83,12 @@ def deltas(event: RecordedEvent, programme_loans: set[str]) -> list[tuple[date, 
             (day, p["group_id"], p["member_id"], "loan_open", 1),
             (day, p["group_id"], p["member_id"], "loans_outstanding", int(p["principal_satang"])),
         ]
+    elif t == "lending.LoanOpened":  # carried over from the group's books: counted from its opening day
+        day = _day(p["opened_on"])
+        out += [
+            (day, p["group_id"], p["member_id"], "loan_open", 1),
+            (day, p["group_id"], p["member_id"], "loans_outstanding", int(p["outstanding_satang"])),
+        ]
     elif t == "lending.RepaymentReceived" and int(p["principal_satang"]):
         out.append(
             (_day(p["paid_on"]), p["group_id"], p["member_id"], "loans_outstanding", -int(p["principal_satang"]))
@@ -236,7 +242,7 @@ class Statistics:
         applied = {
             p["loan_id"]: (p.get("programme_id"), p["member_id"], p["group_id"])
             for e in events
-            if e.event_type == "lending.LoanApplied" and (p := e.payload)
+            if e.event_type in ("lending.LoanApplied", "lending.LoanOpened") and (p := e.payload)
         }
         if applied:
             await conn.execute(self._kinds_sql, *_columns([(k, *rest) for k, rest in applied.items()], 4))

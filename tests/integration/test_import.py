@@ -18,11 +18,12 @@ import httpx
 import openpyxl
 
 from services.ledger.onboarding import workbook
-from services.ledger.onboarding.plan import group_id_for
-from services.ledger.onboarding.workbook import EXAMPLE_DEPOSITS, EXAMPLE_GROUPS, EXAMPLE_MEMBERS
+from services.ledger.onboarding.plan import group_id_for, loan_id_for
+from services.ledger.onboarding.workbook import EXAMPLE_DEPOSITS, EXAMPLE_GROUPS, EXAMPLE_LOANS, EXAMPLE_MEMBERS
+from tests.support.api import eventually
 from tests.support.auth import bearer, signing_key_for_tests, user_token
 
-GROUPS, MEMBERS, DEPOSITS = "กลุ่ม (groups)", "สมาชิก (members)", "เงินฝาก (deposits)"
+GROUPS, MEMBERS, DEPOSITS, LOANS = "กลุ่ม (groups)", "สมาชิก (members)", "เงินฝาก (deposits)", "เงินกู้ (loans)"
 
 
 async def start(
@@ -92,6 +93,7 @@ async def test_an_import_refuses_exactly_its_bad_rows_balances_its_books_and_cha
         (DEPOSITS, 9),
         (DEPOSITS, 10),
         (DEPOSITS, 12),
+        (LOANS, 4),  # her loan
     }, problems
     fields = {(p["sheet"], p["row"]): p["field"] for p in problems}
     assert fields[(GROUPS, 3)] == "วันที่ยอดยกมา (opening day)" and "(monthly commitment)" in fields[(MEMBERS, 6)]
@@ -114,17 +116,20 @@ async def test_an_import_refuses_exactly_its_bad_rows_balances_its_books_and_cha
         "members": 3,
         "opening_balances": 5,
         "deposits": 6,
-        "events": 2 + 3 + 5 + 6,
+        "loans": 1,
+        "events": 2 + 3 + 5 + 6 + 2,  # a loan: the books' receivable and lending's open loan
     }
     assert partial["links"]["report"] is not None and partial["result"]["groups_refused"] == [faulty_group.group_code]
 
     # The corrected (template's own) file: only the other group is new; what the first brought stays.
     whole = await finished(client, await start(client, template))
     assert whole["status"] == "imported", whole
-    assert whole["result"]["already_imported"] == {"groups": 1, "members": 3, "deposits": 6}
+    assert whole["result"]["already_imported"] == {"groups": 1, "members": 3, "deposits": 6, "loans": 1}
     assert whole["result"]["new"]["groups"] == 1 and whole["result"]["new"]["deposits"] == 5
+    assert whole["result"]["new"]["loans"] == 2
     assert whole["result"]["events_written"] == whole["result"]["new"]["events"] > 0
-    position = whole["result"]["position"]["ledger"]
+    position = whole["result"]["position"]
+    after = f"ledger:{position['ledger']},lending:{position['lending']}"
 
     # The books balance and reconcile; statistics and balances are the file's sums.
     for group in EXAMPLE_GROUPS:
@@ -137,19 +142,27 @@ async def test_an_import_refuses_exactly_its_bad_rows_balances_its_books_and_cha
         special = sum(m.opening_special_satang for m in members) + sum(
             d.amount_satang for d in deposits if d.account == "special"
         )
+        loans = [loan for loan in EXAMPLE_LOANS if loan.group_code == group.group_code]
+        lent = sum(loan.outstanding_satang for loan in loans)
         trial = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance")).json()
         assert trial["balanced"], trial
-        cash = next(a for a in trial["accounts"] if a["code"] == "1010")
-        assert satang(cash["balance"]) == sajja + special
+        balance = {a["code"]: satang(a["balance"]) for a in trial["accounts"]}
+        assert balance["1010"] == sajja + special - lent and balance["1100"] == lent
         reconciliation = (await client.get(f"/ledger/v1/groups/{gid}/reconciliation")).json()
         assert reconciliation["reconciled"], reconciliation
-        stats = await client.get(
-            "/reporting/v1/stats", params={"level": "group", "code": str(gid), "after": f"ledger:{position}"}
-        )
+        stats = await client.get("/reporting/v1/stats", params={"level": "group", "code": str(gid), "after": after})
         assert stats.status_code == 200, stats.text
         figures = stats.json()
         assert (satang(figures["sajja_savings"]), satang(figures["special_savings"])) == (sajja, special)
         assert figures["members"] == len(members) and figures["groups"] == 1
+        assert satang(figures["loans_outstanding"]) == lent and figures["borrowers"] == len(loans)
+        portfolio = await client.get(
+            "/lending/v1/portfolio", params={"level": "group", "code": str(gid), "after": after}
+        )
+        assert portfolio.status_code == 200, portfolio.text
+        for loan in loans:
+            shown = (await client.get(f"/lending/v1/loans/{loan_id_for(gid, loan.contract_no)}")).json()
+            assert shown["status"] == "active", shown
         listed = (await client.get(f"/ledger/v1/groups/{gid}/members")).json()["items"]
         assert len(listed) == len(members)
         opened = (await client.get(f"/ledger/v1/groups/{gid}")).json()
@@ -162,11 +175,29 @@ async def test_an_import_refuses_exactly_its_bad_rows_balances_its_books_and_cha
         )
         assert back_dated.status_code == 409, back_dated.text
 
+    # A loan carried over is repaid like any other: lending takes it, the ledger books it (receivable down).
+    flat = EXAMPLE_LOANS[0]
+    gid = group_id_for(clean_group)
+    loan_id = loan_id_for(gid, flat.contract_no)
+    first_due = (await client.get(f"/lending/v1/loans/{loan_id}")).json()
+    repaid = await client.post(
+        f"/lending/v1/loans/{loan_id}/repayments",
+        json={"amount": "3000.00", "paid_on": "2026-01-05"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+    assert repaid.status_code == 201, (repaid.text, first_due)
+
+    async def receivable_down() -> bool:
+        trial = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance")).json()
+        return {a["code"]: satang(a["balance"]) for a in trial["accounts"]}["1100"] < flat.outstanding_satang
+
+    await eventually(receivable_down)
+
     # The same file again changes nothing; a corrected one adds only its new row.
     events_after = await pool.fetchval("select count(*) from ledger.events")
     again = await finished(client, await start(client, template))
     assert again["status"] == "imported" and again["result"]["new"]["events"] == 0
-    assert again["result"]["already_imported"] == {"groups": 2, "members": 6, "deposits": 11}
+    assert again["result"]["already_imported"] == {"groups": 2, "members": 6, "deposits": 11, "loans": 3}
     assert await pool.fetchval("select count(*) from ledger.events") == events_after
     corrected = tmp_path / "with-march.xlsx"
     book = openpyxl.load_workbook(template)

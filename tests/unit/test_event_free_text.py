@@ -55,6 +55,7 @@ CLASSIFIED: dict[str, dict[str, str]] = {
         "entered_by": ACTOR,
         "eligibility{key}": CODE,
     },
+    "lending.LoanOpened": {"product_id": CODE, "entered_by": ACTOR},
     "lending.LoanApproved": {"approved_by": ACTOR},
     "lending.LoanRejected": {"reason": LEGACY, "rejected_by": ACTOR},
     "lending.LoanDisbursementFailed": {"reason": SYSTEM},

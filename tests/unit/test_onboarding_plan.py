@@ -136,3 +136,62 @@ def test_deposits_in_a_month_the_group_closed_since_are_refused_and_the_opening_
     [problem] = opening_day_problems(mid_month)
     assert (problem.sheet, problem.row, problem.field) == ("groups", 2, "opening_on")
     assert "2024-05-31" in problem.reason_en
+
+
+def test_a_loan_carried_over_is_the_books_receivable_and_lending_s_open_loan_with_what_is_left() -> None:
+    from decimal import Decimal
+
+    from libs.events.schemas.lending import LoanOpened
+    from services.ledger.onboarding.rows import LoanRow
+    from services.lending import domain as lending
+
+    found = _file()
+    borrower = found.members[0]
+    found.loans.append(
+        LoanRow(
+            2,
+            "G-001",
+            borrower.national_id,
+            "สัญญา 12/2567",
+            date(2024, 1, 15),
+            3_000_000,
+            1_750_000,
+            "flat",
+            Decimal("0.01"),
+            7,
+            date(2024, 6, 15),
+        )  # fmt: skip
+    )
+    hashes = national_id_hashes(found, KEY)
+    plan = plan_import(found, Existing(), hashes, ACTOR)
+    assert (plan.loans, plan.loans_already) == (1, 0)
+    [lending_append] = plan.lending_appends
+    [event] = lending_append.events
+    opened = event.payload
+    assert isinstance(opened, LoanOpened) and lending_append.expected_version == 0
+    assert sum(i.principal_satang for i in opened.schedule) == 1_750_000 and len(opened.schedule) == 7
+    assert opened.schedule[0].due_on == date(2024, 6, 15) and opened.schedule[-1].due_on == date(2024, 12, 15)
+    loan = lending.loan_from_events([(opened, 1)])
+    assert loan is not None and loan.status == "active" and loan.outstanding_principal_satang == 1_750_000
+    # The ledger side, in the borrower's stream: loans receivable lent out of cash.
+    member_events = next(a for a in plan.appends if a.stream_id == domain.member_stream(opened.member_id)).events
+    [recorded] = [e.payload for e in member_events if REGISTRY.name_of(e.payload)[0] == "ledger.OpeningLoanRecorded"]
+    assert books.postings("ledger.OpeningLoanRecorded", recorded.model_dump(mode="json")) == [
+        books.Posting(books.LOANS_RECEIVABLE, debit_satang=1_750_000),
+        books.Posting(books.CASH, credit_satang=1_750_000),
+    ]
+    assert recorded.loan_id == opened.loan_id  # type: ignore[attr-defined]
+    # Both sides already in: nothing planned again.
+    member = next(r for r in plan.register if r.member_id == opened.member_id)
+    payloads = [e.payload for e in member_events]
+    state = domain.member_from_events((p, v) for v, p in enumerate(payloads, 1))
+    assert state is not None
+    ids = frozenset(p.transaction_id for p in payloads if hasattr(p, "transaction_id"))
+    existing = Existing(
+        {},
+        {(member.group_id, member.national_id_hash): ExistingMember(
+            member.member_id, state.version, dict(state.balances), ids, frozenset({opened.loan_id}))},
+        frozenset({opened.loan_id}),
+    )  # fmt: skip
+    again = plan_import(found, existing, hashes, ACTOR)
+    assert (again.loans, again.loans_already) == (0, 1) and again.lending_appends == []

@@ -222,6 +222,18 @@ class OpeningBalanceRecorded(EventPayload):
     as_of: date
 
 
+@REGISTRY.register("ledger.OpeningLoanRecorded", 1)
+class OpeningLoanRecorded(EventPayload):
+    """A member's loan outstanding in the group's own books on `as_of` (an import): the group's loans receivable
+    and the cash lent out of it. Lending carries the loan on (lending.LoanOpened, the same loan id)."""
+
+    loan_id: uuid.UUID
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    outstanding_satang: int = Field(gt=0)
+    as_of: date
+
+
 @REGISTRY.register("ledger.InstallmentMissed", 1)
 class InstallmentMissed(EventPayload):
     """Recorded by the month-end close: the member's sajja deposits dated in `month` fell short of the

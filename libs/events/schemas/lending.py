@@ -172,6 +172,25 @@ class LoanDisbursed(EventPayload):
     schedule: list[ScheduledInstallment]
 
 
+@REGISTRY.register("lending.LoanOpened", 1)
+class LoanOpened(EventPayload):
+    """A loan carried over from a group's own books (an import): outstanding on the group's opening day and
+    active from then, with the installments left of it. The ledger booked the receivable with the group's
+    opening balances (ledger.OpeningLoanRecorded), so no saga runs."""
+
+    loan_id: uuid.UUID
+    member_id: uuid.UUID
+    group_id: uuid.UUID
+    product_id: str
+    principal_satang: int = Field(gt=0)  # as lent
+    outstanding_satang: int = Field(gt=0)  # principal owed on `opened_on`: the schedule's principal
+    disbursed_on: date
+    opened_on: date
+    terms: LoanTerms
+    schedule: list[ScheduledInstallment]
+    entered_by: str
+
+
 @REGISTRY.register("lending.LoanDisbursementFailed", 1)
 class LoanDisbursementFailed(EventPayload):
     """Saga step 2 (the ledger refused): the loan is not paid out; it can be requested again later."""

@@ -35,6 +35,8 @@ from services.ledger.onboarding.plan import (
     ExistingMember,
     Plan,
     group_id_for,
+    loan_id_for,
+    loan_stream,
     national_id_hashes,
     opening_day_problems,
     plan_import,
@@ -128,6 +130,8 @@ class ImportWorker:
     def __init__(self, pool: asyncpg.Pool, store: EventStore, hash_key: str, chunk_events: int = CHUNK_EVENTS):
         self.pool = pool
         self.store = store
+        # Loans carried over are lending's: written to its store beside the ledger's side (one database).
+        self.lending_store = EventStore("lending")
         self.hash_key = hash_key
         self.chunk_events = chunk_events
         self._wake = asyncio.Event()
@@ -223,15 +227,15 @@ class ImportWorker:
             if plan is None or not _accepts(found, good_groups_only) or plan.problems:
                 report_bytes = await asyncio.to_thread(_report, found, path)
                 return Outcome("refused", summary | {"seconds": round(time.monotonic() - started, 3)}, report_bytes)
-            written, last_position = await self._write(import_id, plan)
+            written, positions = await self._write(import_id, plan)
             refused_rows = await asyncio.to_thread(_report, found, path) if found.problems else None
         seconds = time.monotonic() - started
         summary |= {
             "events_written": written,
             "seconds": round(seconds, 3),
             "events_per_second": round(written / seconds) if seconds else None,
-            # Reads that must show the import: ?after=ledger:N.
-            "position": {"ledger": last_position} if written else None,
+            # Reads that must show the import: ?after=ledger:N (and lending:M for its loans).
+            "position": positions or None,
         }
         return Outcome("imported", summary, refused_rows)
 
@@ -265,22 +269,47 @@ class ImportWorker:
                 transactions = frozenset(
                     uuid.UUID(e.payload["transaction_id"]) for e in events if "transaction_id" in e.payload
                 )
-                members[(row["group_id"], row["national_id_hash"])] = ExistingMember(
-                    member.member_id, member.version, dict(member.balances), transactions
+                loans = frozenset(
+                    uuid.UUID(e.payload["loan_id"]) for e in events if e.event_type == "ledger.OpeningLoanRecorded"
                 )
-        return Existing(groups, members)
+                members[(row["group_id"], row["national_id_hash"])] = ExistingMember(
+                    member.member_id, member.version, dict(member.balances), transactions, loans
+                )
+            by_code = {g.group_code: group_id_for(g) for g in found.groups}
+            loan_streams = [
+                loan_stream(loan_id_for(by_code[loan.group_code], loan.contract_no))
+                for loan in found.loans
+                if loan.group_code in by_code
+            ]
+            held = await conn.fetch(
+                "select distinct stream_id from lending.events where stream_id = any($1::text[])", loan_streams
+            )
+        opened = frozenset(uuid.UUID(r["stream_id"].removeprefix("loan-")) for r in held)
+        return Existing(groups, members, opened)
 
-    async def _write(self, import_id: uuid.UUID, plan: Plan) -> tuple[int, int]:
+    async def _write(self, import_id: uuid.UUID, plan: Plan) -> tuple[int, dict[str, int]]:
         """The plan's appends in chunks (never splitting a stream), each chunk with its register rows in one
-        transaction; progress after each. Returns the events written and the highest position written (for
-        reads with ?after=ledger:N)."""
+        transaction; progress after each. Returns the events written and the highest position written in each
+        store (for reads with ?after=ledger:N,lending:M)."""
         register = {domain.member_stream(r.member_id): r for r in plan.register}
         await self.pool.execute(
             "update ledger.imports set events_total = $2 where import_id = $1", import_id, plan.events
         )
-        written = last_position = 0
-        for chunk in _chunks(plan.appends, self.chunk_events):
+        # Each loan carried over goes in with its borrower's ledger events (one transaction: the receivable in the
+        # books and the loan in lending, or neither); any left (their ledger side already in) with the last chunk.
+        loans_of: dict[str, list[StreamAppend]] = {}
+        for loan in plan.lending_appends:
+            borrower = domain.member_stream(loan.events[0].payload.member_id)  # type: ignore[attr-defined]
+            loans_of.setdefault(borrower, []).append(loan)
+        chunks = _chunks(plan.appends, self.chunk_events) or [[]]
+        written = 0
+        positions: dict[str, int] = {}
+        for n, chunk in enumerate(chunks):
+            lending_chunk = [loan for a in chunk for loan in loans_of.pop(a.stream_id, [])]
+            if n == len(chunks) - 1:
+                lending_chunk += [loan for loans in loans_of.values() for loan in loans]
             prepared = await asyncio.to_thread(self.store.prepare, chunk)
+            prepared_loans = await asyncio.to_thread(self.lending_store.prepare, lending_chunk)
             rows = [register[a.stream_id] for a in chunk if a.stream_id in register]
             groups = sorted({str(r.group_id) for r in rows})
             async with self.pool.acquire() as conn, conn.transaction():
@@ -288,6 +317,9 @@ class ImportWorker:
                     await conn.execute(_MONTH_CLOSE_LOCK, group)
                 try:
                     appended = await self.store.append_bulk(conn, prepared)
+                    if prepared_loans:
+                        opened = await self.lending_store.append_bulk(conn, prepared_loans)
+                        positions["lending"] = max(positions.get("lending", 0), opened.last_position)
                 except ConcurrencyConflict as exc:
                     raise ImportConflict(
                         f"{exc.stream_id} changed while this file was being imported; import the file again"
@@ -323,12 +355,15 @@ class ImportWorker:
                 await conn.execute(
                     "update ledger.imports set events_done = events_done + $2 where import_id = $1",
                     import_id,
-                    len(prepared),
+                    len(prepared) + len(prepared_loans),
                 )
             await self.store.notify(self.pool)
-            written += len(prepared)
-            last_position = max(last_position, appended.last_position)
-        return written, last_position
+            if prepared_loans:
+                await self.lending_store.notify(self.pool)
+            written += len(prepared) + len(prepared_loans)
+            if prepared:
+                positions["ledger"] = max(positions.get("ledger", 0), appended.last_position)
+        return written, positions
 
 
 class ImportConflict(Exception):
@@ -369,6 +404,7 @@ def _good_groups(found: ImportFile) -> ImportFile:
         [m for m in found.members if m.group_code not in bad],
         [d for d in found.deposits if d.group_code not in bad],
         list(found.problems),
+        [loan for loan in found.loans if loan.group_code not in bad],
     )
 
 
@@ -400,7 +436,12 @@ def _outside_scope(found: ImportFile, principal: Principal) -> list[RowProblem]:
 def _summary(found: ImportFile, plan: Plan | None) -> dict[str, Any]:
     refused_groups = sorted(found.groups_with_problems)
     summary: dict[str, Any] = {
-        "rows": {"groups": len(found.groups), "members": len(found.members), "deposits": len(found.deposits)},
+        "rows": {
+            "groups": len(found.groups),
+            "members": len(found.members),
+            "deposits": len(found.deposits),
+            "loans": len(found.loans),
+        },
         "problems": workbook.report_rows(found),
         "groups_refused": refused_groups,
     }
@@ -410,12 +451,14 @@ def _summary(found: ImportFile, plan: Plan | None) -> dict[str, Any]:
             "members": plan.members,
             "opening_balances": plan.opening_balances,
             "deposits": plan.deposits,
+            "loans": plan.loans,
             "events": plan.events,
         }
         summary["already_imported"] = {
             "groups": plan.groups_already,
             "members": plan.members_already,
             "deposits": plan.deposits_already,
+            "loans": plan.loans_already,
         }
     return summary
 

@@ -19,12 +19,18 @@ from libs.events.schemas.ledger import (
     GroupRules,
     MemberEnrolled,
     OpeningBalanceRecorded,
+    OpeningLoanRecorded,
     SavingsDeposited,
 )
+from libs.events.schemas.lending import LoanOpened, LoanTerms, ScheduledInstallment
 from libs.events.store import StreamAppend
 from services.ledger import domain
 from services.ledger.months import month_end
-from services.ledger.onboarding.rows import DepositRow, GroupRow, ImportFile, MemberRow, RowProblem
+from services.ledger.onboarding.rows import DepositRow, GroupRow, ImportFile, LoanRow, MemberRow, RowProblem
+from services.lending import schedules
+
+# The product every loan carried over from a group's own books is filed under (its terms are its own).
+CARRIED_OVER = "carried-over"
 
 # The namespace of every id an import derives.
 ONBOARDING = uuid.UUID("5a1a0c3e-7d0b-5b7e-9a51-0f1d2c3b4a59")
@@ -38,12 +44,22 @@ def member_id_for(group_id: uuid.UUID, national_id_hash: str) -> uuid.UUID:
     return uuid.uuid5(group_id, f"member:{national_id_hash}")
 
 
+def loan_id_for(group_id: uuid.UUID, contract_no: str) -> uuid.UUID:
+    return uuid.uuid5(group_id, f"loan:{contract_no.strip()}")
+
+
+def loan_stream(loan_id: uuid.UUID) -> str:
+    return f"loan-{loan_id}"
+
+
 @dataclass(frozen=True)
 class ExistingMember:
     member_id: uuid.UUID
     version: int
     balances: dict[str, int]
     transaction_ids: frozenset[uuid.UUID]
+    # Loans whose opening the member's stream already records.
+    opening_loans: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -60,6 +76,8 @@ class Existing:
     groups: dict[uuid.UUID, ExistingGroup] = field(default_factory=dict)
     # (group id, national ID hash) → the member enrolled with it (through the API or an earlier import).
     members: dict[tuple[uuid.UUID, str], ExistingMember] = field(default_factory=dict)
+    # Loans lending already holds (their streams exist).
+    loans: frozenset[uuid.UUID] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,8 @@ class RegisterRow:
 @dataclass
 class Plan:
     appends: list[StreamAppend] = field(default_factory=list)
+    # Lending's store: the loans carried over (written in the same transaction as the ledger's side).
+    lending_appends: list[StreamAppend] = field(default_factory=list)
     register: list[RegisterRow] = field(default_factory=list)
     problems: list[RowProblem] = field(default_factory=list)
     # What is new, and what the store already held (an import of the same file again plans nothing).
@@ -86,13 +106,15 @@ class Plan:
     members: int = 0
     opening_balances: int = 0
     deposits: int = 0
+    loans: int = 0
     groups_already: int = 0
     members_already: int = 0
     deposits_already: int = 0
+    loans_already: int = 0
 
     @property
     def events(self) -> int:
-        return sum(len(a.events) for a in self.appends)
+        return sum(len(a.events) for a in self.appends) + sum(len(a.events) for a in self.lending_appends)
 
 
 def opening_day_problems(found: ImportFile) -> list[RowProblem]:
@@ -127,6 +149,9 @@ def plan_import(found: ImportFile, existing: Existing, hashes: dict[str, str], a
     deposits_of: dict[tuple[str, str], list[DepositRow]] = defaultdict(list)
     for d in found.deposits:
         deposits_of[(d.group_code, d.national_id)].append(d)
+    loans_of: dict[tuple[str, str], list[LoanRow]] = defaultdict(list)
+    for loan in found.loans:
+        loans_of[(loan.group_code, loan.national_id)].append(loan)
     for g in found.groups:
         group_id = group_id_for(g)
         area = Area(province_code=g.province_code, district_code=g.district_code)
@@ -161,7 +186,9 @@ def plan_import(found: ImportFile, existing: Existing, hashes: dict[str, str], a
             plan.groups_already += 1
             closed_through = known.closed_through
         for m in members_of.get(g.group_code, []):
-            _plan_member(plan, found, g, group_id, area, m, existing, hashes, deposits_of, closed_through, actor)
+            _plan_member(
+                plan, found, g, group_id, area, m, existing, hashes, deposits_of, loans_of, closed_through, actor
+            )
     return plan
 
 
@@ -175,6 +202,7 @@ def _plan_member(
     existing: Existing,
     hashes: dict[str, str],
     deposits_of: dict[tuple[str, str], list[DepositRow]],
+    loans_of: dict[tuple[str, str], list[LoanRow]],
     closed_through: date | None,
     actor: Actor,
 ) -> None:
@@ -224,6 +252,28 @@ def _plan_member(
     else:
         member_id, version, balances, seen = known.member_id, known.version, dict(known.balances), known.transaction_ids
         plan.members_already += 1
+    recorded_loans = known.opening_loans if known is not None else frozenset()
+    for loan in loans_of.get((g.group_code, m.national_id), []):
+        loan_id = loan_id_for(group_id, loan.contract_no)
+        fresh = False
+        if loan_id not in recorded_loans:
+            opening_loan = OpeningLoanRecorded(
+                loan_id=loan_id,
+                member_id=member_id,
+                group_id=group_id,
+                outstanding_satang=loan.outstanding_satang,
+                as_of=g.opening_on,
+            )
+            events.append(_new(opening_loan, actor, area))
+            fresh = True
+        if loan_id not in existing.loans:
+            opened = _loan_opened(loan, loan_id, member_id, group_id, g.opening_on, actor)
+            plan.lending_appends.append(StreamAppend(loan_stream(loan_id), 0, [_new(opened, actor, area)]))
+            fresh = True
+        if fresh:
+            plan.loans += 1
+        else:
+            plan.loans_already += 1
     occurrences: dict[tuple[date, str, int], int] = defaultdict(int)
     for d in sorted(deposits_of.get((g.group_code, m.national_id), []), key=lambda d: (d.deposited_on, d.sheet_row)):
         nth = occurrences[(d.deposited_on, d.account, d.amount_satang)]
@@ -259,6 +309,35 @@ def _plan_member(
         plan.deposits += 1
     if events:
         plan.appends.append(StreamAppend(domain.member_stream(member_id), version, events))
+
+
+def _loan_opened(
+    loan: LoanRow, loan_id: uuid.UUID, member_id: uuid.UUID, group_id: uuid.UUID, opened_on: date, actor: Actor
+) -> LoanOpened:
+    """The loan as lending carries it on: what is left of it spread by its own terms, monthly from its next due
+    date (the installments already paid are in the group's own books)."""
+    terms = LoanTerms(interest_method=loan.interest_method, rate_per_month=loan.rate_per_month)
+    left = schedules.build_schedule(
+        loan.outstanding_satang, loan.interest_method, loan.rate_per_month, loan.installments_left, loan.next_due_on
+    )
+    return LoanOpened(
+        loan_id=loan_id,
+        member_id=member_id,
+        group_id=group_id,
+        product_id=CARRIED_OVER,
+        principal_satang=loan.principal_satang,
+        outstanding_satang=loan.outstanding_satang,
+        disbursed_on=loan.disbursed_on,
+        opened_on=opened_on,
+        terms=terms,
+        schedule=[
+            ScheduledInstallment(
+                number=i.number, due_on=i.due_on, principal_satang=i.principal_satang, interest_satang=i.interest_satang
+            )
+            for i in left
+        ],
+        entered_by=actor.id,
+    )
 
 
 def _new(payload: EventPayload, actor: Actor, area: Area) -> NewEvent:
