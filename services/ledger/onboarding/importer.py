@@ -242,7 +242,6 @@ class ImportWorker:
     async def _existing(self, found: ImportFile) -> Existing:
         group_ids = [group_id_for(g) for g in found.groups]
         groups: dict[uuid.UUID, ExistingGroup] = {}
-        members: dict[tuple[uuid.UUID, str], ExistingMember] = {}
         async with self.pool.acquire() as conn:
             known = await conn.fetch(
                 "select distinct stream_id from ledger.events where stream_id = any($1::text[])",
@@ -260,21 +259,11 @@ class ImportWorker:
                 "select member_id, group_id, national_id_hash from ledger.member_register where group_id = any($1)",
                 list(groups),
             )
-            for row in enrolled:
-                events = await self.store.read_stream(conn, domain.member_stream(row["member_id"]))
-                parsed = [(REGISTRY.parse_event(e), e.stream_version) for e in events]
-                member = domain.member_from_events(parsed)
-                if member is None:
-                    continue
-                transactions = frozenset(
-                    uuid.UUID(e.payload["transaction_id"]) for e in events if "transaction_id" in e.payload
-                )
-                loans = frozenset(
-                    uuid.UUID(e.payload["loan_id"]) for e in events if e.event_type == "ledger.OpeningLoanRecorded"
-                )
-                members[(row["group_id"], row["national_id_hash"])] = ExistingMember(
-                    member.member_id, member.version, dict(member.balances), transactions, loans
-                )
+            streams: dict[str, list[Any]] = {}
+            for first in range(0, len(enrolled), 1000):  # a thousand members' streams a round trip
+                batch = [domain.member_stream(r["member_id"]) for r in enrolled[first : first + 1000]]
+                streams |= await self.store.read_streams(conn, batch)
+            members = await asyncio.to_thread(_fold_members, enrolled, streams)  # CPU: off the event loop
             by_code = {g.group_code: group_id_for(g) for g in found.groups}
             loan_streams = [
                 loan_stream(loan_id_for(by_code[loan.group_code], loan.contract_no))
@@ -364,6 +353,28 @@ class ImportWorker:
             if prepared:
                 positions["ledger"] = max(positions.get("ledger", 0), appended.last_position)
         return written, positions
+
+
+def _fold_members(
+    enrolled: list[asyncpg.Record], streams: dict[str, list[Any]]
+) -> dict[tuple[uuid.UUID, str], ExistingMember]:
+    """What the store holds of each enrolled member: version, balances, transactions and loans recorded."""
+    members: dict[tuple[uuid.UUID, str], ExistingMember] = {}
+    for row in enrolled:
+        events = streams.get(domain.member_stream(row["member_id"]), [])
+        member = domain.member_from_events((REGISTRY.parse_event(e), e.stream_version) for e in events)
+        if member is None:
+            continue
+        transactions = frozenset(
+            uuid.UUID(e.payload["transaction_id"]) for e in events if "transaction_id" in e.payload
+        )
+        loans = frozenset(
+            uuid.UUID(e.payload["loan_id"]) for e in events if e.event_type == "ledger.OpeningLoanRecorded"
+        )
+        members[(row["group_id"], row["national_id_hash"])] = ExistingMember(
+            member.member_id, member.version, dict(member.balances), transactions, loans
+        )
+    return members
 
 
 class ImportConflict(Exception):
