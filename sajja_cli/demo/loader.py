@@ -43,6 +43,7 @@ from sajja_cli.demo.generator import (
     TicketPlan,
     month_end,
 )
+from sajja_cli.demo.history import History, history_file
 from sajja_cli.demo.identities import Identities, IdentityError
 
 MAX_ATTEMPTS = 8
@@ -113,8 +114,12 @@ class Loader:
         settle_timeout: float = 120.0,
         identify: Callable[[str], dict[str, str]] | None = None,
         secret: str | None = None,
+        history_by_import: bool = True,
     ) -> None:
         self.client = client
+        # History (the groups, their founding members and savings brought forward, the ended months' deposits)
+        # through the onboarding import; the rest through the API. Off: everything through the API.
+        self.history: History | None = history_file(province) if history_by_import else None
         self.secret = secret
         # The headers that say who acts: each group's officers, the district and provincial offices,
         # the pawnshop office's branches and GSB act as themselves (maker-checker compares them).
@@ -338,7 +343,10 @@ class Loader:
         plan = self.plan
         await self._wait_until_ready()
         await self._phase("products and campaign", [self._products, self._campaign])
-        await self._phase("groups", [partial(self._register, g) for g in plan.groups])
+        if self.history is not None:
+            units = self.history.groups + len(self.history.rows) + len(self.history.ops)
+            await self._phase("history through the import", [self._import_history], units)
+        await self._phase("groups", [partial(self._register, g) for g in plan.groups if g.number not in self.group_ids])
         closed = set(plan.closed_months)
         for index, month in enumerate(plan.months):
             await self._month(index, month)
@@ -359,20 +367,25 @@ class Loader:
     async def _month(self, index: int, month: date) -> None:
         """The month's new members and the commands that only add money: deposits and raises."""
         plan, label = self.plan, f"{month:%Y-%m}"
-        joining = self.enrolments.get(index, [])
+        joining = [m for m in self.enrolments.get(index, []) if m.number not in self.member_ids]
         await self._phase(f"{label} members joining", [partial(self._enrol, m) for m in joining])
         if index == 0:
-            opening = self.opening.values()
+            opening = [o for o in map(self._not_imported, self.opening.values()) if o]
             units = sum(len(ops) for ops in opening)
             await self._phase(
                 f"{label} balances brought forward", [partial(self._member_ops, o) for o in opening], units
             )
-        ops = self.deposits.get(index, {}).values()
+        ops = [o for o in map(self._not_imported, self.deposits.get(index, {}).values()) if o]
         units = sum(len(o) for o in ops)
         await self._phase(f"{label} deposits and raises", [partial(self._member_ops, o) for o in ops], units)
         if index == 0:
             consenting = [m for m in plan.members if m.consents]
             await self._phase(f"{label} consents", [partial(self._consent, m) for m in consenting])
+
+    def _not_imported(self, ops: list[MemberOp]) -> list[MemberOp]:
+        if self.history is None:
+            return ops
+        return [op for op in ops if (op.member, op.seq) not in self.history.ops]
 
     async def _month_payouts(self, index: int, month: date) -> None:
         """What takes cash out of a group (withdrawals, exits, loans), repayments and pawn tickets."""
@@ -456,6 +469,60 @@ class Loader:
                 raise DemoAborted(f"campaign {campaign.campaign_id} exists with another window: {shown}")
         self._advance()
 
+    async def _import_history(self) -> None:
+        """The history file through POST /ledger/v1/imports (the same key on a re-run: the same job), followed to
+        its end; then the ids of what it brought in, as if the loader had made them through the API."""
+        history = self.history
+        assert history is not None
+        started = await self.client.post(
+            "/ledger/v1/imports",
+            params={"file_name": "sa-kaeo-history.zip"},
+            content=history.file,
+            headers={"Idempotency-Key": f"{self.ns}:history", "Content-Type": "application/octet-stream"},
+            timeout=300,
+        )
+        if started.status_code not in (200, 202):
+            raise DemoAborted(f"the history import: {started.status_code} {started.text[:300]}")
+        job = started.json()
+        done = 0
+        units = history.groups + len(history.rows) + len(history.ops)
+        while job["status"] in ("queued", "importing"):
+            await asyncio.sleep(0.5)
+            answer = await self.client.get(job["links"]["self"])
+            if answer.status_code != 200:
+                raise DemoAborted(f"the history import: {answer.status_code} {answer.text[:300]}")
+            job = answer.json()
+            progress = job["progress"]
+            if progress["events_total"]:
+                now = units * progress["events_done"] // progress["events_total"]
+                self._advance(now - done)
+                done = now
+        if job["status"] != "imported":
+            problems = (job["result"] or {}).get("problems", [])[:3]
+            raise DemoAborted(f"the history import was {job['status']}: {job['result'] and job['result'].get('error')}"
+                              f" {problems}")  # fmt: skip
+        answer = await self.client.get(job["links"]["self"], params={"ids": "true"})
+        result = answer.json()["result"]
+        self._advance(units - done)
+        groups = {g.key: g.number for g in self.plan.groups}
+        for code, group_id in result["ids"]["groups"].items():
+            self.group_ids[groups[code]] = group_id
+            self.group_events[groups[code]] = 2  # registered, onboarded
+        by_row = {row: member for member, row in history.rows.items()}
+        position = int((result.get("position") or {}).get("ledger", 0))
+        for _code, row, member_id in result["ids"]["members"]:
+            member = by_row[row]
+            self.member_ids[member] = member_id
+            self.member_numbers[member_id] = member
+            self.positions[member] = max(self.positions.get(member, 0), position)
+        counts = self.summary.counts
+        counts["groups"] += len(result["ids"]["groups"])
+        counts["members enrolled"] += len(result["ids"]["members"])
+        counts["events imported"] += int(result.get("events_written") or 0)
+        ops = {(op.member, op.seq): op for op in self.plan.member_ops}
+        for key in history.ops:
+            self._count(ops[key])
+
     async def _register(self, group: GroupPlan) -> None:
         body = await self._post("/ledger/v1/groups", group.request(), group.key, "group", user=group.officers[0])
         if body is None:
@@ -468,6 +535,8 @@ class Loader:
     # --- members ----------------------------------------------------------------------------
 
     async def _enrol(self, member: MemberPlan) -> None:
+        if member.number in self.member_ids:
+            return  # brought in by the history import
         group = self.groups[member.group]
         body = await self._post(
             f"/ledger/v1/groups/{self.group_ids[member.group]}/members",
@@ -486,6 +555,8 @@ class Loader:
     async def _member_ops(self, ops: list[MemberOp]) -> None:
         """One member's commands of the month, in order (each is decided on the balance before it)."""
         for op in ops:
+            if self.history is not None and (op.member, op.seq) in self.history.ops:
+                continue  # brought in by the history import
             member_id = self.member_ids.get(op.member)
             if member_id is None:
                 self.summary.counts["skipped: member not enrolled"] += 1

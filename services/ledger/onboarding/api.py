@@ -72,8 +72,15 @@ def build_import_router(pool: asyncpg.Pool) -> APIRouter:
 
     @router.get("/imports/{import_id}", summary="An import job: its progress, what it found, what it wrote")
     @access(Rule("ledger:write", Anywhere()))
-    async def import_status(import_id: uuid.UUID, request: Request) -> dict[str, Any]:
-        return _shown(await _own(pool, request, import_id))
+    async def import_status(
+        import_id: uuid.UUID,
+        request: Request,
+        ids: Annotated[bool, Query(description="Include the id of each group and member row imported")] = False,
+    ) -> dict[str, Any]:
+        shown = _shown(await _own(pool, request, import_id))
+        if not ids and shown["result"]:
+            shown["result"] = {k: v for k, v in shown["result"].items() if k != "ids"}
+        return shown
 
     @router.get(
         "/imports/{import_id}/report",

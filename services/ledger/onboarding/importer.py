@@ -465,6 +465,12 @@ def _summary(found: ImportFile, plan: Plan | None) -> dict[str, Any]:
             "loans": plan.loans,
             "events": plan.events,
         }
+        # Which id each of the file's groups and members has (their codes and rows: no personal data), for a
+        # client that goes on through the API (the demo).
+        summary["ids"] = {
+            "groups": {code: str(group_id) for code, group_id in plan.group_ids.items()},
+            "members": [[code, row, str(member_id)] for code, row, member_id in plan.member_ids],
+        }
         summary["already_imported"] = {
             "groups": plan.groups_already,
             "members": plan.members_already,

@@ -111,6 +111,9 @@ class Plan:
     members_already: int = 0
     deposits_already: int = 0
     loans_already: int = 0
+    # Every group and member of the file (new or already in): its code (and sheet row) → its id.
+    group_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    member_ids: list[tuple[str, int, uuid.UUID]] = field(default_factory=list)
 
     @property
     def events(self) -> int:
@@ -154,6 +157,7 @@ def plan_import(found: ImportFile, existing: Existing, hashes: dict[str, str], a
         loans_of[(loan.group_code, loan.national_id)].append(loan)
     for g in found.groups:
         group_id = group_id_for(g)
+        plan.group_ids[g.group_code] = group_id
         area = Area(province_code=g.province_code, district_code=g.district_code)
         known = existing.groups.get(group_id)
         if known is None:
@@ -252,6 +256,7 @@ def _plan_member(
     else:
         member_id, version, balances, seen = known.member_id, known.version, dict(known.balances), known.transaction_ids
         plan.members_already += 1
+    plan.member_ids.append((g.group_code, m.sheet_row, member_id))
     recorded_loans = known.opening_loans if known is not None else frozenset()
     for loan in loans_of.get((g.group_code, m.national_id), []):
         loan_id = loan_id_for(group_id, loan.contract_no)
