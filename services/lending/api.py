@@ -552,14 +552,14 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
     @router.post(
         "/loans/{loan_id}/approvals",
         status_code=201,
-        summary="A committee member approves (checker); name them in X-Sajja-User",
+        summary="A committee member approves (checker): the signed-in user, never the one who entered it",
         responses={403: {"description": "The approver entered the application (maker-checker)"}},
     )
     @access(Rule("lending:approve", loan))
     async def approve(loan_id: uuid.UUID, body: ApprovalRequest, request: Request, key: Key) -> JSONResponse:
         approver = actor_of(request).id
         if approver == "anonymous":
-            raise Problem(400, "Approver required", "Name the approving user in the X-Sajja-User header.", "approver")
+            raise Problem(400, "Approver required", "An approval is made by a signed-in user.", "approver")
         return await loan_command(request, key, body, loan_id, lambda loan: [domain.approve(loan, approver)])
 
     @router.post("/loans/{loan_id}/rejections", status_code=201, summary="Reject an application, with a reason")
