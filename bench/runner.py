@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import append, http_load, stream
+from bench import append, http_load, imports, stream
 from bench.common import Comparison, console, cpu_count
 from bench.infra import Infra
 from bench.report import notes, table, write
@@ -31,7 +31,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--http-members", type=int, default=2_000, help="figure 4: members enrolled over HTTP")
     p.add_argument("--http-seconds", type=float, default=10.0, help="figure 4: measured seconds per side")
     p.add_argument("--http-warmup", type=float, default=2.0, help="figure 4: warm-up seconds per side")
-    p.add_argument("--only", choices=["append", "stream", "http"], action="append", help="run only these figures")
+    p.add_argument("--import-groups", type=int, default=150, help="figure 5: groups in the imported province")
+    p.add_argument("--import-members", type=int, default=100, help="figure 5: members a group")
+    p.add_argument("--import-months", type=int, default=10, help="figure 5: months of deposits since the opening")
+    p.add_argument(
+        "--only", choices=["append", "stream", "http", "import"], action="append", help="run only these figures"
+    )
     p.add_argument("--output", type=Path, help="write the figures here (default bench/results/latest.json)")
     return p.parse_args(argv)
 
@@ -66,7 +71,7 @@ async def run_all(infra: Infra, args: argparse.Namespace) -> tuple[dict[str, Any
         f"synchronous_commit={machine['postgresql_durability']['synchronous_commit']}), "
         f"aiokafka {machine['aiokafka']}, asyncpg {machine['asyncpg']}, {machine['broker']}"
     )
-    wanted = set(args.only or ["append", "stream", "http"])
+    wanted = set(args.only or ["append", "stream", "http", "import"])
     results: list[Comparison] = []
     if "append" in wanted:
         console.print("[bold]1. Event-store append[/]")
@@ -82,6 +87,11 @@ async def run_all(infra: Infra, args: argparse.Namespace) -> tuple[dict[str, Any
                 args.http_members, args.http_warmup, args.http_seconds,
             )
         )  # fmt: skip
+    if "import" in wanted:
+        console.print("[bold]5. Onboarding import[/]")
+        results.append(
+            await imports.run(infra.dsn, infra.pids(), args.import_groups, args.import_members, args.import_months)
+        )
     return machine, results
 
 

@@ -331,15 +331,31 @@ class EventStore:
 
     def prepare(self, appends: Sequence[StreamAppend]) -> list[PreparedEvent]:
         """Events a command (or an import) decided, prepared for `append_bulk`: numbered from each stream's
-        expected version, in the order given."""
-        rows, _, _ = self._prepare(appends)
-        return [
-            PreparedEvent(
-                stream_id=r[1], stream_version=r[2], event_id=r[3], event_type=r[4], schema_version=r[5],
-                occurred_at=r[6], actor=r[7], correlation_id=r[8], causation_id=r[9], area=r[10], payload=r[11],
-            )
-            for r in rows
-        ]  # fmt: skip
+        expected version, in the order given. Payloads are serialised by pydantic-core straight to JSON (the
+        column is jsonb: the text's form does not matter), actors and areas once each."""
+        now = datetime.now().astimezone()
+        as_json: dict[int, str] = {}  # id(actor or area) → its JSON; the objects live as long as `appends`
+
+        def once(model: Actor | Area) -> str:
+            text = as_json.get(id(model))
+            if text is None:
+                text = as_json[id(model)] = model.model_dump_json()
+            return text
+
+        prepared: list[PreparedEvent] = []
+        for a in appends:
+            for offset, event in enumerate(a.events, start=1):
+                event_type, schema_version = self.registry.name_of(event.payload)
+                prepared.append(
+                    PreparedEvent(
+                        stream_id=a.stream_id, stream_version=a.expected_version + offset, event_id=new_id(),
+                        event_type=event_type, schema_version=schema_version, occurred_at=event.occurred_at or now,
+                        actor=once(event.actor), correlation_id=event.correlation_id,
+                        causation_id=event.causation_id, area=once(event.area) if event.area else None,
+                        payload=event.payload.model_dump_json(),
+                    )
+                )  # fmt: skip
+        return prepared
 
     async def append_bulk(
         self,

@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = {"append", "relay", "projector", "http", "http_raw_client"}
+FIGURES = {"append", "relay", "projector", "http", "http_raw_client", "import"}
 
 
 def test_a_tiny_bench_produces_every_figure(tmp_path: Path) -> None:
     output = tmp_path / "bench.json"
     args = ["--append-events", "200", "--append-seconds", "1", "--members", "40", "--deposits", "3"]
     args += ["--http-members", "32", "--http-seconds", "2", "--http-warmup", "0.5", "--output", str(output)]
+    args += ["--import-groups", "3", "--import-members", "5", "--import-months", "2"]
     result = subprocess.run(
         [sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
     )
