@@ -84,9 +84,14 @@ class Identities:
     async def _user(self, user: dict[str, Any]) -> None:
         username = user["username"]
         password = self.password(username)
-        made = await self.client.post(
-            "/auth/v1/users", json=user | {"password": password}, headers={"Idempotency-Key": f"user:{username}"}
-        )
+        while True:
+            made = await self.client.post(
+                "/auth/v1/users", json=user | {"password": password}, headers={"Idempotency-Key": f"user:{username}"}
+            )
+            if made.status_code != 503:
+                break
+            # The platform's password work is bounded (users, sign-ins and secrets share it): wait our turn.
+            await asyncio.sleep(float(made.headers.get("retry-after", "1")))
         if made.status_code not in (201, 409):
             raise IdentityError(f"creating user {username}: {made.status_code} {made.text[:200]}")
         # The session token doubles as a bearer token, which needs no CSRF header.

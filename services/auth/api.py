@@ -123,8 +123,9 @@ def _throttled(wait: float) -> Problem:
 
 
 def _busy() -> Problem:
+    """The password work's bounded pool is full (sign-ins, new users and secrets share it): try again soon."""
     return Problem(
-        503, "Busy", "too many sign-ins at once: try again in a moment", "busy", headers={"Retry-After": "1"}
+        503, "Busy", "too many password checks at once: try again in a moment", "busy", headers={"Retry-After": "1"}
     )
 
 
@@ -312,6 +313,8 @@ def build_router(
         fields = body.model_dump(exclude={"password"})
         try:
             await store.create_user(pool, actor.subject if actor else "?", fields, body.password, work)
+        except PasswordWorkBusy as busy:
+            raise _busy() from busy
         except ValueError as exc:
             raise Problem(422, "Invalid request", str(exc), "validation") from exc
         except asyncpg.UniqueViolationError as exc:
@@ -335,6 +338,8 @@ def build_router(
             secret = await store.create_client(
                 pool, actor.subject if actor else "?", body.client_id, body.partner, body.scopes, work
             )
+        except PasswordWorkBusy as busy:
+            raise _busy() from busy
         except ValueError as exc:
             raise Problem(422, "Invalid request", str(exc), "validation") from exc
         except asyncpg.UniqueViolationError as exc:
@@ -354,7 +359,10 @@ def build_router(
     @access(ADMIN)
     async def rotate(client_id: CLIENT_ID, request: Request) -> dict[str, Any]:
         actor = principal_of(request)
-        secret = await store.rotate_client_secret(pool, actor.subject if actor else "?", client_id, work)
+        try:
+            secret = await store.rotate_client_secret(pool, actor.subject if actor else "?", client_id, work)
+        except PasswordWorkBusy as busy:
+            raise _busy() from busy
         if secret is None:
             raise Problem(404, "Not found", f"no client {client_id}", "not-found")
         await after_revocation()
