@@ -32,9 +32,7 @@ async def test_a_full_password_pool_answers_503_with_retry_after_and_a_retry_get
         assert answer.status_code == 201, answer.text
     clients = await asyncio.gather(
         *(
-            client.post(
-                "/auth/v1/clients", json={"client_id": f"busy-{n}", "partner": "gsb", "scopes": ["referrals"]}
-            )
+            client.post("/auth/v1/clients", json={"client_id": f"busy-{n}", "partner": "gsb", "scopes": ["referrals"]})
             for n in range(6)
         )
     )
