@@ -214,7 +214,13 @@ async def serve_with_workers(
     loop = asyncio.get_running_loop()
     await prepare(settings, database_url, bootstrap)
     workers = Workers(settings, database_url, bootstrap, public_url(settings), plan)
-    proxy = Proxy(workers.upstreams(), runner_root(workers), settings.max_body_bytes, home="reporting")
+    proxy = Proxy(
+        workers.upstreams(),
+        runner_root(workers),
+        settings.max_body_bytes,
+        home="reporting",
+        max_upload_bytes=settings.max_upload_bytes,
+    )
     server = http_server(proxy, settings, front=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

@@ -24,6 +24,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from libs.auth.hardening import body_limit
 from libs.events.security_headers import SecurityHeaders
 
 log = logging.getLogger("sajja.proxy")
@@ -228,7 +229,12 @@ class Proxy:
     """ASGI app: `/<service>/…` to the worker serving the service; anything else to the runner's root app."""
 
     def __init__(
-        self, upstreams: Mapping[str, Sequence[Upstream]], root: RootApp, max_body_bytes: int, home: str | None = None
+        self,
+        upstreams: Mapping[str, Sequence[Upstream]],
+        root: RootApp,
+        max_body_bytes: int,
+        home: str | None = None,
+        max_upload_bytes: int | None = None,
     ) -> None:
         # Service → the workers serving it (several: replicas, taken in turn).
         self.upstreams = {name: list(found) for name, found in upstreams.items() if found}
@@ -237,6 +243,7 @@ class Proxy:
         # `/`: the operations dashboard, which the workers serving reporting answer.
         self.home = home
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes if max_upload_bytes is not None else max_body_bytes
         self._app = SecurityHeaders(self._route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -271,13 +278,11 @@ class Proxy:
         return found[0]
 
     async def forward(self, upstream: Upstream, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await self._request_body(receive)
+        limit = body_limit(scope, self.max_body_bytes, self.max_upload_bytes)
+        body = await self._request_body(receive, limit)
         if body is None:
             await _answer(
-                send,
-                *_problem(
-                    413, "Request too large", f"request bodies are limited to {self.max_body_bytes} bytes", "too-large"
-                ),
+                send, *_problem(413, "Request too large", f"request bodies are limited to {limit} bytes", "too-large")
             )
             return
         if not upstream.available:
@@ -333,7 +338,7 @@ class Proxy:
         else:
             conn.close()
 
-    async def _request_body(self, receive: Receive) -> bytes | None:
+    async def _request_body(self, receive: Receive, limit: int) -> bytes | None:
         """The whole request body, or None past the limit."""
         parts: list[bytes] = []
         size = 0
@@ -343,7 +348,7 @@ class Proxy:
                 return b"".join(parts)  # the client left; its request goes no further than an empty body
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > limit:
                 return None
             parts.append(chunk)
             if not message.get("more_body", False):

@@ -254,7 +254,9 @@ def service_runtime(
         # Every route names its access rule; the guard enforces it (and refuses routes without one).
         dependencies=[Depends(guard_for(platform))],
     )
-    app.add_middleware(BodySizeLimit, limit=platform.settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, limit=platform.settings.max_body_bytes, upload_limit=platform.settings.max_upload_bytes
+    )
     app.add_middleware(AfterPositions)
     install_problem_handlers(app)
     for router in routers:

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # Requests per minute per client (per user or partner; per address before sign-in), per process.
     rate_limit_per_minute: int = Field(default=1_200, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1_024)
+    # A file sent as the body (POST /ledger/v1/imports: a province's groups with a year of deposits is a few MB).
+    max_upload_bytes: int = Field(default=64 * 1_048_576, ge=1_024)
     # Live (server-sent event) streams one caller may hold open at once, per process.
     live_streams_per_caller: int = Field(default=4, ge=1, le=100)
 

@@ -207,6 +207,23 @@ async def test_an_import_refuses_exactly_its_bad_rows_balances_its_books_and_cha
     assert more["status"] == "imported" and more["result"]["new"]["deposits"] == 1, more
     assert await pool.fetchval("select count(*) from ledger.events") == events_after + 1
 
+    # A file may be larger than other bodies (1 MiB): the import's own limit (64 MiB); a group's is not.
+    large = b"PK" + b"\0" * (2 * 1_048_576)
+    big = await client.post(
+        "/ledger/v1/imports",
+        params={"file_name": "big.zip"},
+        content=large,
+        headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/octet-stream"},
+    )
+    assert big.status_code == 202, big.text
+    assert (await finished(client, big))["status"] == "refused"  # not a zip it can read: a file-level problem
+    too_big = await client.post(
+        "/ledger/v1/groups",
+        content=large,
+        headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
+    )
+    assert too_big.status_code == 413
+
     # The same Idempotency-Key answers the same job.
     key = str(uuid.uuid4())
     first = await start(client, template, **{"Idempotency-Key": key})

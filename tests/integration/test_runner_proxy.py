@@ -82,9 +82,15 @@ async def platform(tmp_path: Path) -> AsyncIterator[tuple[str, list[dict[str, An
         await send({"type": "http.response.body", "body": b"root"})
 
     proxy = Proxy(
-        {"svc": [upstreams["one"], upstreams["two"]], "solo": [upstreams["one"]], "gone": [upstreams["down"]]},
+        {
+            "svc": [upstreams["one"], upstreams["two"]],
+            "solo": [upstreams["one"]],
+            "gone": [upstreams["down"]],
+            "ledger": [upstreams["one"]],
+        },
         root,
         LIMIT,
+        max_upload_bytes=4 * LIMIT,
     )
     port = free_port()
     front = http_server(proxy, Settings(port=port), front=True)
@@ -121,6 +127,11 @@ async def test_the_proxy_passes_requests_and_answers_through(
         too_big = await client.post("/solo/v1/y", content=b"x" * (LIMIT + 1))
         assert too_big.status_code == 413 and too_big.json()["status"] == 413
         assert len(seen) == before
+        # A file upload (an onboarding import) has its own, larger limit; other routes of its service do not.
+        upload = await client.post("/ledger/v1/imports", content=b"x" * (2 * LIMIT))
+        assert upload.status_code == 200 and upload.json()["body"] == 2 * LIMIT
+        assert (await client.post("/ledger/v1/groups", content=b"x" * (2 * LIMIT))).status_code == 413
+        assert (await client.post("/ledger/v1/imports", content=b"x" * (4 * LIMIT + 1))).status_code == 413
 
         # Streamed answers arrive part by part, not at the end.
         arrived = []

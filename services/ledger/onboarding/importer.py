@@ -45,8 +45,6 @@ from services.ledger.onboarding.rows import ImportFile, RowProblem
 
 log = logging.getLogger("sajja.imports")
 
-# The largest upload taken (a province's groups with a year of deposits is a few MB).
-MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 # Events per transaction: large enough for COPY to pay, small enough that progress moves.
 CHUNK_EVENTS = 20_000
 _JOB_LOCK = "hashtextextended('ledger.import:' || $1::text, 0)"
