@@ -86,8 +86,8 @@ def national_id_check_digit(first_twelve: str) -> int:
 
 def validate_national_id(national_id: str) -> str:
     digits = national_id.replace("-", "").replace(" ", "")
-    if len(digits) != 13 or not digits.isdigit():
-        raise LedgerRuleBroken("must be 13 digits", "national_id")
+    if len(digits) != 13 or not (digits.isascii() and digits.isdigit()):
+        raise LedgerRuleBroken("must be 13 digits (0-9)", "national_id")
     if national_id_check_digit(digits[:12]) != int(digits[12]):
         raise LedgerRuleBroken("check digit does not match; please re-check the number", "national_id")
     return digits

@@ -24,6 +24,12 @@ def test_national_id_check_digit_accepts_valid_and_refuses_a_typo() -> None:
         domain.validate_national_id(typo)
     with pytest.raises(domain.LedgerRuleBroken, match="13 digits"):
         domain.validate_national_id("12345")
+    # Digits of other scripts (full-width, Thai) are digits to Python and would hash to another value than the
+    # same ID in ASCII, slipping past the duplicate check: refused as the API's other fields are.
+    for foreign in (valid.translate(str.maketrans("0123456789", "０１２３４５６７８９")), valid.translate(
+        str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))):  # fmt: skip
+        with pytest.raises(domain.LedgerRuleBroken, match="13 digits"):
+            domain.validate_national_id(foreign)
 
 
 def test_national_id_hash_is_keyed() -> None:

@@ -1278,7 +1278,7 @@ def _when(day: date) -> tuple[str, str]:
 _THAI_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), thai)
     for pattern, thai in (
-        (r"must be 13 digits", "ต้องเป็นตัวเลข 13 หลัก"),
+        (r"must be 13 digits \(0-9\)", "ต้องเป็นตัวเลข 13 หลัก (0-9)"),
         (r"check digit does not match.*", "เลขหลักสุดท้าย (เลขตรวจสอบ) ไม่ตรงกับ 12 หลักแรก กรุณาตรวจเลขอีกครั้ง"),
         (r"must be a whole number of shares of (?P<v>[0-9.]+)( baht)?", "ต้องเป็นจำนวนหุ้นเต็ม หุ้นละ {v} บาท"),
         (
