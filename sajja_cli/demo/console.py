@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,39 @@ class RichProgress:
         assert self.overall is not None and self.current is not None
         self.progress.advance(self.current, n)
         self.progress.advance(self.overall, n)
+
+
+class PlainProgress:
+    """The loader's progress as plain lines, for output that is not a terminal (a log file, CI): each phase as it
+    starts, and how far the run is every `every` seconds."""
+
+    def __init__(self, console: Console, every: float = 10.0) -> None:
+        self.console = console
+        self.every = every
+        self.total = self.done = 0
+        self.description = ""
+        self.said = time.monotonic()
+        self.started = self.said
+
+    def start(self, total: int) -> None:
+        self.total = total
+
+    def phase(self, description: str, total: int) -> None:
+        self.description = description
+        self._say()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if time.monotonic() - self.said >= self.every:
+            self._say()
+
+    def _say(self) -> None:
+        self.said = time.monotonic()
+        share = 100 * self.done / self.total if self.total else 0.0
+        elapsed = int(self.said - self.started)
+        clock = f"{elapsed // 60:d}:{elapsed % 60:02d}"
+        line = f"[{clock}] {self.done:,} of {self.total:,} ({share:.1f} %): {self.description}"
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def baht(satang: int) -> str:
@@ -105,6 +139,9 @@ def run_demo(url: str, scale: Scale, seed: int, concurrency: int, username: str,
                 raise DemoAborted(f"signing in as {username} at {url}: {signed.status_code} {signed.text[:200]}")
             client.headers["Authorization"] = f"Bearer {signed.cookies['sajja_session']}"
             client.cookies.clear()
+            if not console.is_terminal:  # a log file or a pipe: lines a person (or a CI log) can read
+                plain = PlainProgress(console)
+                return await Loader(client, province, concurrency=concurrency, progress=plain, secret=password).run()
             with Progress(*columns, console=console) as progress:
                 loader = Loader(
                     client, province, concurrency=concurrency, progress=RichProgress(progress), secret=password

@@ -173,3 +173,23 @@ def test_pawn_tickets_stay_within_the_acts_limit_and_end_in_every_way(plan: Prov
 def test_a_scale_too_small_for_guarantors_is_refused() -> None:
     with pytest.raises(ValueError, match="5 members a group"):
         Scale(groups=10, members=40)
+
+
+def test_the_demo_says_its_progress_in_plain_lines_when_not_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from sajja_cli.demo.console import PlainProgress
+
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=200)
+    assert not console.is_terminal
+    progress = PlainProgress(console, every=0.0)
+    progress.start(200)
+    progress.phase("2025-12 deposits and raises", 150)
+    progress.advance(50)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("0 of 200 (0.0 %): 2025-12 deposits and raises") and lines[0].startswith("[0:00]")
+    assert lines[-1].endswith("50 of 200 (25.0 %): 2025-12 deposits and raises")
+    assert "\x1b" not in out.getvalue()  # no terminal control codes in a log file
