@@ -11,14 +11,11 @@ events table (`like ledger.events including all`): the database's own floor for 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import random
 import time
 import uuid
-import zipfile
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -85,15 +82,7 @@ def province_zip(groups: int, members_per_group: int, months: int, seed: int = 5
             "interest_method", "rate_per_month", "installments_left", "next_due_on",
         ),
     }  # fmt: skip
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for key, rows in sheets.items():
-            text = io.StringIO()
-            writer = csv.writer(text)
-            writer.writerow([workbook.heading(key, f) for f in fields[key]])  # type: ignore[arg-type]
-            writer.writerows(rows)
-            archive.writestr(f"{key}.csv", "\ufeff" + text.getvalue())
-    return out.getvalue()
+    return workbook.csv_zip({key: (fields[key], rows) for key, rows in sheets.items()})  # type: ignore[misc]
 
 
 async def run(

@@ -23,19 +23,12 @@ PLAIN_EVERY_SECONDS = 5.0
 def write_template(out: Path, example: bool) -> None:
     from services.ledger.onboarding import workbook
 
-    if out.suffix.lower() == ".zip" or out.is_dir():
-        import zipfile
-
-        if out.is_dir():
-            workbook.write_template_csv(out, example=example)
-            return
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in workbook.write_template_csv(Path(tmp), example=example):
-                archive.write(path, path.name)
-        return
-    workbook.write_template(out, example=example)
+    if out.is_dir():
+        workbook.write_template_csv(out, example=example)
+    elif out.suffix.lower() == ".zip":
+        out.write_bytes(workbook.template_zip(example=example))
+    else:
+        workbook.write_template(out, example=example)
 
 
 async def import_file(

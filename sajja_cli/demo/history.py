@@ -6,9 +6,6 @@ month-end closes — and the month still running go through the public API, as b
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
 from dataclasses import dataclass, field
 
 from libs.events.money import format_baht
@@ -88,14 +85,6 @@ def history_file(plan: Province) -> History:
                 member.phone or "",
             ]  # fmt: skip
         )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for key, (fields, rows) in sheets.items():
-            text = io.StringIO()
-            writer = csv.writer(text)
-            writer.writerow([workbook.heading(key, f) for f in fields])  # type: ignore[arg-type]
-            writer.writerows(rows)
-            archive.writestr(f"{key}.csv", "\ufeff" + text.getvalue())
-    history.file = out.getvalue()
+    history.file = workbook.csv_zip(sheets)  # type: ignore[arg-type]
     history.groups = len(plan.groups)
     return history

@@ -316,7 +316,14 @@ def request_disbursement(loan: Loan, request_id: uuid.UUID, disbursed_on: date, 
 
 def schedule_for(principal_satang: int, terms: LoanTerms, term_months: int, start: date) -> list[ScheduledInstallment]:
     """The installments of a loan paid out (or rescheduled) on `start`: the first is due a month later."""
-    first_due = schedules.due_dates(start, 2)[1]
+    return installments(principal_satang, terms, term_months, schedules.due_dates(start, 2)[1])
+
+
+def installments(
+    principal_satang: int, terms: LoanTerms, term_months: int, first_due: date
+) -> list[ScheduledInstallment]:
+    """`term_months` installments of `principal_satang` by the loan's terms, the first due on `first_due` (a loan
+    carried over from a group's own books starts from its next due date)."""
     return [
         ScheduledInstallment(
             number=i.number, due_on=i.due_on, principal_satang=i.principal_satang, interest_satang=i.interest_satang

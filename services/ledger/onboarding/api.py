@@ -4,10 +4,8 @@ template. The department imports anywhere; a district officer imports the groups
 from __future__ import annotations
 
 import asyncio
-import io
 import tempfile
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -135,13 +133,9 @@ def _shown(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _template(format: str, example: bool) -> bytes:  # noqa: A002
+    if format == "zip":
+        return workbook.template_zip(example=example)
     with tempfile.TemporaryDirectory(prefix="sajja-template-") as tmp:
-        if format == "xlsx":
-            path = Path(tmp) / "template.xlsx"
-            workbook.write_template(path, example=example)
-            return path.read_bytes()
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            for csv_path in workbook.write_template_csv(Path(tmp), example=example):
-                archive.write(csv_path, csv_path.name)
-        return out.getvalue()
+        path = Path(tmp) / "template.xlsx"
+        workbook.write_template(path, example=example)
+        return path.read_bytes()

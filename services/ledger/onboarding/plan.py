@@ -22,12 +22,12 @@ from libs.events.schemas.ledger import (
     OpeningLoanRecorded,
     SavingsDeposited,
 )
-from libs.events.schemas.lending import LoanOpened, LoanTerms, ScheduledInstallment
+from libs.events.schemas.lending import LoanOpened, LoanTerms
 from libs.events.store import StreamAppend
 from services.ledger import domain
 from services.ledger.months import month_end
 from services.ledger.onboarding.rows import DepositRow, GroupRow, ImportFile, LoanRow, MemberRow, RowProblem
-from services.lending import schedules
+from services.lending import domain as lending
 
 # The product every loan carried over from a group's own books is filed under (its terms are its own).
 CARRIED_OVER = "carried-over"
@@ -322,9 +322,6 @@ def _loan_opened(
     """The loan as lending carries it on: what is left of it spread by its own terms, monthly from its next due
     date (the installments already paid are in the group's own books)."""
     terms = LoanTerms(interest_method=loan.interest_method, rate_per_month=loan.rate_per_month)
-    left = schedules.build_schedule(
-        loan.outstanding_satang, loan.interest_method, loan.rate_per_month, loan.installments_left, loan.next_due_on
-    )
     return LoanOpened(
         loan_id=loan_id,
         member_id=member_id,
@@ -335,12 +332,7 @@ def _loan_opened(
         disbursed_on=loan.disbursed_on,
         opened_on=opened_on,
         terms=terms,
-        schedule=[
-            ScheduledInstallment(
-                number=i.number, due_on=i.due_on, principal_satang=i.principal_satang, interest_satang=i.interest_satang
-            )
-            for i in left
-        ],
+        schedule=lending.installments(loan.outstanding_satang, terms, loan.installments_left, loan.next_due_on),
         entered_by=actor.id,
     )
 

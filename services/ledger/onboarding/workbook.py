@@ -16,9 +16,10 @@ import dataclasses
 import io
 import math
 import re
+import tempfile
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -293,13 +294,6 @@ _ACCOUNTS = {
 }
 
 
-def _parse_account(value: object) -> str:
-    account = _ACCOUNTS.get(_norm(value).replace(" ", "")) if isinstance(value, str) else None
-    if account is None:
-        raise CellError("ต้องเป็น สัจจะ หรือ พิเศษ", 'must be "sajja" (สัจจะ) or "special" (พิเศษ)')
-    return account
-
-
 _PHONE = re.compile(r"\+?[0-9 -]{9,15}")  # the API's pattern
 
 
@@ -322,13 +316,6 @@ _INTEREST_METHODS = {
     "declining": "declining",
     "decliningbalance": "declining",
 }
-
-
-def _parse_interest_method(value: object) -> str:
-    method = _INTEREST_METHODS.get(_norm(value).replace(" ", "")) if isinstance(value, str) else None
-    if method is None:
-        raise CellError("ต้องเป็น ดอกเบี้ยคงที่ หรือ ลดต้นลดดอก", 'must be "flat" (ดอกเบี้ยคงที่) or "declining" (ลดต้นลดดอก)')
-    return method
 
 
 MAX_PERCENT_PER_MONTH = MAX_RATE_PER_MONTH * 100  # 10 %: lending's own ceiling, as a percentage
@@ -391,14 +378,6 @@ def _date_text(value: object) -> str:
     return f"{value.day}/{value.month}/{value.year + 543}"
 
 
-def _account_text(value: object) -> str:
-    return ACCOUNT_NAMES_TH[str(value)]
-
-
-def _interest_method_text(value: object) -> str:
-    return INTEREST_METHOD_NAMES_TH[str(value)]
-
-
 def _percent_cell(value: object) -> object:
     assert isinstance(value, Decimal)
     return (value * 100).quantize(_CENT)
@@ -421,6 +400,22 @@ class Kind:
     to_text: Callable[[object], str] = str
     # The values the template's cells offer as a list (its Thai words), when there are few.
     choices: tuple[str, ...] = ()
+
+
+def _choice_kind(names_th: dict[str, str], words: dict[str, str], note_th: str, note_en: str) -> Kind:
+    """A column holding one of a few values (an account, an interest method): read from any of `words`
+    (spaces and case aside), written in the template by its Thai name, offered as a list of those names."""
+
+    def parse(value: object) -> str:
+        chosen = words.get(_norm(value).replace(" ", "")) if isinstance(value, str) else None
+        if chosen is None:
+            raise CellError(f"ต้องเป็น {note_th}", f"must be {note_en}")
+        return chosen
+
+    def text(value: object) -> str:
+        return names_th[str(value)]
+
+    return Kind(parse, note_th, note_en, to_cell=text, to_text=text, choices=tuple(names_th.values()))
 
 
 def _text_kind(max_length: int, *, ascii_digits: bool = False) -> Kind:
@@ -675,13 +670,8 @@ DEPOSIT_COLUMNS = (
         "account",
         "ประเภทเงินฝาก",
         "account",
-        Kind(
-            _parse_account,
-            "สัจจะ หรือ พิเศษ (สัจจะพิเศษ)",
-            "sajja (สัจจะ) or special (พิเศษ, สัจจะพิเศษ)",
-            to_cell=_account_text,
-            to_text=_account_text,
-            choices=tuple(ACCOUNT_NAMES_TH.values()),
+        _choice_kind(
+            ACCOUNT_NAMES_TH, _ACCOUNTS, "สัจจะ หรือ พิเศษ (สัจจะพิเศษ)", "sajja (สัจจะ) or special (พิเศษ, สัจจะพิเศษ)"
         ),
     ),
     Column("amount_satang", "จำนวนเงิน", "amount", POSITIVE_MONEY),
@@ -734,13 +724,11 @@ LOAN_COLUMNS = (
         "interest_method",
         "วิธีคิดดอกเบี้ย",
         "interest method",
-        Kind(
-            _parse_interest_method,
+        _choice_kind(
+            INTEREST_METHOD_NAMES_TH,
+            _INTEREST_METHODS,
             "ดอกเบี้ยคงที่ หรือ ลดต้นลดดอก",
             "flat (ดอกเบี้ยคงที่) or declining (ลดต้นลดดอก)",
-            to_cell=_interest_method_text,
-            to_text=_interest_method_text,
-            choices=tuple(INTEREST_METHOD_NAMES_TH.values()),
         ),
     ),
     Column(
@@ -1044,6 +1032,31 @@ def write_template_csv(directory: Path, *, example: bool = True) -> list[Path]:
         path.write_bytes(("\ufeff" + out.getvalue()).encode())
         written.append(path)
     return written
+
+
+def template_zip(*, example: bool = True) -> bytes:
+    """The CSV template (write_template_csv's files) as one ZIP, as `sajja import` and the API hand it out."""
+    with tempfile.TemporaryDirectory(prefix="sajja-template-") as tmp:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in write_template_csv(Path(tmp), example=example):
+                archive.write(path, path.name)
+        return out.getvalue()
+
+
+def csv_zip(sheets: Mapping[SheetKey, tuple[Sequence[str], Iterable[Sequence[object]]]]) -> bytes:
+    """A file to import made by a program (the demo's history, the benchmark's province): per sheet, the rows.py
+    fields its columns hold and the rows as text, zipped as the template's CSVs (its headings and file names, a
+    BOM). The rows go as given: they are read back by read_file, which takes a cell's text as it is."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for key, (fields, rows) in sheets.items():
+            text = io.StringIO()
+            writer = csv.writer(text)
+            writer.writerow([csv_cell(heading(key, f)) for f in fields])
+            writer.writerows(rows)
+            archive.writestr(SHEET_BY_KEY[key].csv_name, "\ufeff" + text.getvalue())
+    return out.getvalue()
 
 
 # --- Loading a file -----------------------------------------------------------------------------------------
