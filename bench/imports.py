@@ -22,8 +22,8 @@ from typing import Any
 import asyncpg
 
 from bench.common import Comparison, CpuMeter, Side, fresh_database
-from libs.events.store import EventStore
 from services.ledger import domain
+from services.ledger.handlers import ledger_event_store
 from services.ledger.onboarding import workbook
 from services.ledger.onboarding.importer import ImportWorker, Scope
 
@@ -93,7 +93,7 @@ async def run(
     pool = await asyncpg.create_pool(url, min_size=2, max_size=8)
     assert pool is not None
     try:
-        worker = ImportWorker(pool, EventStore("ledger"), KEY)
+        worker = ImportWorker(pool, ledger_event_store(), KEY)
         scope = Scope("bench-department", "user", "department", None, None)
         with CpuMeter({"postgres": pids.get("postgres", []), "import worker": [os.getpid()]}) as meter:
             started = time.perf_counter()

@@ -18,9 +18,10 @@ import asyncpg
 from bench.national import nation
 from libs.events.envelope import NewEvent
 from libs.events.store import EventStore, StreamAppend
+from services.ledger.handlers import ledger_event_store
 from services.lending import domain as lending
 
-LEDGER = EventStore("ledger")
+LEDGER = ledger_event_store()
 LENDING = EventStore("lending")
 CHUNK_GROUPS = 16
 

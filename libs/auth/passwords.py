@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
@@ -50,18 +51,27 @@ class PasswordWork:
         # Verified against when a user or client does not exist, so timing does not tell who has an account.
         self._decoy = HASHER.hash(secrets.token_urlsafe(16))
 
-    async def _run(self, fn: object, *args: str) -> object:
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """A place in the pool, taken before the work's own preparation (a sign-in's lookup of its user) and
+        used by `verify(..., in_slot=True)`: what the pool would refuse is refused before it costs anything
+        else, so a flood of sign-ins never queues the platform's requests behind it on the database pool."""
         if self._held >= self._slots:
             raise PasswordWorkBusy
         self._held += 1
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
+            yield
         finally:
             self._held -= 1
 
-    async def verify(self, stored: str | None, secret: str) -> bool:
-        """Whether `secret` matches `stored`; with no stored hash, the same work against a decoy, then False."""
-        matched = await self._run(verify_sync, stored or self._decoy, secret)
+    async def _run(self, fn: object, *args: str, in_slot: bool = False) -> object:
+        with contextlib.nullcontext() if in_slot else self.slot():
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
+
+    async def verify(self, stored: str | None, secret: str, *, in_slot: bool = False) -> bool:
+        """Whether `secret` matches `stored`; with no stored hash, the same work against a decoy, then False.
+        `in_slot`: the caller holds a `slot()` already."""
+        matched = await self._run(verify_sync, stored or self._decoy, secret, in_slot=in_slot)
         return bool(matched) and stored is not None
 
     async def hash(self, secret: str) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,6 +84,26 @@ _BULK_COLUMNS = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class AppendedFact:
+    """What an append hook sees of each event it asked for."""
+
+    event_type: str
+    payload: Mapping[str, Any]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class AppendHook:
+    """Work a service does in the appending transaction itself, for the events of some types: an aggregate
+    that must never disagree with the events (the ledger's books per group and day). Every append path runs
+    it — `append`, `append_to_streams`, `append_bulk` — so an aggregate kept this way is exact by
+    construction, whichever command or import wrote."""
+
+    event_types: frozenset[str]
+    apply: Callable[[asyncpg.Connection, list[AppendedFact]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class RelayCursor:
     """Where the relay has read to: events are read in (transaction id, position) order."""
@@ -94,9 +115,12 @@ class RelayCursor:
 class EventStore:
     """One service's event store, in that service's schema."""
 
-    def __init__(self, schema: str, registry: EventRegistry = REGISTRY) -> None:
+    def __init__(
+        self, schema: str, registry: EventRegistry = REGISTRY, *, after_append: AppendHook | None = None
+    ) -> None:
         self.schema = schema
         self.registry = registry
+        self.after_append = after_append
         self.notify_channel = f"{schema}_events"
         s = f'"{schema}"'
         guard = f"""guard as (
@@ -258,25 +282,28 @@ class EventStore:
             extra: list[Any] = []
             if record is not None:
                 extra = [record.key, record.fingerprint, record.status, json.dumps(record.body), self.schema]
-            try:
-                written = await conn.fetch(
-                    self._append_recording_sql if record is not None else self._append_sql,
-                    stream_id,
-                    expected_version,
-                    carrier.get("traceparent"),
-                    carrier.get("tracestate"),
-                    *columns,
-                    *extra,
-                )
-            except asyncpg.UniqueViolationError:
-                raise ConcurrencyConflict(stream_id, expected_version) from None
-            if not written:
-                state = await conn.fetchrow(self._diagnose_sql, stream_id)
-                assert state is not None
-                if not state["fresh"]:
-                    raise StoreMisuse("append must be the first write in its transaction")
-                raise ConcurrencyConflict(stream_id, expected_version, state["current"])
-        return _recorded(rows, written, sources, carrier)
+            async with self._hooked(conn, rows):
+                try:
+                    written = await conn.fetch(
+                        self._append_recording_sql if record is not None else self._append_sql,
+                        stream_id,
+                        expected_version,
+                        carrier.get("traceparent"),
+                        carrier.get("tracestate"),
+                        *columns,
+                        *extra,
+                    )
+                except asyncpg.UniqueViolationError:
+                    raise ConcurrencyConflict(stream_id, expected_version) from None
+                if not written:
+                    state = await conn.fetchrow(self._diagnose_sql, stream_id)
+                    assert state is not None
+                    if not state["fresh"]:
+                        raise StoreMisuse("append must be the first write in its transaction")
+                    raise ConcurrencyConflict(stream_id, expected_version, state["current"])
+                recorded = _recorded(rows, written, sources, carrier)
+                await self._run_hook(conn, recorded)
+        return recorded
 
     async def append_to_streams(
         self,
@@ -306,28 +333,32 @@ class EventStore:
         if record is not None:
             extra = [record.key, record.fingerprint, record.status, json.dumps(record.body), self.schema]
         expected = [a.expected_version for a in appends]
-        with tracer.start_as_current_span("event_store.append_to_streams", attributes={"sajja.streams": len(appends)}):
-            try:
-                written = await conn.fetch(
-                    self._append_many_sql,
-                    stream_ids,
-                    expected,
-                    carrier.get("traceparent"),
-                    carrier.get("tracestate"),
-                    *columns,
-                    *extra,
-                )
-            except asyncpg.UniqueViolationError:
-                raise ConcurrencyConflict("(several streams)", -1) from None
-            if not written:
-                states = await conn.fetch(self._diagnose_many_sql, stream_ids, expected)
-                if states and not states[0]["fresh"]:
-                    raise StoreMisuse("append must be the first write in its transaction")
-                moved = next((st for st in states if st["current"] != st["expected_version"]), None)
-                if moved is None:
-                    raise ConcurrencyConflict("(several streams)", -1)
-                raise ConcurrencyConflict(moved["stream_id"], moved["expected_version"], moved["current"])
-        return _recorded(rows, written, sources, carrier)
+        span = tracer.start_as_current_span("event_store.append_to_streams", attributes={"sajja.streams": len(appends)})
+        with span:
+            async with self._hooked(conn, rows):
+                try:
+                    written = await conn.fetch(
+                        self._append_many_sql,
+                        stream_ids,
+                        expected,
+                        carrier.get("traceparent"),
+                        carrier.get("tracestate"),
+                        *columns,
+                        *extra,
+                    )
+                except asyncpg.UniqueViolationError:
+                    raise ConcurrencyConflict("(several streams)", -1) from None
+                if not written:
+                    states = await conn.fetch(self._diagnose_many_sql, stream_ids, expected)
+                    if states and not states[0]["fresh"]:
+                        raise StoreMisuse("append must be the first write in its transaction")
+                    moved = next((st for st in states if st["current"] != st["expected_version"]), None)
+                    if moved is None:
+                        raise ConcurrencyConflict("(several streams)", -1)
+                    raise ConcurrencyConflict(moved["stream_id"], moved["expected_version"], moved["current"])
+                recorded = _recorded(rows, written, sources, carrier)
+                await self._run_hook(conn, recorded)
+        return recorded
 
     def prepare(self, appends: Sequence[StreamAppend]) -> list[PreparedEvent]:
         """Events a command (or an import) decided, prepared for `append_bulk`: numbered from each stream's
@@ -421,6 +452,14 @@ class EventStore:
                             columns=("text_id", "stream_id", "field", "body"),
                             records=[(t.text_id, stream, t.field, t.body) for stream, t in texts],
                         )
+                    if self.after_append is not None:
+                        hooked = [e for e in events if e.event_type in self.after_append.event_types]
+                        if hooked:
+                            # The column's default: the transaction's start, the same for every row copied.
+                            recorded_at = await conn.fetchval("select now()")
+                            await self.after_append.apply(
+                                conn, [AppendedFact(e.event_type, json.loads(e.payload), recorded_at) for e in hooked]
+                            )
                     position = int(await conn.fetchval(self._bulk_last_position_sql))
                     if record is not None:
                         await conn.execute(
@@ -439,6 +478,24 @@ class EventStore:
                 stream, current = await self._first_moved(conn, expected)
                 raise ConcurrencyConflict(stream, expected.get(stream, -1), current) from None
         return BulkAppended(len(events), position)
+
+    def _hooked(self, conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> Any:
+        """A transaction around the append when the hook has work in it (the append alone needs none: it is
+        one statement), so the hook's writes commit or roll back with the events."""
+        hook = self.after_append
+        if hook is not None and any(row[4] in hook.event_types for row in rows):
+            return conn.transaction()
+        return contextlib.nullcontext()
+
+    async def _run_hook(self, conn: asyncpg.Connection, recorded: list[RecordedEvent]) -> None:
+        hook = self.after_append
+        if hook is None:
+            return
+        facts = [
+            AppendedFact(e.event_type, e.payload, e.recorded_at) for e in recorded if e.event_type in hook.event_types
+        ]
+        if facts:
+            await hook.apply(conn, facts)
 
     async def _first_moved(self, conn: asyncpg.Connection, expected: dict[str, int]) -> tuple[str, int | None]:
         rows = await conn.fetch(

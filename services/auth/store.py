@@ -38,10 +38,12 @@ def user_principal(row: asyncpg.Record, csrf: str | None = None, session_id: str
 
 
 async def sign_in(pool: asyncpg.Pool, work: PasswordWork, username: str, password: str) -> asyncpg.Record:
-    """The user's row when the password is right. An unknown or inactive user costs the same hashing."""
-    row = await pool.fetchrow(f"select * from {S}.users where username = $1 and active", username)
-    if not await work.verify(row["password_hash"] if row is not None else None, password):
-        raise SignInRefused
+    """The user's row when the password is right. An unknown or inactive user costs the same hashing. Raises
+    PasswordWorkBusy, before reading anything, when the password pool is full."""
+    with work.slot():
+        row = await pool.fetchrow(f"select * from {S}.users where username = $1 and active", username)
+        if not await work.verify(row["password_hash"] if row is not None else None, password, in_slot=True):
+            raise SignInRefused
     assert row is not None
     return row
 
@@ -133,9 +135,10 @@ async def _end_all_sessions(conn: asyncpg.Connection, username: str, why: str) -
 
 
 async def client_principal(pool: asyncpg.Pool, work: PasswordWork, client_id: str, secret: str) -> Principal | None:
-    row = await pool.fetchrow(f"select * from {S}.clients where client_id = $1 and active", client_id)
-    if not await work.verify(row["secret_hash"] if row is not None else None, secret):
-        return None
+    with work.slot():  # refused before the lookup when the pool is full, as a sign-in is
+        row = await pool.fetchrow(f"select * from {S}.clients where client_id = $1 and active", client_id)
+        if not await work.verify(row["secret_hash"] if row is not None else None, secret, in_slot=True):
+            return None
     assert row is not None
     return Principal(
         subject=client_id,

@@ -7,6 +7,7 @@ from pathlib import Path
 from libs.events.inbox import Inbox, InboxWorker
 from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
+from services.ledger import book_totals
 from services.ledger.api import build_router
 from services.ledger.handlers import SCHEMA, LedgerHandlers
 from services.ledger.lending_postings import LendingPostingHandler, LendingRequests
@@ -33,4 +34,5 @@ def build(platform: Platform) -> ServiceRuntime:
             InboxWorker(platform.pool, inbox, LendingPostingHandler(handlers)),
             ImportWorker(platform.pool, handlers.store, platform.settings.national_id_hash_key),
         ],
+        on_start=[lambda: book_totals.build_once(platform.pool)],
     )

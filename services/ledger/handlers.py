@@ -33,7 +33,7 @@ from libs.events.schemas.ledger import (
 from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend, stream_uuid
 from libs.events.wakeup import CommitSignal
-from services.ledger import allocation, books, domain, installments
+from services.ledger import allocation, book_totals, books, domain, installments
 from services.ledger.months import may_fall_in_a_closable_month
 
 SCHEMA = "ledger"
@@ -48,11 +48,17 @@ def _parsed(events: list[RecordedEvent]) -> list[tuple[Any, int]]:
     return [(REGISTRY.parse_event(e), e.stream_version) for e in events]
 
 
+def ledger_event_store() -> EventStore:
+    """The ledger's event store. Whatever writes ledger events uses this one: the books' day totals are written
+    with the money events, in their transaction (book_totals.py)."""
+    return EventStore(SCHEMA, after_append=book_totals.BOOKS_HOOK)
+
+
 class LedgerHandlers:
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
         self.settings = settings
-        self.store = EventStore(SCHEMA)
+        self.store = ledger_event_store()
         self.commit_signal = CommitSignal(pool, self.store.notify_channel)
         self.commands = IdempotentCommands(pool, SCHEMA, after_commit=self.commit_signal.poke)
 
@@ -270,7 +276,8 @@ class LedgerHandlers:
 
     async def lock_group_cash(self, conn: asyncpg.Connection, group_id: uuid.UUID) -> int:
         """Take the group's cash lock (until the transaction ends) and read the cash its books hold."""
-        return cash_of(await self.lock_group_money(conn, group_id))
+        await conn.execute(_GROUP_CASH_LOCK, str(group_id))
+        return await book_totals.cash(conn, group_id)
 
     async def lock_group_money(
         self, conn: asyncpg.Connection, group_id: uuid.UUID
@@ -583,8 +590,7 @@ class LedgerHandlers:
     async def group_books(self, group_id: uuid.UUID, as_of: date) -> list[books.AccountBalance]:
         """The group's trial balance on `as_of` (by business date), from its money events."""
         await self.load_group(self.pool, group_id)
-        money = await self.group_money_events(self.pool, group_id)
-        return books.trial_balance(books.postings(t, p) for t, p, on in money if on <= as_of)
+        return await book_totals.trial_balance(self.pool, group_id, as_of)
 
     async def journal(
         self, group_id: uuid.UUID, first: date, last: date, after: tuple[date, int] | None = None, limit: int = 500
