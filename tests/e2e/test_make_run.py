@@ -5,6 +5,7 @@ start has run (its workers die with it at once)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -125,6 +126,33 @@ def _post(session: httpx.Client, path: str, body: dict[str, object]) -> httpx.Re
     return session.post(path, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
 
 
+def _readme_walkthrough() -> str:
+    """The README's first walkthrough: the shell block after its `<!-- walkthrough` marker."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    after = text[text.index("<!-- walkthrough") :]
+    start = after.index("```sh\n") + len("```sh\n")
+    return after[start : after.index("```\n", start)]
+
+
+def _run_the_readme_walkthrough(runner: Runner) -> list[str]:
+    """The block as a user pastes it into bash, in a project directory whose .sajja/ is the runner's, with
+    bash's strict mode added so that any command failing fails the test. Its output's lines."""
+    project = runner.data_dir.parent / "project"
+    project.mkdir(exist_ok=True)
+    if not (project / ".sajja").exists():
+        (project / ".sajja").symlink_to(runner.data_dir)
+    done = subprocess.run(
+        ["bash", "-c", "set -euo pipefail\n" + _readme_walkthrough()],
+        cwd=project,
+        env={"PATH": os.environ["PATH"], "HOME": str(project), "SAJJA_URL": runner.url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    return done.stdout.splitlines()
+
+
 def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) -> None:
     runner = Runner(data_dir)
     runner.start()
@@ -179,6 +207,10 @@ def test_deposit_shows_in_balance_and_ctrl_c_stops_everything(data_dir: Path) ->
         position = deposit.json()["position"]["ledger"]
         balance = session.get(f"/reporting/v1/members/{member_id}/balances", params={"after": f"ledger:{position}"})
         assert balance.json() == {"member_id": member_id, "sajja": "0.00", "special": "50.00", "total": "50.00"}
+        # The README's walkthrough runs as pasted, ids captured on the way, and shows its deposit.
+        said, shown = _run_the_readme_walkthrough(runner)[-2:]
+        readme_member = said.split("member ")[1].split(",")[0]
+        assert json.loads(shown) == {"member_id": readme_member, "sajja": "0.00", "special": "50.00", "total": "50.00"}
         ready = httpx.get(f"{runner.url}/readyz", timeout=5).json()
         assert set(ready["services"]) == {"auth", "ledger", "lending", "campaign", "reporting"}
         for service in ("ledger", "lending", "campaign", "reporting"):
