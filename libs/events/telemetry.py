@@ -60,7 +60,13 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    # Libraries speak at INFO of every request they make or font they subset (httpx: each call between the
+    # services; fontTools: hundreds of lines per PDF): quiet unless something is wrong.
+    for library in QUIET_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.WARNING)
+
+
+QUIET_LIBRARIES = ("aiokafka", "httpx", "httpcore", "fontTools")
 
 
 class TracingMiddleware:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from libs.auth.access import AreaFromRequest, AreaQuery, Nationwide, PartnerCheck, Rule, access
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, idempotency_key
-from libs.events.money import format_baht
+from libs.events.money import format_baht, parse_baht
 from libs.events.runtime import Platform
 from libs.events.tables import Table, TableFormat, file_response
 from libs.events.thai_dates import thai_date
@@ -65,6 +65,35 @@ class RefreshRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"as_of": "2024-12-31"}]})
 
     as_of: date | None = None
+
+
+def trial_balance_sides(trial: dict[str, Any]) -> dict[str, object]:
+    """A trial balance as a committee reads it: each account with a balance in its debit or its credit column,
+    and the two columns' totals, which are equal when the books balance."""
+    accounts = []
+    total_debit = total_credit = 0
+    for a in trial["accounts"]:
+        balance = parse_baht(a["balance"]) if not a["balance"].startswith("-") else -parse_baht(a["balance"][1:])
+        if balance == 0:
+            continue
+        debit, credit = max(balance, 0), max(-balance, 0)
+        total_debit, total_credit = total_debit + debit, total_credit + credit
+        accounts.append(
+            {
+                "code": a["code"],
+                "name_th": a["name_th"],
+                "name_en": a["name_en"],
+                "balance": a["balance"],
+                "debit": format_baht(debit),
+                "credit": format_baht(credit),
+            }
+        )
+    return {
+        "balanced": trial["balanced"] and total_debit == total_credit,
+        "accounts": accounts,
+        "total_debit": format_baht(total_debit),
+        "total_credit": format_baht(total_credit),
+    }
 
 
 def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFeed | None = None) -> APIRouter:
@@ -134,14 +163,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
                 "buckets": portfolio["buckets"],
                 "par30_percent": portfolio["par30_percent"],
             },
-            "books": {
-                "balanced": trial["balanced"],
-                "accounts": [
-                    {"code": a["code"], "name_th": a["name_th"], "balance": a["balance"]}
-                    for a in trial["accounts"]
-                    if a["balance"] != "0.00"
-                ],
-            },
+            "books": trial_balance_sides(trial),
             "smart_level": grading["level"],
         }
 

@@ -126,6 +126,22 @@ async def _chart(page: Any, canvas: str) -> list[list[float]]:
     return data
 
 
+async def _fits_a_phone(page: Any, name: str) -> None:
+    width = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the {name} page is {width} px wide on a 390-px screen"
+    heights = await page.evaluate(
+        "[...document.querySelectorAll('.chart')].filter(c => c.offsetParent !== null)"
+        ".map(c => [c.querySelector('canvas').id, c.querySelector('canvas').getBoundingClientRect().height])"
+    )
+    assert heights and all(height >= 150 for _, height in heights), (name, heights)
+    loose = await page.evaluate(
+        "[...document.querySelectorAll('main table')].filter(t => t.offsetParent !== null"
+        " && !t.closest('.table-wrap, .scroll')).map(t => t.id)"
+    )
+    assert loose == [], f"tables outside a scrolling box on the {name} page: {loose}"
+    await page.screenshot(path=str(SCREENSHOTS / f"dashboard-{name}-phone.png"), full_page=True)
+
+
 async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str) -> None:
     from playwright.async_api import async_playwright
 
@@ -159,11 +175,16 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await page.wait_for_selector("#live.on")
 
             # The campaign's end: figures and charts on 31 March 2024, shown in the Buddhist Era.
+            # Picked in the Buddhist Era, with Thai month names (the browser's own picker shows the Common Era).
+            assert await page.is_hidden("#as-of") and await page.is_visible("#as-of-th")
             loads = int(await page.evaluate("document.body.dataset.loads"))
-            await page.fill("#as-of", "2024-03-31")
-            await page.dispatch_event("#as-of", "change")
+            await page.select_option("#as-of-year", "2024")
+            await page.select_option("#as-of-month", "3")
+            await page.select_option("#as-of-day", "31")
             await _settled(page, "national", after=loads)
             assert await page.inner_text("#as-of-shown") == "31 มีนาคม 2567"
+            assert await page.evaluate("document.querySelector('#as-of-year option:checked').textContent") == "2567"
+            assert await page.evaluate("document.querySelector('#as-of-month option:checked').textContent") == "มีนาคม"
             api = (await client.get("/reporting/v1/stats", params={"as_of": "2024-03-31"})).json()
             members = await page.inner_text('[data-stat="members"] .value')
             savings = await page.inner_text('[data-stat="savings"] .value')
@@ -204,6 +225,20 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert await page.inner_text('[data-stat="members"] .value') == "2"
             assert await page.inner_text("#smart-level") in ("1", "2", "3")
             assert "1100" in await page.inner_text("#books")  # loans receivable in the group's books
+            # A trial balance as a committee reads it: debit and credit columns, and equal totals.
+            assert (await page.inner_text("#books thead")).strip() == "บัญชี\tชื่อ\tเดบิต (บาท)\tเครดิต (บาท)"
+            totals = await page.evaluate(
+                "[...document.querySelectorAll('#books tbody tr:last-child td')].map(td => td.textContent)"
+            )
+            assert totals[0] == "รวม" and totals[2] == totals[3] != "", totals
+            # The campaign's counters here are the district's, and the panel says so.
+            assert await page.inner_text("#campaign-area") == "ตัวเลขของอำเภอเมืองสระแก้ว (ทั้งอำเภอ ไม่ใช่เฉพาะกลุ่มนี้)"
+            # SMART's criteria in words, not operators; an empty chart says so instead of bare axes.
+            gaps = await page.inner_text("#smart-gaps")
+            assert gaps and "<=" not in gaps and ">=" not in gaps, gaps
+            assert await page.evaluate("document.getElementById('chart-referrals').dataset.empty") == "1"
+            assert await page.is_visible("#chart-referrals + .no-data")
+            assert await page.inner_text("#chart-referrals + .no-data") == "ยังไม่มีข้อมูล"
             await page.screenshot(path=str(SCREENSHOTS / "dashboard-group-th.png"), full_page=True)
 
             # English, with Common Era dates.
@@ -215,6 +250,22 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert "Trial balance" in await page.inner_text("#group-panel")
             await page.click("#lang")
             await _until(page, "document.documentElement.lang === 'th'")
+
+            # A phone (390×844): no page scrolls sideways, charts keep their height, tables scroll in their cards.
+            phone = await browser.new_page(viewport={"width": 390, "height": 844}, locale="th-TH", is_mobile=True)
+            phone.on("pageerror", lambda error: failures.append(str(error)))
+            await phone.goto(f"{served}/")
+            await phone.wait_for_selector("#sign-in-form", state="visible")
+            await _sign_in(phone, "nattaya", PASSWORD)
+            await _settled(phone, "national")
+            await _fits_a_phone(phone, "national")
+            await phone.goto(f"{served}/#/district/2701")
+            await _settled(phone, "district", "2701")
+            await _fits_a_phone(phone, "district")
+            await phone.goto(f"{served}/#/group/{seeded['group_a']}")
+            await _settled(phone, "group", seeded["group_a"])
+            await _fits_a_phone(phone, "group")
+            await phone.close()
 
             # Live: a deposit made elsewhere reaches the open page through the projections, no reload.
             await page.goto(f"{served}/#/province/27")
@@ -240,6 +291,20 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert await page.inner_text('[data-stat="members"] .value') == "1"
             national = await page.evaluate("fetch('/reporting/v1/stats').then(r => r.status)")
             assert national == 403
+            # The breadcrumb offers no way up to areas the officer may not open.
+            assert "ทั่วประเทศ" in await page.inner_text("#trail")
+            assert await page.locator("#trail a").count() == 0
+            # Asked for the nation anyway: a Thai sentence, no API path, and no figures left from before.
+            loads = int(await page.evaluate("document.body.dataset.loads"))
+            await page.goto(f"{served}/#/national")
+            await _until(page, f"Number(document.body.dataset.loads) > {loads} && document.body.dataset.busy === '0'")
+            assert await page.inner_text("#error") == "บัญชีผู้ใช้นี้ไม่มีสิทธิ์ดูข้อมูลของพื้นที่นี้ กลับไปยังพื้นที่ของท่าน"
+            assert await page.is_hidden("#kpis") and await page.inner_text("#trail") == ""
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-refused-th.png"), full_page=True)
+            loads = int(await page.evaluate("document.body.dataset.loads"))
+            await page.click("#error a")  # the way back to the officer's own district
+            await _settled(page, "district", "2702", after=loads)
+            assert await page.is_visible("#kpis") and await page.is_hidden("#error")
             assert failures == []
         finally:
             await browser.close()

@@ -77,5 +77,9 @@ async def test_groups_are_graded_with_reasons_history_and_gaps(client: httpx.Asy
     assert summary["loans"]["count"] == 0 and summary["loans"]["par30_percent"] == "0.00"
     books = {a["code"]: a["balance"] for a in summary["books"]["accounts"]}
     assert summary["books"]["balanced"] and books == {"1010": "3200.00", "2010": "-3200.00"}
+    # As a committee reads a trial balance: each balance on its side, and equal totals.
+    sides = {a["code"]: (a["debit"], a["credit"]) for a in summary["books"]["accounts"]}
+    assert sides == {"1010": ("3200.00", "0.00"), "2010": ("0.00", "3200.00")}
+    assert summary["books"]["total_debit"] == summary["books"]["total_credit"] == "3200.00"
     assert summary["smart_level"] == 3 and summary["as_of_th"] == "๑๕ ธันวาคม ๒๕๖๗"
     assert (await client.get("/reporting/v1/groups/00000000-0000-7000-8000-000000000000/summary")).status_code == 404

@@ -27,8 +27,17 @@ const T = {
     smart: "ระดับกลุ่ม SMART Saving Group", smart_level: "ระดับ", smart_top: "อยู่ในระดับสูงสุดแล้ว",
     smart_gap: "ยังขาด: {c}",
     books: "งบทดลอง (ยอดคงเหลือที่ไม่เป็นศูนย์)", account: "บัญชี", balance: "ยอดคงเหลือ (บาท)",
+    debit: "เดบิต (บาท)", credit: "เครดิต (บาท)", total: "รวม",
     footer: "วันที่แสดงเป็นพุทธศักราช · จำนวนเงินเป็นบาท",
     error: "โหลดข้อมูลไม่สำเร็จ: {e}",
+    error_forbidden: "บัญชีผู้ใช้นี้ไม่มีสิทธิ์ดูข้อมูลของพื้นที่นี้",
+    error_not_found: "ไม่พบข้อมูลของพื้นที่หรือกลุ่มนี้",
+    error_failed: "ระบบขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้ง", go_home: "กลับไปยังพื้นที่ของท่าน",
+    no_data: "ยังไม่มีข้อมูล",
+    campaign_area_national: "ตัวเลขทั่วประเทศ", campaign_area_province: "ตัวเลขของจังหวัด{a}",
+    campaign_area_district: "ตัวเลขของอำเภอ{a}", campaign_area_group: " (ทั้งอำเภอ ไม่ใช่เฉพาะกลุ่มนี้)",
+    at_most: "ไม่เกิน {v}", at_least: "อย่างน้อย {v}",
+    day: "วัน", month: "เดือน", year: "ปี พ.ศ.",
     sign_in: "เข้าสู่ระบบ", sign_out: "ออกจากระบบ", username: "ชื่อผู้ใช้", password: "รหัสผ่าน",
     sign_in_failed: "ชื่อผู้ใช้หรือรหัสผ่านไม่ถูกต้อง", throttled: "ลองเข้าสู่ระบบบ่อยเกินไป กรุณารอ {s} วินาทีแล้วลองใหม่", busy: "ระบบกำลังมีผู้เข้าสู่ระบบจำนวนมาก กรุณาลองใหม่อีกครั้ง",
     criteria: {
@@ -66,8 +75,17 @@ const T = {
     smart: "SMART Saving Group level", smart_level: "Level", smart_top: "At the top level",
     smart_gap: "Missing: {c}",
     books: "Trial balance (non-zero balances)", account: "Account", balance: "Balance (THB)",
+    debit: "Debit (THB)", credit: "Credit (THB)", total: "Total",
     footer: "Dates in the Common Era · amounts in baht",
     error: "Could not load: {e}",
+    error_forbidden: "This account may not see this area's figures",
+    error_not_found: "No figures for this area or group",
+    error_failed: "The system could not answer just now: please try again", go_home: "Back to your area",
+    no_data: "No data yet",
+    campaign_area_national: "Figures for the whole country", campaign_area_province: "Figures for {a} province",
+    campaign_area_district: "Figures for {a} district", campaign_area_group: " (the whole district, not this group alone)",
+    at_most: "at most {v}", at_least: "at least {v}",
+    day: "Day", month: "Month", year: "Year",
     sign_in: "Sign in", sign_out: "Sign out", username: "Username", password: "Password",
     sign_in_failed: "Wrong username or password", throttled: "Too many sign-in attempts: wait {s} s and try again", busy: "Many people are signing in right now: please try again",
     criteria: {
@@ -132,16 +150,17 @@ function todayInThailand() {
 }
 
 class SignedOut extends Error {}
+// A refused or failed read: the page says what it means in words (never an API path).
+class LoadFailed extends Error {
+  constructor(status) { super(`HTTP ${status}`); this.status = status; }
+}
+const failure = (error) => t(error.status === 403 ? "error_forbidden" : error.status === 404 ? "error_not_found" : "error_failed");
 
 async function getJSON(path, params = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
   const response = await fetch(query.size ? `${path}?${query}` : path, { headers: { Accept: "application/json" } });
   if (response.status === 401) throw new SignedOut(path);
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { detail = (await response.json()).detail || detail; } catch (_) { /* not JSON */ }
-    throw new Error(`${path}: ${response.status} ${detail}`);
-  }
+  if (!response.ok) throw new LoadFailed(response.status);
   return response.json();
 }
 
@@ -178,6 +197,8 @@ function escapeHtml(text) {
 
 function draw(id, config) {
   const canvas = $(id);
+  // The chart fills its box, whose height the style sheet fixes: no strip on a phone, no 600-px bar chart.
+  config.options = { ...(config.options || {}), responsive: true, maintainAspectRatio: false };
   if (charts[id]) {
     charts[id].data = config.data;
     charts[id].options = config.options || {};
@@ -187,6 +208,17 @@ function draw(id, config) {
   }
   // What the test (and a curious officer) can read back: how many points were drawn.
   canvas.dataset.points = String(config.data.labels.length);
+  // Bare axes say nothing: an empty chart says there is no data.
+  const empty = !config.data.labels.length || config.data.datasets.every((d) => d.data.every((v) => !v));
+  let note = canvas.parentElement.querySelector(".no-data");
+  if (!note) {
+    note = document.createElement("p");
+    note.className = "no-data";
+    canvas.parentElement.appendChild(note);
+  }
+  note.textContent = t("no_data");
+  note.hidden = !empty;
+  canvas.dataset.empty = empty ? "1" : "0";
 }
 
 function staticTexts() {
@@ -196,8 +228,38 @@ function staticTexts() {
   $("sign-out").textContent = t("sign_out");
   const asOf = state.asOf || todayInThailand();
   $("as-of").value = asOf;
+  // Thai: the date is picked in the Buddhist Era with Thai month names (a browser's own picker shows the
+  // Common Era in its locale's order); English keeps the browser's picker.
+  const thai = state.lang === "th";
+  $("as-of").hidden = thai;
+  $("as-of-th").hidden = !thai;
+  if (thai) beDatePicker(asOf);
   $("as-of-shown").textContent = date(asOf, true);
   liveText();
+}
+
+function beDatePicker(iso) {
+  const [y, m, d] = iso.split("-").map(Number);
+  const thisYear = Number(todayInThailand().slice(0, 4));
+  const options = (values, label, chosen) => values.map((v) =>
+    `<option value="${v}"${v === chosen ? " selected" : ""}>${escapeHtml(label(v))}</option>`).join("");
+  const monthName = (month) => new Intl.DateTimeFormat("th-TH", { month: "long" }).format(new Date(2000, month - 1, 1));
+  const years = [];
+  for (let year = thisYear; year >= Math.min(y, thisYear - 30); year -= 1) years.push(year);
+  const days = Array.from({ length: new Date(y, m, 0).getDate() }, (_, i) => i + 1);
+  $("as-of-day").innerHTML = options(days, String, d);
+  $("as-of-month").innerHTML = options(Array.from({ length: 12 }, (_, i) => i + 1), monthName, m);
+  $("as-of-year").innerHTML = options(years, (year) => String(year + 543), y);
+  $("as-of-day").setAttribute("aria-label", t("day"));
+  $("as-of-month").setAttribute("aria-label", t("month"));
+  $("as-of-year").setAttribute("aria-label", t("year"));
+}
+function beDatePicked() {
+  const y = Number($("as-of-year").value), m = Number($("as-of-month").value);
+  const d = Math.min(Number($("as-of-day").value), new Date(y, m, 0).getDate());  // 31 → 30 in a short month
+  const iso = `${y}-${String(m).padStart(2, "0")}-${String(d).padStart(2, "0")}`;
+  state.asOf = iso !== todayInThailand() ? iso : null;
+  load();
 }
 
 function liveText() {
@@ -205,8 +267,22 @@ function liveText() {
   $("live-text").textContent = on ? `${t("live_on")} · ${count(state.liveEvents)} ${t("live_events")}` : t("live_off");
 }
 
+const DEPTH = { national: 0, province: 1, district: 2, group: 3 };
+// The deepest level the caller's area fixes: an officer opens their area and what lies below it, nothing above.
+function homeDepth() {
+  const me = state.me || {};
+  return me.group_id ? DEPTH.group : me.district_code ? DEPTH.district : me.province_code ? DEPTH.province : DEPTH.national;
+}
+// The caller's own area: where an officer lands, and the way back from a page refused to them.
+function homeHash() {
+  const me = state.me || {};
+  if (me.group_id) return hashFor("group", me.group_id);
+  if (me.district_code) return hashFor("district", me.district_code);
+  if (me.province_code) return hashFor("province", me.province_code);
+  return hashFor("national", null);
+}
 function renderTrail(trail) {
-  $("trail").innerHTML = trail.map((step, i) => (i === trail.length - 1
+  $("trail").innerHTML = trail.map((step, i) => (i === trail.length - 1 || DEPTH[step.level] < homeDepth()
     ? `<strong>${escapeHtml(name(step))}</strong>`
     : `<a href="${hashFor(step.level, step.code)}">${escapeHtml(name(step))}</a>`)).join('<span class="sep">›</span>');
 }
@@ -293,6 +369,9 @@ async function loadCampaign(asOf) {
   $("campaign-window").textContent = t("campaign_window", { from: date(campaign.starts_on, true), to: date(campaign.ends_on, true) });
   // Campaign counters go down to districts; a group's page shows its district's.
   const where = state.level === "group" ? { level: "district", code: groupDistrict } : area();
+  const counted = trailSteps.find((s) => s.level === where.level) || trailSteps[0];
+  $("campaign-area").textContent = counted
+    ? t(`campaign_area_${counted.level}`, { a: name(counted) }) + (state.level === "group" ? t("campaign_area_group") : "") : "";
   const board = state.level === "national" ? { level: "province" } : { level: "district", province: provinceOf() };
   const base = `/campaign/v1/campaigns/${encodeURIComponent(state.campaignId)}`;
   const [progress, series, reports] = await Promise.all([
@@ -335,15 +414,28 @@ function provinceOf() {
   return step ? step.code : null;
 }
 
+// A criterion's bound as words: "<= 2" → "ไม่เกิน 2", ">= 80" → "อย่างน้อย 80".
+function required(text) {
+  const [, op, v] = /^\s*([<>]=)\s*(.*)$/.exec(text) || [];
+  return op === "<=" ? t("at_most", { v }) : op === ">=" ? t("at_least", { v }) : text;
+}
+
 function renderGroup(summary, smart) {
   $("smart-level").textContent = String(smart.level);
   const gaps = smart.gaps_to_next_level || [];
   $("smart-gaps").innerHTML = smart.next_level
     ? gaps.map((g) => `<li data-criterion="${escapeHtml(g.name)}">${escapeHtml(t("smart_gap", {
-      c: `${T[state.lang].criteria[g.name] || g.name} ${g.value} (${g.required})` }))}</li>`).join("")
+      c: `${T[state.lang].criteria[g.name] || g.name} ${g.value} (${required(g.required)})` }))}</li>`).join("")
     : `<li>${t("smart_top")}</li>`;
-  table($("books"), [[t("account")], [t("name")], [t("balance"), true]],
-    summary.books.accounts.map((a) => ({ cells: [[a.code], [a.name_th], [money(a.balance), true]] })));
+  // Each balance in its debit or credit column, and the two totals, which are equal when the books balance.
+  const books = summary.books;
+  const shown = (amount) => (amount === "0.00" ? "" : money(amount));
+  table($("books"), [[t("account")], [t("name")], [t("debit"), true], [t("credit"), true]], [
+    ...books.accounts.map((a) => ({
+      cells: [[a.code], [state.lang === "th" ? a.name_th : a.name_en || a.name_th], [shown(a.debit), true], [shown(a.credit), true]],
+    })),
+    { cells: [[t("total"), false, "total"], ["", false, "total"], [money(books.total_debit), true, "total"], [money(books.total_credit), true, "total"]] },
+  ]);
 }
 
 let loading = null;
@@ -358,10 +450,21 @@ function load() {
       try {
         await loadOnce();
         $("error").hidden = true;
+        document.body.dataset.failed = "0";
       } catch (error) {
         if (error instanceof SignedOut) { showSignIn(); break; }
+        // The figures underneath belong to the page before: hidden, not left to be read as this one's.
+        document.body.dataset.failed = "1";
+        $("trail").innerHTML = "";
         $("error").hidden = false;
-        $("error").textContent = t("error", { e: error.message });
+        $("error").textContent = failure(error) + " ";
+        const home = homeHash();
+        if (home && home !== location.hash) {
+          const back = document.createElement("a");
+          back.href = home;
+          back.textContent = t("go_home");
+          $("error").appendChild(back);
+        }
       }
       state.loads += 1;
       document.body.dataset.loads = String(state.loads);
@@ -406,7 +509,7 @@ async function loadOnce() {
     await loadCampaign(asOf);
   } catch (error) {
     if (error instanceof SignedOut) throw error;
-    $("campaign-window").textContent = t("error", { e: error.message });
+    $("campaign-window").textContent = failure(error);
   }
   document.body.dataset.level = state.level;
   document.body.dataset.code = state.code || "";
@@ -432,11 +535,7 @@ function signedIn(me) {
   $("sign-out").textContent = t("sign_out");
   $("who").textContent = me.subject;
   // Officers start in their own area.
-  if (!location.hash) {
-    if (me.group_id) location.hash = hashFor("group", me.group_id);
-    else if (me.district_code) location.hash = hashFor("district", me.district_code);
-    else if (me.province_code) location.hash = hashFor("province", me.province_code);
-  }
+  if (!location.hash && homeHash() !== hashFor("national", null)) location.hash = homeHash();
   routeFromHash();
   connectLive();
   load();
@@ -504,6 +603,7 @@ window.addEventListener("DOMContentLoaded", () => {
     localStorage.setItem("sajja.lang", state.lang);
     if (state.me) load(); else staticTexts();
   });
+  for (const id of ["as-of-day", "as-of-month", "as-of-year"]) $(id).addEventListener("change", beDatePicked);
   $("as-of").addEventListener("change", (e) => {
     state.asOf = e.target.value && e.target.value !== todayInThailand() ? e.target.value : null;
     load();
