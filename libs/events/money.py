@@ -42,6 +42,13 @@ def format_baht(satang: int) -> str:
     return f"{sign}{whole}.{part:02d}"
 
 
+def grouped_baht(satang: int) -> str:
+    """Baht with thousands separators, for print (the API's strings carry none): 123456750 → '1,234,567.50'."""
+    sign = "-" if satang < 0 else ""
+    whole, part = divmod(abs(satang), SATANG_PER_BAHT)
+    return f"{sign}{whole:,}.{part:02d}"
+
+
 def _positive_amount(value: Any) -> int:
     if not isinstance(value, str):
         # JSON numbers are floats to most clients: 0.1 + 0.2 is not 0.3. Refuse them outright.

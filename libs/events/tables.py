@@ -13,6 +13,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Literal
 
 from fastapi.responses import Response
@@ -88,18 +89,33 @@ def to_xlsx(table: Table, sheet_title: str = "ข้อมูล") -> bytes:
     return out.getvalue()
 
 
+def as_number(value: str | int) -> str | int | Decimal:
+    """A figure column's cell as a spreadsheet number: "1,250.50" → Decimal (exact, no float on the way), "12" →
+    12; anything else (a percentage with its sign, a dash) stays text."""
+    if isinstance(value, str) and FIGURE.fullmatch(value):
+        plain = value.replace(",", "")
+        return Decimal(plain) if "." in plain else int(plain)
+    return value
+
+
 def append_row(sheet: Worksheet, values: Sequence[str | int | None], figures: frozenset[int] = frozenset()) -> None:
     """Append a row to a worksheet with every text a string cell: openpyxl would store a text starting with "="
     as a formula. Formula-like text also carries the quote prefix, Excel's mark for "text that looks like a
-    formula". Control characters cannot be stored in a worksheet; they can only have come from odd input."""
-    sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in values])
+    formula". Control characters cannot be stored in a worksheet; they can only have come from odd input.
+    In the `figures` columns, figures become numbers a clerk can add up, shown grouped with their places."""
+    cells: list[str | int | Decimal | None] = [
+        as_number(v) if i in figures and v is not None else v for i, v in enumerate(values)
+    ]
+    sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in cells])
     row = sheet.max_row
-    for i, value in enumerate(values):
+    for i, value in enumerate(cells):
+        cell = sheet.cell(row, i + 1)
         if isinstance(value, str):
-            cell = sheet.cell(row, i + 1)
             cell.data_type = "s"
             if formula_like(value, i in figures):
                 cell.quotePrefix = True
+        elif i in figures and isinstance(value, (int, Decimal)):
+            cell.number_format = "#,##0.00" if isinstance(value, Decimal) else "#,##0"
 
 
 def file_response(table: Table, format: Literal["csv", "xlsx"], name: str) -> Response:  # noqa: A002

@@ -8,11 +8,12 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 
+from fpdf import FPDF
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
-from libs.events.money import format_baht
-from libs.events.pdf import thai_pdf
+from libs.events.money import grouped_baht
+from libs.events.pdf import signature_kept, thai_pdf
 from libs.events.tables import append_row
 from libs.events.thai_dates import thai_date
 from services.campaign.counters import MONEY_COUNTERS
@@ -52,7 +53,7 @@ class ReportView:
 
 def value(counter: str, figures: dict[str, int]) -> str:
     amount = figures.get(counter, 0)
-    return format_baht(amount) if counter in MONEY_COUNTERS else f"{amount:,}"
+    return grouped_baht(amount) if counter in MONEY_COUNTERS else f"{amount:,}"
 
 
 def heading_lines(view: ReportView) -> list[str]:
@@ -111,6 +112,10 @@ def to_xlsx(view: ReportView) -> bytes:
 
 
 def to_pdf(view: ReportView, font_dir: str) -> bytes:
+    return signature_kept(lambda break_before_last: _draw(view, font_dir, break_before_last))
+
+
+def _draw(view: ReportView, font_dir: str, break_before_last: bool) -> tuple[FPDF, int, int]:
     pdf = thai_pdf(font_dir)
     lines = heading_lines(view)
     pdf.set_font("Laksaman", "B", 18)
@@ -119,26 +124,33 @@ def to_pdf(view: ReportView, font_dir: str) -> bytes:
     for line in lines[1:]:
         pdf.cell(0, 8, line, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
+    section_page = pdf.page
     with pdf.table(col_widths=(10, 110, 40, 20), text_align=("CENTER", "LEFT", "RIGHT", "CENTER")) as table:
         table.row(["ที่", "รายการ", "จำนวน", "หน่วย"])
         for i, (counter, label, unit) in enumerate(ROWS, start=1):
             table.row([str(i), label, value(counter, view.counters), unit])
     if view.children:
-        pdf.ln(4)
+        if break_before_last:
+            pdf.add_page()
+        else:
+            pdf.ln(4)
+        section_page = pdf.page
         pdf.set_font("Laksaman", "B", 14)
         pdf.cell(0, 8, "ผลการดำเนินงานรายอำเภอ", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Laksaman", "", 12)
         picked = ("new_members", "commitment_raises", "special_depositors", "members_taking_part", "savings_added")
-        with pdf.table(text_align="RIGHT") as table:
+        with pdf.table(text_align=("LEFT", *["RIGHT"] * len(picked))) as table:
             table.row(["อำเภอ", "สมาชิกใหม่", "เพิ่มสัจจะ", "ฝากพิเศษ", "ผู้เข้าร่วม", "เงินออมเพิ่ม"])
             for _, name, figures in view.children:
                 table.row([name, *[value(c, figures) for c in picked]])
+            # The report's own figures for the whole area (a member counted once, whichever district).
+            table.row([f"รวมทั้ง{LEVEL_TH[view.level]}", *[value(c, view.counters) for c in picked]])
     pdf.ln(4)
     pdf.set_font("Laksaman", "", 14)
     pdf.multi_cell(0, 8, f"หมายเหตุ: {view.notes or '-'}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     pdf.cell(0, 8, "ลงชื่อ ....................................... ผู้รายงาน", align="R", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    return pdf, section_page, pdf.page
 
 
 # The nomination forms' sections (แบบรายงานข้อมูล…ดีเด่นระดับอำเภอ), in the forms' order.

@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from libs.events.money import format_baht
-from libs.events.pdf import thai_pdf
+from fpdf import FPDF
+
+from libs.events.money import grouped_baht
+from libs.events.pdf import signature_kept, thai_pdf
 from libs.events.tables import Table, to_xlsx
 from libs.events.thai_dates import thai_date
 
@@ -55,13 +57,6 @@ class ProvinceReport:
     pipeline: dict[str, int]
 
 
-def grouped_baht(satang: int) -> str:
-    """Baht with thousands separators, for print (the API's strings carry none)."""
-    whole, _, fraction = format_baht(satang).partition(".")
-    sign, digits = ("-", whole[1:]) if whole.startswith("-") else ("", whole)
-    return f"{sign}{int(digits):,}.{fraction}"
-
-
 def figure(key: str, values: dict[str, int]) -> str:
     return grouped_baht(values.get(key, 0)) if key in MONEY else f"{values.get(key, 0):,}"
 
@@ -77,6 +72,10 @@ def district_rows(report: ProvinceReport) -> list[list[str]]:
 
 
 def to_pdf(report: ProvinceReport, font_dir: str) -> bytes:
+    return signature_kept(lambda break_before_last: _draw(report, font_dir, break_before_last))
+
+
+def _draw(report: ProvinceReport, font_dir: str, break_before_last: bool) -> tuple[FPDF, int, int]:
     pdf = thai_pdf(font_dir)
     lines = heading(report)
     pdf.set_font("Laksaman", "B", 18)
@@ -87,9 +86,9 @@ def to_pdf(report: ProvinceReport, font_dir: str) -> bytes:
 
     pdf.ln(3)
     pdf.set_font("Laksaman", "B", 14)
-    pdf.cell(0, 8, "๑. กลุ่ม สมาชิก เงินออม และเงินกู้ รายอำเภอ (จำนวนเงินเป็นบาท)", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, "1. กลุ่ม สมาชิก เงินออม และเงินกู้ รายอำเภอ (จำนวนเงินเป็นบาท)", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Laksaman", "", 11)
-    widths = (36, 12, 16, 27, 25, 27, 13, 27)
+    widths = (30, 12, 17, 29, 29, 29, 14, 30)
     with pdf.table(col_widths=widths, text_align=("LEFT", *["RIGHT"] * len(COLUMNS))) as table:
         table.row(["อำเภอ", *[label for _, label in COLUMNS]])
         for row in district_rows(report):
@@ -97,7 +96,7 @@ def to_pdf(report: ProvinceReport, font_dir: str) -> bytes:
 
     pdf.ln(3)
     pdf.set_font("Laksaman", "B", 14)
-    pdf.cell(0, 8, "๒. คุณภาพสินเชื่อของกลุ่ม", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, "2. คุณภาพสินเชื่อของกลุ่ม", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Laksaman", "", 12)
     with pdf.table(col_widths=(60, 30, 50), text_align=("LEFT", "RIGHT", "RIGHT"), width=140) as table:
         table.row(["ช่วงการค้างชำระ", "สัญญา", "เงินต้นคงค้าง (บาท)"])
@@ -105,20 +104,23 @@ def to_pdf(report: ProvinceReport, font_dir: str) -> bytes:
             table.row([BUCKETS_TH.get(name, name), f"{loans:,}", grouped_baht(amount)])
         table.row([f"PAR30 ({report.par30_percent}%)", "", grouped_baht(report.par30_satang)])
 
-    pdf.ln(3)
+    if break_before_last:
+        pdf.add_page()
+    else:
+        pdf.ln(3)
+    section_page = pdf.page
     pdf.set_font("Laksaman", "B", 14)
-    pdf.cell(0, 8, "๓. การส่งต่อลูกค้าให้ธนาคารออมสิน", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(0, 8, "3. การส่งต่อลูกค้าให้ธนาคารออมสิน", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Laksaman", "", 12)
     with pdf.table(col_widths=(60, 30), text_align=("LEFT", "RIGHT"), width=90) as table:
         table.row(["ขั้นตอน", "ราย"])
         for key, label in PIPELINE_TH:
             table.row([label, f"{report.pipeline.get(key, 0):,}"])
-
     pdf.ln(10)
     pdf.set_font("Laksaman", "", 14)
     pdf.cell(0, 8, "ลงชื่อ ....................................... ผู้รายงาน", align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 8, "ตำแหน่ง .......................................", align="R", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    return pdf, section_page, pdf.page
 
 
 def to_spreadsheet(report: ProvinceReport) -> bytes:

@@ -107,8 +107,9 @@ async def test_month_end_series_trail_names_and_exports(client: httpx.AsyncClien
     headings = next(r for r in rows if r[0] == "รหัส")
     row_2701 = next(r for r in rows if r[0] == "2701")
     assert row_2701[1] == "เมืองสระแก้ว"
-    assert row_2701[headings.index("จำนวนสมาชิกใหม่ที่รับสมัครเพิ่ม")] == "2"
-    assert row_2701[headings.index("จำนวนเงินฝากสัจจะสะสมพิเศษ")] == "250.50"
+    # Figures are spreadsheet numbers (a clerk's SUM works), not text.
+    assert row_2701[headings.index("จำนวนสมาชิกใหม่ที่รับสมัครเพิ่ม")] == 2
+    assert row_2701[headings.index("จำนวนเงินฝากสัจจะสะสมพิเศษ")] == 250.5
     board = await client.get(
         "/campaign/v1/campaigns/savings-50y/reports", params={"province": "27", "format": "csv", "after": after}
     )
@@ -122,12 +123,14 @@ async def test_month_end_series_trail_names_and_exports(client: httpx.AsyncClien
     pdf = await client.get("/reporting/v1/provinces/27/report", params={"as_of": "2024-03-15"})
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     pdf_text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
-    for expected in ("รายงานข้อมูลกลุ่มออมทรัพย์เพื่อการผลิต", "สระแก้ว", "๑๕ มีนาคม ๒๕๖๗", "750.50", "450.50", "PAR30"):
+    for expected in ("รายงานข้อมูลกลุ่มออมทรัพย์เพื่อการผลิต", "สระแก้ว", "15 มีนาคม 2567", "750.50", "450.50", "PAR30"):
         assert expected in pdf_text, expected
+    # One digit system in the whole document: the formal date's Thai digits are set as Arabic ones too.
+    assert not set("๐๑๒๓๔๕๖๗๘๙") & set(pdf_text), pdf_text
     xlsx = await client.get("/reporting/v1/provinces/27/report", params={"as_of": "2024-03-15", "format": "xlsx"})
     sheet_rows = list(openpyxl.load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True))
     total = next(r for r in sheet_rows if r[0] == "รวมทั้งจังหวัด")
-    assert total[1:3] == ("2", "3") and total[5] == "750.50"
+    assert total[1:3] == (2, 3) and total[5] == 750.5
     assert (await client.get("/reporting/v1/provinces/99/report")).status_code == 404
 
 

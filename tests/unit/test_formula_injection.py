@@ -76,7 +76,26 @@ def test_xlsx_cells_are_strings_never_formulas() -> None:
     assert names == [text.replace("\r", "\n") for text in HOSTILE]
     assert sheet.cell(4, 2).quotePrefix and not sheet.cell(4, 1).quotePrefix
     assert sheet["A1"].value == "=title()" and sheet["A1"].data_type == "s"
-    assert sheet.cell(4, 3).value == "-1250.50" and sheet.cell(4, 4).value == 3
+    # A figure column's figures are numbers a clerk can add up, shown grouped with their places.
+    assert sheet.cell(4, 3).value == -1250.5 and sheet.cell(4, 3).data_type == "n"
+    assert sheet.cell(4, 3).number_format == "#,##0.00"
+    assert sheet.cell(4, 4).value == 3 and sheet.cell(4, 4).number_format == "#,##0"
+    last = 4 + len(HOSTILE)
+    assert sheet.cell(last, 4).value == "-3-3" and sheet.cell(last, 4).quotePrefix  # not a figure: text
+
+
+def test_xlsx_figures_are_numbers_and_grouped_text_becomes_a_number_exactly() -> None:
+    table = Table(
+        headings=["ชื่อ", "เงินออม (บาท)", "สมาชิก", "PAR30"],
+        rows=[["ก", "1,234,567.89", "12", "5.35%"], ["ข", "0.10", 3, "-"]],
+        figures=frozenset({1, 2, 3}),
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx(table))).active
+    assert sheet is not None
+    assert [sheet.cell(2, c).value for c in (2, 3)] == [1234567.89, 12]
+    assert [sheet.cell(3, c).value for c in (2, 3)] == [0.1, 3]
+    assert all(sheet.cell(r, 2).data_type == "n" for r in (2, 3))
+    assert sheet.cell(2, 4).value == "5.35%" and sheet.cell(3, 4).value == "-"  # not figures: left as text
 
 
 def test_campaign_report_and_nomination_forms_are_neutralised() -> None:
