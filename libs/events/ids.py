@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-import uuid6
+from uuid_utils import compat
 
 
 def new_id() -> uuid.UUID:
-    """A fresh UUIDv7 as a standard-library UUID."""
-    return uuid.UUID(int=uuid6.uuid7().int)
+    """A fresh UUIDv7 as a standard-library UUID, increasing within the process (uuid-utils, in Rust: an import
+    draws one per event, and the pure-Python uuid6 took a tenth of its time)."""
+    return compat.uuid7()
 
 
 def stream_id(kind: str, entity_id: uuid.UUID | str) -> str:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+import orjson
 from opentelemetry import propagate, trace
 
 from libs.events import free_text
@@ -458,7 +459,7 @@ class EventStore:
                             # The column's default: the transaction's start, the same for every row copied.
                             recorded_at = await conn.fetchval("select now()")
                             await self.after_append.apply(
-                                conn, [AppendedFact(e.event_type, json.loads(e.payload), recorded_at) for e in hooked]
+                                conn, [AppendedFact(e.event_type, orjson.loads(e.payload), recorded_at) for e in hooked]
                             )
                     position = int(await conn.fetchval(self._bulk_last_position_sql))
                     if record is not None:

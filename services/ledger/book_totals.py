@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 
 import asyncpg
 
@@ -28,14 +28,21 @@ DayKey = tuple[uuid.UUID, str, date]  # (group, account, business date)
 def day_totals(facts: Iterable[AppendedFact]) -> dict[DayKey, list[int]]:
     """[debit, credit] per group, account and business day of some money events. Pure."""
     totals: dict[DayKey, list[int]] = {}
+    # An import's facts share their groups and their recorded time: each parsed once.
+    group_ids: dict[str, uuid.UUID] = {}
+    recorded_on: dict[datetime, date] = {}
     for fact in facts:
         group = fact.payload.get("group_id")
         if group is None:
             continue
-        on = books.business_date(fact.event_type, fact.payload, fact.recorded_at.astimezone(BANGKOK).date())
+        group_id = group_ids.get(group) or group_ids.setdefault(group, uuid.UUID(str(group)))
+        day = recorded_on.get(fact.recorded_at) or recorded_on.setdefault(
+            fact.recorded_at, fact.recorded_at.astimezone(BANGKOK).date()
+        )
+        on = books.business_date(fact.event_type, fact.payload, day)
         for p in books.postings(fact.event_type, fact.payload):
             if p.debit_satang or p.credit_satang:
-                entry = totals.setdefault((uuid.UUID(str(group)), p.account, on), [0, 0])
+                entry = totals.setdefault((group_id, p.account, on), [0, 0])
                 entry[0] += p.debit_satang
                 entry[1] += p.credit_satang
     return totals
