@@ -61,8 +61,9 @@ async def running_platform(
             await runtime.start()
         # What is alive once everything has started (apps, schemas, models, caches) lives as long as the process:
         # frozen, a full collection no longer walks it. In a heap of a million objects one such walk held the
-        # event loop 0.9 s, and every request waited behind it.
-        gc.collect()
+        # event loop 0.9 s, and every request waited behind it. (No full collection first: in a process that
+        # starts one platform after another, the tests, each would cost that second again.)
+        gc.collect(1)
         gc.freeze()
         yield RunningPlatform(platform, runtimes, Gateway(list(runtimes.values())))
     finally:

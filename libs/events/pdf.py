@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fpdf import FPDF
 
@@ -13,9 +14,27 @@ from fpdf import FPDF
 ARABIC_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 
+class _NoText(int):
+    """A code point that writes as nothing in a ToUnicode map (`<0014> <>`): see ThaiPDF.output."""
+
+    def __format__(self, spec: str) -> str:
+        return ""
+
+
 class ThaiPDF(FPDF):
     def normalize_text(self, text: str) -> str:
         return super().normalize_text(text.translate(ARABIC_DIGITS))
+
+    def output(self, *args: Any, **kwargs: Any) -> Any:
+        # HarfBuzz sets สระอำ (U+0E33) as two glyphs, นิคหิต and สระอา, and fpdf2 maps the text to the first and
+        # leaves the second out of the ToUnicode map: readers then extract a stray control character ("อำ\x14เภอ"),
+        # which breaks search and copy-paste. A glyph that carries no text of its own is mapped to nothing.
+        for font in self.fonts.values():
+            subset = getattr(font, "subset", None)
+            for glyph, _ in subset.items() if subset is not None else ():
+                if glyph is not None and glyph.unicode == ():
+                    glyph.unicode = (_NoText(0),)
+        return super().output(*args, **kwargs)
 
 
 def thai_pdf(font_dir: str) -> FPDF:

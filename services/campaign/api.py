@@ -24,7 +24,7 @@ from services.campaign import counters as counting
 from services.campaign import exports, nominations
 from services.campaign.exports import LEVEL_TH, ROWS
 from services.campaign.handlers import SCHEMA, CampaignHandlers
-from services.campaign.reports import deadline_for, nominations_as_of
+from services.campaign.reports import board, deadline_for, nominations_as_of
 
 Key = Annotated[str, Depends(idempotency_key)]
 LevelQuery = Annotated[Literal["national", "province", "district"], Query()]
@@ -299,41 +299,32 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         province: Annotated[
             str | None, Query(pattern=r"^[0-9]{2}$", description="For districts: their province")
         ] = None,
+        as_of: Annotated[date | None, Query(description="Where the reports stood that day (default: today)")] = None,
         format: TableFormat = "json",  # noqa: A002 - the query's public name
     ) -> dict[str, object] | Response:
         campaign = await handlers.load_campaign(campaign_id)
         if level == "district" and not province:
             raise Problem(422, "Invalid request", "province: required for the district board", "validation")
         deadline = deadline_for(campaign, level)
+        day = as_of or today_in_thailand()
         submitted = await handlers.submitted_reports(campaign_id, level)
-        areas = (
-            [(d.code, d.name_th) for d in geothai.districts(province or "")]
-            if level == "district"
-            else [(p.code, p.name_th) for p in geothai.provinces()]
-        )
-        today = today_in_thailand()
-        items = []
-        for code, name in areas:
-            report = submitted.get(code)
-            if report is not None:
-                state = "late" if report.late else "submitted"
-            else:
-                state = "overdue" if deadline and today > deadline else "due"
-            items.append(
-                {
-                    "code": code,
-                    "name_th": name,
-                    "state": state,
-                    "submitted_on": report.submitted_on.isoformat() if report else None,
-                }
-            )
+        items = [
+            {
+                "code": item.code,
+                "name_th": item.name_th,
+                "name_en": item.name_en,
+                "state": item.state,
+                "submitted_on": item.submitted_on.isoformat() if item.submitted_on else None,
+            }
+            for item in board(campaign, level, province, submitted, day)
+        ]
         if format != "json":
             states = {"submitted": "ส่งแล้ว", "late": "ส่งช้า", "due": "รอส่ง", "overdue": "เกินกำหนด"}
             table = Table(
                 title=[
                     f"สถานะการส่งรายงาน{LEVEL_TH[level]} — {campaign.name_th}",
                     f"กำหนดส่ง {thai_date(deadline)}" if deadline else "ไม่มีกำหนดส่ง",
-                    f"ข้อมูล ณ วันที่ {thai_date(today)}",
+                    f"ข้อมูล ณ วันที่ {thai_date(day)}",
                 ],
                 headings=["รหัส", LEVEL_TH[level], "สถานะ", "วันที่ส่ง"],
                 rows=[
@@ -352,6 +343,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
             "level": level,
             "deadline": deadline.isoformat() if deadline else None,
             "deadline_th": thai_date(deadline) if deadline else None,
+            "as_of": day.isoformat(),
             "items": items,
         }
 

@@ -4,7 +4,10 @@ to the department, each by the campaign's deadline for its level. Pure."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
+
+import geothai
 
 from libs.events.errors import RuleBroken
 from libs.events.free_text import FreeText
@@ -21,6 +24,43 @@ class CampaignRuleBroken(RuleBroken):
 
 def deadline_for(campaign: CampaignLaunched, level: Level) -> date | None:
     return {"district": campaign.deadlines.district_report, "province": campaign.deadlines.province_report}.get(level)
+
+
+@dataclass(frozen=True)
+class BoardItem:
+    code: str
+    name_th: str
+    name_en: str
+    state: str  # submitted | late | due | overdue
+    submitted_on: date | None
+
+
+def board(
+    campaign: CampaignLaunched,
+    level: Level,
+    province: str | None,
+    submitted: Mapping[str, ReportSubmitted],
+    as_of: date,
+) -> list[BoardItem]:
+    """The areas that owe the campaign a report at `level` — those it covers, no others — and where each stood on
+    `as_of`: a report submitted later than that is not in yet, and a deadline passed by then makes it overdue."""
+    covered = set(campaign.provinces)  # empty: the whole country
+    if level == "district":
+        if not province or (covered and province not in covered):
+            return []
+        areas = [(d.code, d.name_th, d.name_en) for d in geothai.districts(province)]
+    else:
+        areas = [(p.code, p.name_th, p.name_en) for p in geothai.provinces() if not covered or p.code in covered]
+    deadline = deadline_for(campaign, level)
+    items = []
+    for code, name_th, name_en in areas:
+        report = submitted.get(code)
+        if report is not None and report.submitted_on <= as_of:
+            state, on = ("late" if report.late else "submitted"), report.submitted_on
+        else:
+            state, on = ("overdue" if deadline and as_of > deadline else "due"), None
+        items.append(BoardItem(code, name_th, name_en, state, on))
+    return items
 
 
 def submit_report(

@@ -15,6 +15,7 @@ from services.reporting.referral_feed import ReferralFacts
 from services.reporting.smart_handlers import GroupCloses
 from services.reporting.statistics import Statistics
 from services.reporting.webhooks import WebhookSender
+from services.reporting.worklists import build_worklist_router
 
 NAME = "reporting"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -29,7 +30,11 @@ def build(platform: Platform) -> ServiceRuntime:
         NAME,
         platform,
         "Read models: balances, statistics, referral feeds; the operations dashboard at /reporting/.",
-        routers=[build_router(platform, balances), build_dashboard_router(platform, SCHEMA, live)],
+        routers=[
+            build_router(platform, balances),
+            build_dashboard_router(platform, SCHEMA, live),
+            build_worklist_router(platform, SCHEMA),
+        ],
         projectors=[
             platform.projector(SCHEMA, balances),
             # The dashboard refreshes when statistics change: their projector announces each batch.

@@ -215,9 +215,22 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert "สระแก้ว" in await page.inner_text("#trail")
             assert "เมืองสระแก้ว" in await page.inner_text("#children")
             assert "อำเภอ" in await page.inner_text("#reports thead") + await page.inner_text("#children-title")
+            # Tables sort by any column: members, twice for the most first.
+            await page.click('#children thead th[data-col="2"]')
+            await page.click('#children thead th[data-col="2"]')
+            assert "▼" in await page.inner_text('#children thead th[data-col="2"]')
+            assert "เมืองสระแก้ว" in await page.inner_text("#children tbody tr:first-child")
+            # Finding a group by part of its name, within the area on screen.
+            await page.fill("#search", "คลองหาด")
+            await page.click("#search-button")
+            await page.wait_for_selector("#search-results a")
+            assert await page.inner_text("#search-results") == "กลุ่มออมทรัพย์ฯ บ้านคลองหาด"
             await page.click('#children tbody tr[data-href="#/district/2701"]')
             await _settled(page, "district", "2701")
             assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#children")
+            # The worklist: the district's groups that have not closed their months.
+            assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#worklist")
+            assert "ยังไม่เคยปิด" in await page.inner_text("#worklist")
             await page.screenshot(path=str(SCREENSHOTS / "dashboard-district-th.png"), full_page=True)
             await page.click(f'#children tbody tr[data-href="#/group/{seeded["group_a"]}"]')
             await _settled(page, "group", seeded["group_a"])

@@ -80,6 +80,25 @@ async def test_a_new_campaign_is_only_a_definition(client: httpx.AsyncClient) ->
     ).json()
     states = {i["code"]: i["state"] for i in board["items"]}
     assert states["2703"] == "submitted" and states["2702"] == "due" and len(states) == 9  # Sa Kaeo has 9 districts
+    assert {i["code"]: i["name_en"] for i in board["items"]}["2703"] == "Ta Phraya"
+    # A campaign of one province: its province board lists that province alone (no 76 false "overdue" rows),
+    # and a district board of a province it does not cover lists nothing.
+    provinces = (
+        await client.get("/campaign/v1/campaigns/savings-week-test/reports", params={"level": "province"})
+    ).json()
+    assert [(i["code"], i["name_th"], i["state"]) for i in provinces["items"]] == [("27", "สระแก้ว", "submitted")]
+    elsewhere = await client.get(
+        "/campaign/v1/campaigns/savings-week-test/reports", params={"level": "district", "province": "10"}
+    )
+    assert elsewhere.status_code == 200 and elsewhere.json()["items"] == []
+    # As it stood before the reports came in: not submitted yet.
+    before = (
+        await client.get(
+            "/campaign/v1/campaigns/savings-week-test/reports",
+            params={"level": "district", "province": "27", "as_of": "2024-11-01"},
+        )
+    ).json()
+    assert {i["code"]: i["state"] for i in before["items"]}["2703"] == "due" and before["as_of"] == "2024-11-01"
 
 
 async def test_a_report_after_its_deadline_is_flagged_late(client: httpx.AsyncClient) -> None:
@@ -91,6 +110,16 @@ async def test_a_report_after_its_deadline_is_flagged_late(client: httpx.AsyncCl
     ).json()
     states = {i["code"]: i["state"] for i in board["items"]}
     assert (states["2702"], states["2701"]) == ("late", "overdue")
+    # On the day of its deadline nothing was overdue yet; the whole country's provinces owe the national campaign.
+    on_deadline = (
+        await client.get(
+            "/campaign/v1/campaigns/savings-50y/reports",
+            params={"level": "district", "province": "27", "as_of": "2024-03-15"},
+        )
+    ).json()
+    assert {i["state"] for i in on_deadline["items"]} == {"due"}
+    nation = (await client.get("/campaign/v1/campaigns/savings-50y/reports", params={"level": "province"})).json()
+    assert len(nation["items"]) == 77
     assert board["deadline_th"] == "๑๕ มีนาคม ๒๕๖๗"
     bad = await post(client, "/campaign/v1/campaigns/savings-50y/reports", {"level": "district", "code": "27"})
     assert bad.status_code == 422

@@ -63,8 +63,14 @@ def test_the_campaign_reports_areas_have_a_total_and_the_signature_stays_with_th
     )
     pages = _pages(exports.to_pdf(view, FONTS))
     signed = next(text for text in pages if "ลงชื่อ" in text)
-    # (Matched without "อำเภอ": text extraction does not yet give สระอำ back intact after shaping.)
-    assert "รวมทั้งจังหวัด" in signed and "ที่ 9" in signed
+    assert "รวมทั้งจังหวัด" in signed and "อำเภอที่ 9" in signed
     text = "".join(pages)
     assert "123,456" in text and "1,234.56" in text
     assert not THAI_DIGITS & set(text) and "มหกรรมการออม 50 ปี" in text
+
+
+def test_sara_am_comes_back_intact_from_the_text() -> None:
+    """HarfBuzz sets สระอำ as two glyphs; the text read back must be the text written, for search and copy."""
+    text = "".join(_pages(to_pdf(_province(2), FONTS)))
+    assert "อำเภอที่ 1" in text and "อำเภอที่ 2" in text and "ตำแหน่ง" in text
+    assert [c for c in text if ord(c) < 32 and c != "\n"] == []  # no stray codes where a glyph had no text

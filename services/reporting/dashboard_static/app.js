@@ -33,7 +33,10 @@ const T = {
     error_forbidden: "บัญชีผู้ใช้นี้ไม่มีสิทธิ์ดูข้อมูลของพื้นที่นี้",
     error_not_found: "ไม่พบข้อมูลของพื้นที่หรือกลุ่มนี้",
     error_failed: "ระบบขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้ง", go_home: "กลับไปยังพื้นที่ของท่าน",
-    no_data: "ยังไม่มีข้อมูล",
+    no_data: "ยังไม่มีข้อมูล", target: "เป้าหมาย",
+    worklist_closes: "กลุ่มที่ยังไม่ปิดงวดบัญชีประจำเดือน", worklist_count: "{n} จาก {of} กลุ่ม",
+    last_closed: "ปิดงวดล่าสุด", months_behind: "ค้าง (เดือน)", never_closed: "ยังไม่เคยปิด",
+    search: "ค้นหากลุ่ม", search_go: "ค้นหา", search_none: "ไม่พบกลุ่มที่ตรงกับคำค้น", search_hint: "ชื่อกลุ่มหรือรหัสกลุ่ม",
     campaign_area_national: "ตัวเลขทั่วประเทศ", campaign_area_province: "ตัวเลขของจังหวัด{a}",
     campaign_area_district: "ตัวเลขของอำเภอ{a}", campaign_area_group: " (ทั้งอำเภอ ไม่ใช่เฉพาะกลุ่มนี้)",
     at_most: "ไม่เกิน {v}", at_least: "อย่างน้อย {v}",
@@ -81,7 +84,10 @@ const T = {
     error_forbidden: "This account may not see this area's figures",
     error_not_found: "No figures for this area or group",
     error_failed: "The system could not answer just now: please try again", go_home: "Back to your area",
-    no_data: "No data yet",
+    no_data: "No data yet", target: "Target",
+    worklist_closes: "Groups behind on their month-end close", worklist_count: "{n} of {of} groups",
+    last_closed: "Last closed", months_behind: "Behind (months)", never_closed: "Never closed",
+    search: "Find a group", search_go: "Search", search_none: "No group matches", search_hint: "Group name or id",
     campaign_area_national: "Figures for the whole country", campaign_area_province: "Figures for {a} province",
     campaign_area_district: "Figures for {a} district", campaign_area_group: " (the whole district, not this group alone)",
     at_most: "at most {v}", at_least: "at least {v}",
@@ -178,12 +184,43 @@ function routeFromHash() {
 }
 const hashFor = (level, code) => (level === "national" ? "#/national" : `#/${level}/${encodeURIComponent(code)}`);
 
+// Tables sort by any column: a click on its heading, again for the other way. A row marked `fixed` (a total)
+// stays last. Figures sort as numbers (their grouping commas aside), text in the page's language's order.
+const sorting = {};
+function sortKey(text, num) {
+  if (!num) return String(text);
+  const value = Number(String(text).replace(/,/g, "").replace(/[^0-9.-]/g, ""));
+  return Number.isNaN(value) ? -Infinity : value;
+}
 function table(el, headings, rows) {
+  const order = sorting[el.id];
+  let shownRows = rows;
+  if (order) {
+    const num = Boolean(headings[order.col] && headings[order.col][1]);
+    const loose = rows.filter((r) => !r.fixed).slice();
+    loose.sort((a, b) => {
+      const x = sortKey(a.cells[order.col][0], num), y = sortKey(b.cells[order.col][0], num);
+      const c = num ? x - y : String(x).localeCompare(String(y), state.lang === "th" ? "th" : "en");
+      return order.dir * c;
+    });
+    shownRows = [...loose, ...rows.filter((r) => r.fixed)];
+  }
   el.querySelector("thead").innerHTML =
-    "<tr>" + headings.map(([label, num]) => `<th${num ? ' class="num"' : ""}>${label}</th>`).join("") + "</tr>";
+    "<tr>" + headings.map(([label, num], i) => {
+      const mark = order && order.col === i ? (order.dir > 0 ? " ▲" : " ▼") : "";
+      return `<th${num ? ' class="num"' : ""} data-col="${i}" aria-sort="${mark ? (order.dir > 0 ? "ascending" : "descending") : "none"}">${label}${mark}</th>`;
+    }).join("") + "</tr>";
+  for (const th of el.querySelectorAll("thead th")) {
+    th.addEventListener("click", () => {
+      const col = Number(th.dataset.col);
+      const before = sorting[el.id];
+      sorting[el.id] = { col, dir: before && before.col === col ? -before.dir : 1 };
+      table(el, headings, rows);
+    });
+  }
   const body = el.querySelector("tbody");
   body.innerHTML = "";
-  for (const row of rows) {
+  for (const row of shownRows) {
     const tr = document.createElement("tr");
     tr.innerHTML = row.cells.map(([text, num, cls]) =>
       `<td class="${[num ? "num" : "", cls || ""].join(" ").trim()}">${escapeHtml(text)}</td>`).join("");
@@ -225,6 +262,7 @@ function staticTexts() {
   document.documentElement.lang = state.lang;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   $("lang").textContent = t("lang_switch");
+  $("search").placeholder = t("search_hint");
   $("sign-out").textContent = t("sign_out");
   const asOf = state.asOf || todayInThailand();
   $("as-of").value = asOf;
@@ -339,6 +377,32 @@ function renderChildren(breakdown) {
     })));
 }
 
+function renderWorklist(worklist) {
+  $("worklist-count").textContent = t("worklist_count", { n: count(worklist.behind), of: count(worklist.groups) });
+  table($("worklist"), [[t("name")], [t("last_closed")], [t("months_behind"), true]],
+    worklist.items.map((item) => ({
+      href: hashFor("group", item.group_id),
+      cells: [[item.name], [item.last_closed ? date(`${item.last_closed}-01`).replace(/^\d+ /, "") : t("never_closed")],
+        [item.months_behind === null ? "–" : count(item.months_behind), true]],
+    })));
+}
+
+async function searchGroups(event) {
+  event.preventDefault();
+  const q = $("search").value.trim();
+  if (q.length < 2) return;
+  const where = state.level === "group" ? { level: "district", code: groupDistrict } : area();
+  try {
+    const found = await getJSON("/reporting/v1/search", { q, ...where });
+    $("search-results").innerHTML = found.items.length
+      ? found.items.map((g) => `<li><a href="${hashFor("group", g.group_id)}">${escapeHtml(g.name)}</a></li>`).join("")
+      : `<li class="muted">${t("search_none")}</li>`;
+  } catch (error) {
+    if (error instanceof SignedOut) { showSignIn(); return; }
+    $("search-results").innerHTML = `<li class="error">${escapeHtml(failure(error))}</li>`;
+  }
+}
+
 function renderPipeline(pipeline) {
   draw("chart-referrals", {
     type: "bar",
@@ -377,10 +441,16 @@ async function loadCampaign(asOf) {
   const [progress, series, reports] = await Promise.all([
     getJSON(`${base}/progress`, { ...where, as_of: asOf }),
     getJSON(`${base}/progress/series`, { ...where, as_of: asOf }),
-    getJSON(`${base}/reports`, board),
+    getJSON(`${base}/reports`, { ...board, as_of: asOf }),
   ]);
-  $("campaign-counters").innerHTML = Object.entries(progress.counters).map(([k, v]) =>
-    `<div data-counter="${k}">${escapeHtml(T[state.lang].counters[k] || k)}<b>${shown(k, v)}</b></div>`).join("");
+  // Each counter with its target where the campaign set one for this area (the share is for the eye only).
+  const targets = progress.targets || {};
+  $("campaign-counters").innerHTML = Object.entries(progress.counters).map(([k, v]) => {
+    const target = targets[k];
+    const share = target && Number(target) > 0 ? ` (${Math.floor((Number(v) / Number(target)) * 100)}%)` : "";
+    const goal = target !== undefined ? `<small data-target="${k}">${t("target")} ${shown(k, target)}${share}</small>` : "";
+    return `<div data-counter="${k}">${escapeHtml(T[state.lang].counters[k] || k)}<b>${shown(k, v)}</b>${goal}</div>`;
+  }).join("");
   const points = series.points;
   draw("chart-campaign", {
     type: "line",
@@ -434,7 +504,7 @@ function renderGroup(summary, smart) {
     ...books.accounts.map((a) => ({
       cells: [[a.code], [state.lang === "th" ? a.name_th : a.name_en || a.name_th], [shown(a.debit), true], [shown(a.credit), true]],
     })),
-    { cells: [[t("total"), false, "total"], ["", false, "total"], [money(books.total_debit), true, "total"], [money(books.total_credit), true, "total"]] },
+    { fixed: true, cells: [[t("total"), false, "total"], ["", false, "total"], [money(books.total_debit), true, "total"], [money(books.total_credit), true, "total"]] },
   ]);
 }
 
@@ -485,7 +555,7 @@ async function loadOnce() {
   groupDistrict = state.level === "group" ? (trailSteps.find((s) => s.level === "district") || {}).code : null;
   renderTrail(trailSteps);
   const isGroup = state.level === "group";
-  const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart] = await Promise.all([
+  const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart, worklist] = await Promise.all([
     getJSON("/reporting/v1/stats", { ...where, as_of: asOf }),
     getJSON("/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 }),
     getJSON("/lending/v1/portfolio", { ...where, on: asOf }),
@@ -494,6 +564,7 @@ async function loadOnce() {
     isGroup ? null : getJSON("/reporting/v1/stats/breakdown", { ...where, as_of: asOf }),
     isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/summary`, { as_of: asOf }) : null,
     isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/smart`, { as_of: asOf }) : null,
+    isGroup ? null : getJSON("/reporting/v1/worklists/month-closes", { ...where, as_of: asOf }),
   ]);
   renderKpis(stats);
   renderSeries(series);
@@ -501,6 +572,8 @@ async function loadOnce() {
   renderPipeline(pipeline);
   $("children-panel").querySelector(".card.wide").hidden = isGroup;
   if (breakdown) renderChildren(breakdown);
+  $("worklist-panel").hidden = isGroup;
+  if (worklist) renderWorklist(worklist);
   $("group-panel").hidden = !isGroup;
   if (isGroup) renderGroup(summary, smart);
   state.campaigns = campaigns.items;
@@ -609,6 +682,7 @@ window.addEventListener("DOMContentLoaded", () => {
     load();
   });
   $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
+  $("search-form").addEventListener("submit", searchGroups);
   window.addEventListener("hashchange", () => { if (state.me) { routeFromHash(); load(); } });
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);
