@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 
+from libs.events.settings import Settings
 from tests.conftest import shared_platform
 from tests.support.api import eventually, new_group, post
 from tests.support.auth import bearer, user_token
@@ -12,7 +13,9 @@ from tests.support.auth import bearer, user_token
 settings, database_url, broker, running = shared_platform()
 
 
-async def test_groups_behind_on_their_month_close_furthest_first_within_the_area(client: httpx.AsyncClient) -> None:
+async def test_groups_behind_on_their_month_close_furthest_first_within_the_area(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     closed = (await new_group(client, name="กลุ่มออมทรัพย์บ้านโนนงาม", founded_on="2023-06-01"))["group_id"]
     never = (await new_group(client, name="กลุ่มออมทรัพย์บ้านหนองบัว", founded_on="2023-06-01"))["group_id"]
     elsewhere = (await new_group(client, name="กลุ่มออมทรัพย์บ้านคลองหาด", district_code="2702"))["group_id"]
