@@ -193,7 +193,9 @@ function sortKey(text, num) {
   return Number.isNaN(value) ? -Infinity : value;
 }
 function table(el, headings, rows) {
-  const order = sorting[el.id];
+  // A sort belongs to a table with these columns: a district's groups do not inherit the province's sort.
+  const key = `${el.id}|${headings.map((h) => h[0]).join("|")}`;
+  const order = sorting[key];
   let shownRows = rows;
   if (order) {
     const num = Boolean(headings[order.col] && headings[order.col][1]);
@@ -213,8 +215,8 @@ function table(el, headings, rows) {
   for (const th of el.querySelectorAll("thead th")) {
     th.addEventListener("click", () => {
       const col = Number(th.dataset.col);
-      const before = sorting[el.id];
-      sorting[el.id] = { col, dir: before && before.col === col ? -before.dir : 1 };
+      const before = sorting[key];
+      sorting[key] = { col, dir: before && before.col === col ? -before.dir : 1 };
       table(el, headings, rows);
     });
   }
