@@ -4,13 +4,13 @@ groups of the area, never their history."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
-from libs.auth.access import AreaQuery, Rule, access
-from libs.events.envelope import today_in_thailand
+from libs.auth.access import Anywhere, AreaQuery, Rule, access
+from libs.events.envelope import BANGKOK, today_in_thailand
 from libs.events.http import Problem
 from libs.events.runtime import Platform
 from libs.events.thai_dates import MONTHS_TH_SHORT, buddhist_year
@@ -116,6 +116,25 @@ def build_worklist_router(platform: Platform, schema: str) -> APIRouter:
                 }
                 for r in rows
             ],
+        }
+
+    @router.get(
+        "/reporting/v1/freshness",
+        summary="How fresh the figures are: when this process's projections last took events, and how late they were",
+    )
+    @access(Rule("reporting:read", Anywhere()))
+    async def freshness(request: Request) -> dict[str, object]:
+        runtime = request.app.state.read_after.runtime
+        statuses = {p.projection.name: p.status for p in runtime.projectors}
+        stats = statuses.get("statistics")
+        when = stats.last_applied_at if stats else None
+        last = datetime.fromtimestamp(when, BANGKOK) if when is not None else None
+        return {
+            # The statistics projection's own: the figures the pages show come from it.
+            "last_applied_at": last.isoformat(timespec="seconds") if last else None,
+            "delay_seconds": round(stats.delay_seconds, 1) if stats and stats.delay_seconds is not None else None,
+            "waiting_streams": sum(len(s.waiting) for s in statuses.values()),
+            "projections": {name: {"applied": s.applied, "running": s.running} for name, s in sorted(statuses.items())},
         }
 
     return router

@@ -292,6 +292,7 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             )
             after = await page.inner_text('[data-stat="savings"] .value')
             assert (before, after) == ("4,650.00", "5,650.00")
+            assert "ตัวเลขรับเหตุการณ์ล่าสุดเมื่อ" in await page.inner_text("#freshness")
             assert await page.evaluate("window.sajjaDashboard.state.liveEvents") >= 1
             await page.screenshot(path=str(SCREENSHOTS / "dashboard-province-live.png"), full_page=True)
 

@@ -75,3 +75,8 @@ async def test_groups_behind_on_their_month_close_furthest_first_within_the_area
     nationwide = await client.get("/reporting/v1/search", params={"q": "คลองหาด"}, headers=officer)
     assert nationwide.status_code == 403  # a district officer searches their district, not the nation
     assert (await client.get("/reporting/v1/search", params={"q": "ก"})).status_code == 422  # too short
+
+    # How fresh the figures are: the statistics took events, this recently after they happened.
+    fresh = (await client.get("/reporting/v1/freshness")).json()
+    assert fresh["last_applied_at"] is not None and 0 <= fresh["delay_seconds"] < 60
+    assert fresh["projections"]["statistics"]["applied"] > 0 and fresh["waiting_streams"] == 0

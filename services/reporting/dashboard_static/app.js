@@ -34,6 +34,8 @@ const T = {
     error_not_found: "ไม่พบข้อมูลของพื้นที่หรือกลุ่มนี้",
     error_failed: "ระบบขัดข้องชั่วคราว กรุณาลองใหม่อีกครั้ง", go_home: "กลับไปยังพื้นที่ของท่าน",
     no_data: "ยังไม่มีข้อมูล", target: "เป้าหมาย",
+    fresh: "ตัวเลขรับเหตุการณ์ล่าสุดเมื่อ {at} น. (หลังเกิดเหตุการณ์ {d} วินาที)", fresh_none: "ยังไม่มีเหตุการณ์ใหม่ตั้งแต่ระบบเริ่มทำงาน",
+    fresh_waiting: " · รอเหตุการณ์ที่ขาดหาย {n} รายการ",
     worklist_closes: "กลุ่มที่ยังไม่ปิดงวดบัญชีประจำเดือน", worklist_count: "{n} จาก {of} กลุ่ม",
     last_closed: "ปิดงวดล่าสุด", months_behind: "ค้าง (เดือน)", never_closed: "ยังไม่เคยปิด",
     search: "ค้นหากลุ่ม", search_go: "ค้นหา", search_none: "ไม่พบกลุ่มที่ตรงกับคำค้น", search_hint: "ชื่อกลุ่มหรือรหัสกลุ่ม",
@@ -85,6 +87,8 @@ const T = {
     error_not_found: "No figures for this area or group",
     error_failed: "The system could not answer just now: please try again", go_home: "Back to your area",
     no_data: "No data yet", target: "Target",
+    fresh: "Figures took their latest events at {at} ({d} s after they happened)", fresh_none: "No new events since the system started",
+    fresh_waiting: " · {n} streams waiting for a missing event",
     worklist_closes: "Groups behind on their month-end close", worklist_count: "{n} of {of} groups",
     last_closed: "Last closed", months_behind: "Behind (months)", never_closed: "Never closed",
     search: "Find a group", search_go: "Search", search_none: "No group matches", search_hint: "Group name or id",
@@ -389,6 +393,20 @@ function renderWorklist(worklist) {
     })));
 }
 
+// How fresh the figures are: when the statistics last took events, and how late after they happened.
+async function showFreshness() {
+  try {
+    const f = await getJSON("/reporting/v1/freshness");
+    const at = f.last_applied_at
+      ? new Intl.DateTimeFormat(state.lang === "th" ? "th-TH" : "en-GB", { timeStyle: "medium", timeZone: "Asia/Bangkok" })
+        .format(new Date(f.last_applied_at)) : null;
+    $("freshness").textContent = (at ? t("fresh", { at, d: f.delay_seconds ?? 0 }) : t("fresh_none"))
+      + (f.waiting_streams ? t("fresh_waiting", { n: count(f.waiting_streams) }) : "");
+  } catch (_) {
+    $("freshness").textContent = "";  // the figures themselves said what failed
+  }
+}
+
 async function searchGroups(event) {
   event.preventDefault();
   const q = $("search").value.trim();
@@ -588,6 +606,7 @@ async function loadOnce() {
   }
   document.body.dataset.level = state.level;
   document.body.dataset.code = state.code || "";
+  await showFreshness();
 }
 
 // Signing in: the session is an HttpOnly cookie every service checks; the page never sees the token.
