@@ -15,7 +15,7 @@ from libs.events import free_text
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
-from services.ledger import books, domain, installments
+from services.ledger import book_totals, books, domain, installments
 from services.ledger.handlers import SCHEMA, LedgerHandlers, today_in_thailand
 from services.ledger.months import month_end
 
@@ -557,6 +557,65 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "total_debit": format_baht(debit),
             "total_credit": format_baht(credit),
             "balanced": debit == credit,
+        }
+
+    def _lines(lines: list[books.StatementLine]) -> list[dict[str, str]]:
+        return [
+            {
+                "code": line.account,
+                "name_th": books.CHART[line.account][0],
+                "name_en": books.CHART[line.account][1],
+                "amount": format_baht(line.amount_satang),
+            }
+            for line in lines
+        ]
+
+    @router.get("/groups/{group_id}/balance-sheet", summary="The group's balance sheet on a date")
+    @access(Rule("ledger:read", group))
+    async def balance_sheet(
+        group_id: uuid.UUID,
+        as_of: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
+    ) -> dict[str, object]:
+        day = as_of or today_in_thailand()
+        sheet = books.balance_sheet(await handlers.group_books(group_id, day))
+        return {
+            "group_id": str(group_id),
+            "as_of": day.isoformat(),
+            "assets": _lines(sheet.assets),
+            "liabilities": _lines(sheet.liabilities),
+            "equity": _lines(sheet.equity),
+            "unallocated_profit": format_baht(sheet.unallocated_profit_satang),
+            "total_assets": format_baht(sheet.total_assets_satang),
+            "total_liabilities_and_equity": format_baht(sheet.total_claims_satang),
+            "balanced": sheet.total_assets_satang == sheet.total_claims_satang,
+        }
+
+    @router.get("/groups/{group_id}/income-statement", summary="The group's income and expenses over a period")
+    @access(Rule("ledger:read", group))
+    async def income_statement(
+        group_id: uuid.UUID,
+        first: Annotated[
+            date | None, Query(alias="from", description="First business date (default: 1 January of `to`'s year)")
+        ] = None,
+        last: Annotated[date | None, Query(alias="to", description="Last business date (default: today)")] = None,
+    ) -> dict[str, object]:
+        end = last or today_in_thailand()
+        start = first or end.replace(month=1, day=1)
+        if start > end:
+            raise Problem(422, "Invalid request", "from: must not be after to", "validation")
+        await handlers.load_group(handlers.pool, group_id)
+        statement = books.income_statement(
+            await book_totals.period_profit_and_loss(handlers.pool, group_id, start, end)
+        )
+        return {
+            "group_id": str(group_id),
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "income": _lines(statement.income),
+            "expenses": _lines(statement.expenses),
+            "total_income": format_baht(sum(x.amount_satang for x in statement.income)),
+            "total_expenses": format_baht(sum(x.amount_satang for x in statement.expenses)),
+            "net_profit": format_baht(statement.net_profit_satang),
         }
 
     @router.get("/groups/{group_id}/reconciliation", summary="Books' member savings against members' balances")

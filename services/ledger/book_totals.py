@@ -22,7 +22,10 @@ from services.ledger import books
 
 log = logging.getLogger("sajja.ledger.book_totals")
 
-DayKey = tuple[uuid.UUID, str, date]  # (group, account, business date)
+# (group, account, business date, closing): closing entries — a profit allocation closing the period's income and
+# expenses — are kept apart, so an income statement of the period still shows what it earned and spent.
+DayKey = tuple[uuid.UUID, str, date, bool]
+CLOSING_EVENT = "ledger.DividendsAllocated"
 
 
 def day_totals(facts: Iterable[AppendedFact]) -> dict[DayKey, list[int]]:
@@ -40,18 +43,20 @@ def day_totals(facts: Iterable[AppendedFact]) -> dict[DayKey, list[int]]:
             fact.recorded_at, fact.recorded_at.astimezone(BANGKOK).date()
         )
         on = books.business_date(fact.event_type, fact.payload, day)
+        closes = fact.event_type == CLOSING_EVENT
         for p in books.postings(fact.event_type, fact.payload):
             if p.debit_satang or p.credit_satang:
-                entry = totals.setdefault((group_id, p.account, on), [0, 0])
+                closing = closes and books.is_profit_account(p.account)
+                entry = totals.setdefault((group_id, p.account, on, closing), [0, 0])
                 entry[0] += p.debit_satang
                 entry[1] += p.credit_satang
     return totals
 
 
 _ADD_SQL = """
-    insert into ledger.group_book_days as d (group_id, account, business_date, debit_satang, credit_satang)
-    select * from unnest($1::uuid[], $2::text[], $3::date[], $4::bigint[], $5::bigint[])
-    on conflict (group_id, account, business_date) do update
+    insert into ledger.group_book_days as d (group_id, account, business_date, closing, debit_satang, credit_satang)
+    select * from unnest($1::uuid[], $2::text[], $3::date[], $4::boolean[], $5::bigint[], $6::bigint[])
+    on conflict (group_id, account, business_date, closing) do update
         set debit_satang = d.debit_satang + excluded.debit_satang,
             credit_satang = d.credit_satang + excluded.credit_satang"""
 
@@ -66,6 +71,7 @@ async def _add(conn: asyncpg.Connection, totals: dict[DayKey, list[int]]) -> Non
         [k[0] for k in keys],
         [k[1] for k in keys],
         [k[2] for k in keys],
+        [k[3] for k in keys],
         [totals[k][0] for k in keys],
         [totals[k][1] for k in keys],
     )
@@ -90,6 +96,24 @@ async def trial_balance(
     )
     sums = {r["account"]: (r["debit"], r["credit"]) for r in rows}
     return [books.AccountBalance(code, *sums.get(code, (0, 0))) for code in books.CHART]
+
+
+async def period_profit_and_loss(
+    conn: asyncpg.Connection | asyncpg.Pool, group_id: uuid.UUID, first: date, last: date
+) -> list[books.AccountBalance]:
+    """Each income (4xxx) and expense (5xxx) account's debits and credits between two business dates, closing
+    entries left out: what the period earned and spent."""
+    rows = await conn.fetch(
+        """select account, sum(debit_satang)::bigint as debit, sum(credit_satang)::bigint as credit
+           from ledger.group_book_days
+           where group_id = $1 and business_date between $2 and $3 and not closing
+             and left(account, 1) in ('4', '5')
+           group by account order by account""",
+        group_id,
+        first,
+        last,
+    )
+    return [books.AccountBalance(r["account"], r["debit"], r["credit"]) for r in rows]
 
 
 async def cash(conn: asyncpg.Connection, group_id: uuid.UUID) -> int:

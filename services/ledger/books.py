@@ -164,6 +164,64 @@ def trial_balance(posting_sets: Iterable[list[Posting]]) -> list[AccountBalance]
     return [AccountBalance(code, debit, credit) for code, (debit, credit) in totals.items()]
 
 
+@dataclass(frozen=True)
+class StatementLine:
+    account: str
+    amount_satang: int  # on the side the statement shows it: assets as debits, the rest as credits
+
+
+@dataclass(frozen=True)
+class BalanceSheet:
+    assets: list[StatementLine]
+    liabilities: list[StatementLine]
+    equity: list[StatementLine]
+    # Income less expenses not yet closed by a profit allocation: the members' until it is allocated.
+    unallocated_profit_satang: int
+
+    @property
+    def total_assets_satang(self) -> int:
+        return sum(line.amount_satang for line in self.assets)
+
+    @property
+    def total_claims_satang(self) -> int:
+        """Liabilities, funds and the profit not yet allocated: equal to the assets when the books balance."""
+        claims = self.liabilities + self.equity
+        return sum(line.amount_satang for line in claims) + self.unallocated_profit_satang
+
+
+def balance_sheet(balances: Iterable[AccountBalance]) -> BalanceSheet:
+    """The statement of financial position from a trial balance (งบแสดงฐานะการเงิน)."""
+    assets, liabilities, equity, profit = [], [], [], 0
+    for b in balances:
+        kind = b.account[0]
+        if kind == "1" and b.balance_satang:
+            assets.append(StatementLine(b.account, b.balance_satang))
+        elif kind == "2" and b.balance_satang:
+            liabilities.append(StatementLine(b.account, -b.balance_satang))
+        elif kind == "3" and b.balance_satang:
+            equity.append(StatementLine(b.account, -b.balance_satang))
+        elif kind in "45":
+            profit -= b.balance_satang
+    return BalanceSheet(assets, liabilities, equity, profit)
+
+
+@dataclass(frozen=True)
+class IncomeStatement:
+    income: list[StatementLine]
+    expenses: list[StatementLine]
+
+    @property
+    def net_profit_satang(self) -> int:
+        return sum(line.amount_satang for line in self.income) - sum(line.amount_satang for line in self.expenses)
+
+
+def income_statement(movements: Iterable[AccountBalance]) -> IncomeStatement:
+    """The income statement (งบกำไรขาดทุน) from the period's movements of the income and expense accounts."""
+    income = [StatementLine(m.account, m.credit_satang - m.debit_satang) for m in movements if m.account[0] == "4"]
+    expenses = [StatementLine(m.account, m.debit_satang - m.credit_satang) for m in movements if m.account[0] == "5"]
+    return IncomeStatement([x for x in income if x.amount_satang], [x for x in expenses if x.amount_satang])
+
+
 def account_balance(account: str, posting_sets: Iterable[list[Posting]]) -> int:
     """Debit-normal balance of one account."""
     return sum(p.debit_satang - p.credit_satang for ps in posting_sets for p in ps if p.account == account)

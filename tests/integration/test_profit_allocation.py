@@ -141,6 +141,31 @@ async def test_profit_allocation_matches_the_hand_computed_table(client: httpx.A
     before = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance", params={"as_of": "2024-03-31"})).json()
     assert {r["code"]: r["balance"] for r in before["accounts"]}["4030"] == "-1000.01"
 
+    # The statements. The period's income statement still shows what it earned and spent after the allocation
+    # closed those accounts (closing entries are kept apart), and its net profit is the one allocated.
+    income = (
+        await client.get(f"/ledger/v1/groups/{gid}/income-statement", params={"from": "2024-01-01", "to": "2024-04-30"})
+    ).json()
+    assert {x["code"]: x["amount"] for x in income["income"]} == {"4020": "173.45", "4030": "1000.01"}
+    assert {x["code"]: x["amount"] for x in income["expenses"]} == {"5010": "73.45"}
+    assert (income["total_income"], income["total_expenses"], income["net_profit"]) == ("1173.46", "73.45", "1100.01")
+    march = (
+        await client.get(f"/ledger/v1/groups/{gid}/income-statement", params={"from": "2024-03-01", "to": "2024-03-31"})
+    ).json()
+    assert march["net_profit"] == "100.00"  # 123.45 + 50.00 − 73.45
+    # Before the allocation the profit is the members' but not yet allocated; after it, in the funds and payables.
+    sheet = (await client.get(f"/ledger/v1/groups/{gid}/balance-sheet", params={"as_of": "2024-03-31"})).json()
+    assert sheet["balanced"] and sheet["unallocated_profit"] == "1100.01"
+    assert sheet["total_assets"] == sheet["total_liabilities_and_equity"]
+    after = (await client.get(f"/ledger/v1/groups/{gid}/balance-sheet", params={"as_of": "2024-04-30"})).json()
+    assert after["balanced"] and after["unallocated_profit"] == "0.00"
+    assert {x["code"]: x["amount"] for x in after["equity"]} == {"3010": "110.00", "3020": "110.00", "3030": "55.00"}
+    assert {x["code"]: x["amount"] for x in after["assets"]}["1010"] == after["total_assets"]
+    wrong_way = await client.get(
+        f"/ledger/v1/groups/{gid}/income-statement", params={"from": "2024-04-01", "to": "2024-03-01"}
+    )
+    assert wrong_way.status_code == 422
+
     # Once per period; a later period starts after it.
     again = await post(client, url, allocate)
     assert again.status_code == 409 and "allocated already" in again.json()["detail"]

@@ -1,12 +1,15 @@
 -- Each group's books as totals per account and business day, kept with the money events in their own
 -- transaction (services/ledger/book_totals.py): a trial balance or a cash check reads accounts × days.
+-- Closing entries (a profit allocation closing the period's income and expenses) are kept apart, so an income
+-- statement still shows what the period earned and spent.
 create table group_book_days (
-    group_id      uuid   not null,
-    account       text   not null,
-    business_date date   not null,
-    debit_satang  bigint not null default 0,
-    credit_satang bigint not null default 0,
-    primary key (group_id, account, business_date)
+    group_id      uuid    not null,
+    account       text    not null,
+    business_date date    not null,
+    closing       boolean not null default false,
+    debit_satang  bigint  not null default 0,
+    credit_satang bigint  not null default 0,
+    primary key (group_id, account, business_date, closing)
 );
 
 -- Built once from the money events a database already holds (book_totals.build_once); a database with none
