@@ -13,13 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from libs.auth.access import Anywhere, AreaFromRequest, AreaQuery, BodyArea, Nationwide, Rule, access
 from libs.auth.principal import Principal
+from libs.documents.tables import Table, TableFormat, file_response
+from libs.documents.thai_dates import thai_date, thai_date_short
 from libs.events import free_text
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import format_baht
 from libs.events.schemas.campaign import CampaignLaunched
-from libs.events.tables import Table, TableFormat, file_response
-from libs.events.thai_dates import thai_date, thai_date_short
 from services.campaign import counters as counting
 from services.campaign import exports, nominations
 from services.campaign.exports import LEVEL_TH, ROWS

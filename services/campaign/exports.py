@@ -12,10 +12,10 @@ from fpdf import FPDF
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
+from libs.documents.pdf import signature_kept, thai_pdf
+from libs.documents.tables import append_row
+from libs.documents.thai_dates import thai_date
 from libs.events.money import grouped_baht
-from libs.events.pdf import signature_kept, thai_pdf
-from libs.events.tables import append_row
-from libs.events.thai_dates import thai_date
 from services.campaign.counters import MONEY_COUNTERS
 
 TITLE = "แบบรายงานการส่งเสริมการออม"

@@ -25,6 +25,8 @@ from libs.auth.access import (
     uuid_or_none,
 )
 from libs.auth.principal import Place
+from libs.documents.tables import Table, TableFormat, file_response
+from libs.documents.thai_dates import thai_date
 from libs.events import free_text
 from libs.events.envelope import Area
 from libs.events.free_text import FreeText
@@ -37,8 +39,6 @@ from libs.events.schemas.lending import (
     ProductDefined,
     ProgrammeLaunched,
 )
-from libs.events.tables import Table, TableFormat, file_response
-from libs.events.thai_dates import thai_date
 from services.lending import domain, pawn, pawn_tickets, programmes, schedules
 from services.lending.handlers import SCHEMA, LendingHandlers, today_in_thailand
 from services.lending.pawn_customers import CUSTOMER_REF_PATTERN

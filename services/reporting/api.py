@@ -12,12 +12,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from libs.auth.access import AreaFromRequest, AreaQuery, Nationwide, PartnerCheck, Rule, access
+from libs.documents.tables import Table, TableFormat, file_response
+from libs.documents.thai_dates import thai_date
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem, actor_of, idempotency_key
 from libs.events.money import format_baht, parse_baht
 from libs.events.runtime import Platform
-from libs.events.tables import Table, TableFormat, file_response
-from libs.events.thai_dates import thai_date
 from services.reporting import statistics
 from services.reporting.places import FEED_READ, ReportingPlaces, district_asked
 from services.reporting.projections import MemberBalances

@@ -23,12 +23,12 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from libs.auth.access import PUBLIC, Anywhere, AreaFromRequest, AreaQuery, PartnerCheck, Rule, access, principal_of
+from libs.documents.tables import XLSX, Table, TableFormat, file_response
+from libs.documents.thai_dates import thai_date, thai_date_short
 from libs.events.envelope import today_in_thailand
 from libs.events.http import Problem
 from libs.events.money import format_baht, parse_baht
 from libs.events.runtime import Platform
-from libs.events.tables import XLSX, Table, TableFormat, file_response
-from libs.events.thai_dates import thai_date, thai_date_short
 from services.reporting import statistics
 from services.reporting.api import STAT_HEADINGS
 from services.reporting.audit import entries as audit_entries

@@ -9,10 +9,10 @@ from datetime import date
 
 from fpdf import FPDF
 
+from libs.documents.pdf import signature_kept, thai_pdf
+from libs.documents.tables import Table, to_xlsx
+from libs.documents.thai_dates import thai_date
 from libs.events.money import grouped_baht
-from libs.events.pdf import signature_kept, thai_pdf
-from libs.events.tables import Table, to_xlsx
-from libs.events.thai_dates import thai_date
 
 TITLE = "รายงานข้อมูลกลุ่มออมทรัพย์เพื่อการผลิต ระดับจังหวัด"
 COLUMNS = (

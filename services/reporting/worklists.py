@@ -10,10 +10,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from libs.auth.access import Anywhere, AreaQuery, Rule, access
+from libs.documents.thai_dates import MONTHS_TH_SHORT, buddhist_year
 from libs.events.envelope import BANGKOK, today_in_thailand
 from libs.events.http import Problem
 from libs.events.runtime import Platform
-from libs.events.thai_dates import MONTHS_TH_SHORT, buddhist_year
 from services.reporting.places import ReportingPlaces
 from services.reporting.smart_grading import months_behind
 

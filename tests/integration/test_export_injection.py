@@ -14,8 +14,8 @@ import asyncpg
 import httpx
 import openpyxl
 
+from libs.documents.tables import FIGURE, FORMULA_LEADS
 from libs.events.projector import wait_until_applied
-from libs.events.tables import FIGURE, FORMULA_LEADS
 from tests.support.api import eventually, new_member, post
 
 LINK = '=HYPERLINK("http://x","y")'

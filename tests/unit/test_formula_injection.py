@@ -10,7 +10,7 @@ from datetime import date
 import openpyxl
 import pytest
 
-from libs.events.tables import FORMULA_LEADS, Table, csv_cell, formula_like, to_csv, to_xlsx
+from libs.documents.tables import FORMULA_LEADS, Table, csv_cell, formula_like, to_csv, to_xlsx
 from services.campaign import exports
 
 HOSTILE = [

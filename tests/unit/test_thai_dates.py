@@ -1,6 +1,6 @@
 from datetime import date
 
-from libs.events.thai_dates import thai_date, thai_date_short
+from libs.documents.thai_dates import thai_date, thai_date_short
 
 
 def test_the_50th_anniversary_in_thai() -> None:

@@ -14,8 +14,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from libs.auth.access import Anywhere, Rule, access, principal_of
+from libs.documents.tables import XLSX
 from libs.events.http import Problem, idempotency_key
-from libs.events.tables import XLSX
 from services.ledger.onboarding import importer, workbook
 
 Key = Annotated[str, Depends(idempotency_key)]

@@ -35,13 +35,13 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 from pydantic import ValidationError
 
+from libs.documents.tables import append_row, csv_cell, formula_like
+from libs.documents.thai_dates import MONTHS_TH, MONTHS_TH_SHORT, thai_date_short
 from libs.events.areas import check_area
 from libs.events.errors import RuleBroken
 from libs.events.money import MAX_TRANSACTION_SATANG, SATANG_PER_BAHT, format_baht
 from libs.events.schemas.ledger import GroupRules
 from libs.events.schemas.lending import MAX_RATE_PER_MONTH, LoanTerms
-from libs.events.tables import append_row, csv_cell, formula_like
-from libs.events.thai_dates import MONTHS_TH, MONTHS_TH_SHORT, thai_date_short
 from services.ledger.domain import (
     Group,
     Member,
