@@ -7,10 +7,12 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.auth.access import BodyArea, Nationwide, PartnerCheck, Rule, access, record_in
+from libs.documents.tables import Table, TableFormat, file_response
+from libs.documents.thai_dates import thai_date
 from libs.events import free_text
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
@@ -530,16 +532,28 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "version": group.version,
         }
 
-    @router.get("/groups/{group_id}/trial-balance", summary="The group's trial balance on a date")
+    @router.get("/groups/{group_id}/trial-balance", summary="The group's trial balance on a date", response_model=None)
     @access(Rule("ledger:read", group))
     async def trial_balance(
         group_id: uuid.UUID,
         as_of: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         day = as_of or today_in_thailand()
         balances = await handlers.group_books(group_id, day)
         debit = sum(b.debit_satang for b in balances)
         credit = sum(b.credit_satang for b in balances)
+        if format != "json":
+            # As a committee prints it: each balance on its side, and the two totals.
+            sides = [(b, max(b.balance_satang, 0), max(-b.balance_satang, 0)) for b in balances if b.balance_satang]
+            table = Table(
+                title=["งบทดลอง", f"กลุ่ม {group_id}", f"ณ วันที่ {thai_date(day)}"],
+                headings=["รหัสบัญชี", "ชื่อบัญชี", "เดบิต (บาท)", "เครดิต (บาท)"],
+                rows=[[b.account, books.CHART[b.account][0], format_baht(d), format_baht(c)] for b, d, c in sides]
+                + [["", "รวม", format_baht(sum(d for _, d, _ in sides)), format_baht(sum(c for _, _, c in sides))]],
+                figures=frozenset({2, 3}),
+            )
+            return file_response(table, format, f"trial-balance-{group_id}-{day.isoformat()}")
         return {
             "group_id": str(group_id),
             "as_of": day.isoformat(),

@@ -8,9 +8,11 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 
 from libs.auth.access import Anywhere, AreaQuery, Rule, access
-from libs.documents.thai_dates import MONTHS_TH_SHORT, buddhist_year
+from libs.documents.tables import Table, TableFormat, file_response
+from libs.documents.thai_dates import MONTHS_TH_SHORT, buddhist_year, thai_date
 from libs.events.envelope import BANGKOK, today_in_thailand
 from libs.events.http import Problem
 from libs.events.runtime import Platform
@@ -63,17 +65,36 @@ def build_worklist_router(platform: Platform, schema: str) -> APIRouter:
     @router.get(
         "/reporting/v1/worklists/month-closes",
         summary="The area's groups behind on their month-end close (never closed, or a month or more), furthest first",
+        response_model=None,
     )
     @access(Rule("reporting:read", AreaQuery(group_area)))
     async def month_closes(
         level: Annotated[AreaLevel, Query()] = "national",
         code: str | None = None,
         as_of: Annotated[date | None, Query(description="Default: today in Thailand")] = None,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         day = as_of or today_in_thailand()
         rows = await pool.fetch(last_closes_sql, level, _code(level, code), day)
         behind = [(r["name"], months_behind(r["last_closed"], day)) for r in rows]
         order = behind_first(behind)
+        if format != "json":
+            table = Table(
+                title=["กลุ่มที่ยังไม่ปิดงวดบัญชีประจำเดือน", f"ข้อมูล ณ วันที่ {thai_date(day)}"],
+                headings=["รหัสกลุ่ม", "ชื่อกลุ่ม", "รหัสอำเภอ", "ปิดงวดล่าสุด", "ค้าง (เดือน)"],
+                rows=[
+                    [
+                        str(rows[i]["group_id"]),
+                        rows[i]["name"],
+                        rows[i]["district_code"],
+                        _month_th(rows[i]["last_closed"]) if rows[i]["last_closed"] else "ยังไม่เคยปิด",
+                        "" if (months := behind[i][1]) is None else months,
+                    ]
+                    for i in order
+                ],
+                figures=frozenset({4}),
+            )
+            return file_response(table, format, f"month-closes-{level}-{code or 'th'}-{day.isoformat()}")
         return {
             "level": level,
             "code": code,

@@ -220,6 +220,16 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await page.click('#children thead th[data-col="2"]')
             assert "▼" in await page.inner_text('#children thead th[data-col="2"]')
             assert "เมืองสระแก้ว" in await page.inner_text("#children tbody tr:first-child")
+            # Every table links its CSV and XLSX, and the province its report as a PDF; the links answer.
+            for box in ("#x-series", "#x-portfolio", "#x-referrals", "#x-worklist", "#x-reports"):
+                formats = await page.eval_on_selector_all(f"{box} a", "links => links.map(a => a.dataset.format)")
+                assert formats == ["csv", "xlsx"], (box, formats)
+            for link in ("#x-province a", "#x-worklist a[data-format=xlsx]", "#x-campaign a[data-format=pdf]"):
+                href = await page.get_attribute(link, "href")
+                status = await page.evaluate(
+                    f"fetch({href!r}).then(r => r.status + ' ' + r.headers.get('content-type'))"
+                )
+                assert status.startswith("200 application/"), (link, href, status)
             # Finding a group by part of its name, within the area on screen.
             await page.fill("#search", "คลองหาด")
             await page.click("#search-button")
@@ -228,6 +238,8 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await page.click('#children tbody tr[data-href="#/district/2701"]')
             await _settled(page, "district", "2701")
             assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#children")
+            # PAR30 beside each group: the loan of 2,000.00 is 45 days late.
+            assert "100.00%" in await page.inner_text("#children")
             # The worklist: the district's groups that have not closed their months.
             assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#worklist")
             assert "ยังไม่เคยปิด" in await page.inner_text("#worklist")
@@ -238,6 +250,7 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert await page.inner_text('[data-stat="members"] .value') == "2"
             assert await page.inner_text("#smart-level") in ("1", "2", "3")
             assert "1100" in await page.inner_text("#books")  # loans receivable in the group's books
+            assert await page.eval_on_selector_all("#x-books a", "links => links.length") == 2
             # A trial balance as a committee reads it: debit and credit columns, and equal totals.
             assert (await page.inner_text("#books thead")).strip() == "บัญชี\tชื่อ\tเดบิต (บาท)\tเครดิต (บาท)"
             totals = await page.evaluate(

@@ -105,6 +105,13 @@ async def test_the_trial_balance_equals_the_money_events_on_every_date(
         # Not trivially equal: the books moved between the dates asked.
         assert await _shown(client, gid, DAYS[0]) != await _shown(client, gid, DAYS[-1])
         assert (await _shown(client, gid, date.max))["1010"] != ("0.00", "0.00")
+        # As a file a committee prints: each balance on its side, and equal totals.
+        csv_text = (
+            await client.get(f"/ledger/v1/groups/{gid}/trial-balance", params={"format": "csv"})
+        ).content.decode("utf-8-sig")
+        total = next(line for line in csv_text.splitlines() if line.startswith(",รวม,"))
+        _, _, debit, credit = total.split(",")
+        assert debit == credit and debit != "0.00"
     finally:
         await conn.close()
 

@@ -3,7 +3,10 @@ caller's area only, read from reporting's projections."""
 
 from __future__ import annotations
 
+import io
+
 import httpx
+import openpyxl
 
 from libs.events.settings import Settings
 from tests.conftest import shared_platform
@@ -40,6 +43,14 @@ async def test_groups_behind_on_their_month_close_furthest_first_within_the_area
         (closed, 2, "ม.ค. 2567"),
     ]
     assert elsewhere not in {i["group_id"] for i in worklist["items"]}
+    # The same list as a file: never closed first, months behind a number.
+    xlsx = await client.get(
+        "/reporting/v1/worklists/month-closes",
+        params={"level": "district", "code": "2701", "as_of": "2024-04-10", "format": "xlsx"},
+    )
+    rows = [r for r in openpyxl.load_workbook(io.BytesIO(xlsx.content)).active.iter_rows(values_only=True)]
+    listed = {r[0]: r[3:] for r in rows if r and r[0] in (closed, never)}
+    assert listed == {never: ("ยังไม่เคยปิด", None), closed: ("ม.ค. 2567", 2)}
     # As of February, January's close is the one due: that group is not behind.
     february = (
         await client.get(

@@ -36,6 +36,8 @@ const T = {
     no_data: "ยังไม่มีข้อมูล", target: "เป้าหมาย",
     fresh: "ตัวเลขรับเหตุการณ์ล่าสุดเมื่อ {at} น. (หลังเกิดเหตุการณ์ {d} วินาที)", fresh_none: "ยังไม่มีเหตุการณ์ใหม่ตั้งแต่ระบบเริ่มทำงาน",
     fresh_waiting: " · รอเหตุการณ์ที่ขาดหาย {n} รายการ",
+    par30_percent: "PAR30 (%)", province_report: "รายงานจังหวัด (PDF)", campaign_breakdown: "ตัวเลขรายจังหวัด (XLSX)",
+    campaign_report_pdf: "แบบรายงานการส่งเสริมการออม (PDF)", campaign_report_xlsx: "แบบรายงาน (XLSX)",
     worklist_closes: "กลุ่มที่ยังไม่ปิดงวดบัญชีประจำเดือน", worklist_count: "{n} จาก {of} กลุ่ม",
     last_closed: "ปิดงวดล่าสุด", months_behind: "ค้าง (เดือน)", never_closed: "ยังไม่เคยปิด",
     search: "ค้นหากลุ่ม", search_go: "ค้นหา", search_none: "ไม่พบกลุ่มที่ตรงกับคำค้น", search_hint: "ชื่อกลุ่มหรือรหัสกลุ่ม",
@@ -89,6 +91,8 @@ const T = {
     no_data: "No data yet", target: "Target",
     fresh: "Figures took their latest events at {at} ({d} s after they happened)", fresh_none: "No new events since the system started",
     fresh_waiting: " · {n} streams waiting for a missing event",
+    par30_percent: "PAR30 (%)", province_report: "Province report (PDF)", campaign_breakdown: "Figures by province (XLSX)",
+    campaign_report_pdf: "Savings-promotion report (PDF)", campaign_report_xlsx: "Report (XLSX)",
     worklist_closes: "Groups behind on their month-end close", worklist_count: "{n} of {of} groups",
     last_closed: "Last closed", months_behind: "Behind (months)", never_closed: "Never closed",
     search: "Find a group", search_go: "Search", search_none: "No group matches", search_hint: "Group name or id",
@@ -369,18 +373,30 @@ function renderPortfolio(portfolio) {
   });
 }
 
-function renderChildren(breakdown) {
+function renderChildren(breakdown, quality) {
   const child = breakdown.child_level;
   $("children-title").textContent = t(`children_${child}`);
   const params = new URLSearchParams({ level: state.level, ...(state.code ? { code: state.code } : {}), ...(state.asOf ? { as_of: state.asOf } : {}) });
   $("export-csv").href = `/reporting/v1/stats/breakdown?${params}&format=csv`;
   $("export-xlsx").href = `/reporting/v1/stats/breakdown?${params}&format=xlsx`;
   const columns = ["groups", "members", "savings", "borrowers", "loans_outstanding"].filter((k) => !(child === "group" && k === "groups"));
-  table($("children"), [[t("name")], ...columns.map((k) => [t(k), true])],
+  // PAR30 of each child area, from lending's portfolio of the same areas (none: no loans there).
+  const par30 = Object.fromEntries(((quality && quality.items) || []).map((q) => [q.code, q.par30_percent]));
+  table($("children"), [[t("name")], ...columns.map((k) => [t(k), true]), [t("par30_percent"), true]],
     breakdown.items.map((item) => ({
       href: hashFor(child, item.code),
-      cells: [[name(item) || item.code], ...columns.map((k) => [shown(k, item[k]), true])],
+      cells: [[name(item) || item.code], ...columns.map((k) => [shown(k, item[k]), true]),
+        [par30[item.code] !== undefined ? `${par30[item.code]}%` : "–", true]],
     })));
+}
+
+// Every table as a file, and every report as a PDF: links built from the same query the page read.
+function exportLinks(id, path, params, formats = ["csv", "xlsx"], labels = {}) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
+  $(id).innerHTML = formats.map((f) => {
+    const q = new URLSearchParams(query); q.set("format", f);
+    return `<a href="${path}?${q}" data-format="${f}">${escapeHtml(labels[f] || f.toUpperCase())}</a>`;
+  }).join(" · ");
 }
 
 function renderWorklist(worklist) {
@@ -458,6 +474,15 @@ async function loadCampaign(asOf) {
     ? t(`campaign_area_${counted.level}`, { a: name(counted) }) + (state.level === "group" ? t("campaign_area_group") : "") : "";
   const board = state.level === "national" ? { level: "province" } : { level: "district", province: provinceOf() };
   const base = `/campaign/v1/campaigns/${encodeURIComponent(state.campaignId)}`;
+  exportLinks("x-reports", `${base}/reports`, { ...board, as_of: asOf });
+  // The area's savings-promotion report as its form (PDF, XLSX), and the counters of its child areas.
+  if (where.level === "national") {
+    exportLinks("x-campaign", `${base}/progress/breakdown`, { ...where, as_of: asOf }, ["xlsx"], { xlsx: t("campaign_breakdown") });
+  } else {
+    const report = `${base}/reports/${where.level}/${encodeURIComponent(where.code)}/export`;
+    $("x-campaign").innerHTML = [["pdf", t("campaign_report_pdf")], ["xlsx", t("campaign_report_xlsx")]]
+      .map(([f, label]) => `<a href="${report}?format=${f}" data-format="${f}">${escapeHtml(label)}</a>`).join(" · ");
+  }
   const [progress, series, reports] = await Promise.all([
     getJSON(`${base}/progress`, { ...where, as_of: asOf }),
     getJSON(`${base}/progress/series`, { ...where, as_of: asOf }),
@@ -575,7 +600,7 @@ async function loadOnce() {
   groupDistrict = state.level === "group" ? (trailSteps.find((s) => s.level === "district") || {}).code : null;
   renderTrail(trailSteps);
   const isGroup = state.level === "group";
-  const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart, worklist] = await Promise.all([
+  const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart, worklist, quality] = await Promise.all([
     getJSON("/reporting/v1/stats", { ...where, as_of: asOf }),
     getJSON("/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 }),
     getJSON("/lending/v1/portfolio", { ...where, on: asOf }),
@@ -585,15 +610,26 @@ async function loadOnce() {
     isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/summary`, { as_of: asOf }) : null,
     isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/smart`, { as_of: asOf }) : null,
     isGroup ? null : getJSON("/reporting/v1/worklists/month-closes", { ...where, as_of: asOf }),
+    isGroup ? null : getJSON("/lending/v1/portfolio/breakdown", { ...where, on: asOf }),
   ]);
   renderKpis(stats);
   renderSeries(series);
   renderPortfolio(portfolio);
   renderPipeline(pipeline);
   $("children-panel").querySelector(".card.wide").hidden = isGroup;
-  if (breakdown) renderChildren(breakdown);
+  if (breakdown) renderChildren(breakdown, quality);
   $("worklist-panel").hidden = isGroup;
   if (worklist) renderWorklist(worklist);
+  exportLinks("x-series", "/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 });
+  exportLinks("x-portfolio", "/lending/v1/portfolio", { ...where, on: asOf });
+  exportLinks("x-referrals", "/reporting/v1/partners/gsb/pipeline", where);
+  if (!isGroup) exportLinks("x-worklist", "/reporting/v1/worklists/month-closes", { ...where, as_of: asOf });
+  if (isGroup) exportLinks("x-books", `/ledger/v1/groups/${encodeURIComponent(state.code)}/trial-balance`, { as_of: asOf });
+  $("x-province").innerHTML = "";
+  if (state.level === "province") {
+    const path = `/reporting/v1/provinces/${encodeURIComponent(state.code)}/report`;
+    $("x-province").innerHTML = ` · <a href="${path}?${new URLSearchParams({ as_of: asOf })}" data-format="pdf">${escapeHtml(t("province_report"))}</a>`;
+  }
   $("group-panel").hidden = !isGroup;
   if (isGroup) renderGroup(summary, smart);
   state.campaigns = campaigns.items;
