@@ -17,7 +17,7 @@ from libs.events import free_text
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
-from services.ledger import book_totals, books, domain, installments
+from services.ledger import book_totals, books, collection, domain, installments
 from services.ledger.handlers import SCHEMA, LedgerHandlers, today_in_thailand
 from services.ledger.months import month_end
 
@@ -647,6 +647,56 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "members": {k: format_baht(v) for k, v in members.items()},
             "difference": {k: format_baht(journal[k] - members[k]) for k in journal},
             "reconciled": journal == members,
+        }
+
+    @router.get(
+        "/groups/{group_id}/collection-sheet",
+        summary="The month's collection sheet: each member's commitment due, what they paid in the month so far, "
+        "and the idempotency key each line posts its deposit with",
+    )
+    @access(Rule("ledger:read", group))
+    async def collection_sheet(
+        group_id: uuid.UUID,
+        month: Annotated[Month | None, Query(description="The month collected (default: this month)")] = None,
+        round: Annotated[  # noqa: A002 - the query's public name
+            int, Query(ge=1, le=31, description="A second collection in the month is a new round: new keys")
+        ] = 1,
+    ) -> dict[str, object]:
+        today = today_in_thailand()
+        first = parse_month(month) if month else today.replace(day=1)
+        group, lines, names = await handlers.collection_sheet(group_id, first)
+        last = month_end(first)
+        closed = group.closed_through is not None and first <= group.closed_through
+        # Deposits are dated on the group's collection day of the month, or today while the month runs.
+        collected_on = min(first.replace(day=group.rules.collection_day), today) if first <= today else None
+        return {
+            "group_id": str(group_id),
+            "group_name": group.name,
+            "month": first.isoformat()[:7],
+            "round": round,
+            "collected_on": collected_on.isoformat() if collected_on else None,
+            "month_ended": last < today,
+            "closed": closed,
+            "lines": [
+                {
+                    "member_id": str(line.member_id),
+                    "full_name": names.get(line.member_id),
+                    "commitment": format_baht(line.commitment_satang),
+                    "sajja_paid": format_baht(line.sajja_paid_satang),
+                    "sajja_to_pay": format_baht(line.sajja_to_pay_satang),
+                    "special_paid": format_baht(line.special_paid_satang),
+                    "keys": {
+                        account: collection.line_key(group_id, first, line.member_id, account, round)
+                        for account in ("sajja", "special")
+                    },
+                }
+                for line in lines
+            ],
+            "totals": {
+                "commitment": format_baht(sum(x.commitment_satang for x in lines)),
+                "sajja_paid": format_baht(sum(x.sajja_paid_satang for x in lines)),
+                "special_paid": format_baht(sum(x.special_paid_satang for x in lines)),
+            },
         }
 
     @router.get("/groups/{group_id}/members", summary="A group's members, cursor-paginated")

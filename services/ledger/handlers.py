@@ -33,7 +33,7 @@ from libs.events.schemas.ledger import (
 from libs.events.settings import Settings
 from libs.events.store import EventStore, StreamAppend, stream_uuid
 from libs.events.wakeup import CommitSignal
-from services.ledger import allocation, book_totals, books, domain, installments
+from services.ledger import allocation, book_totals, books, collection, domain, installments
 from services.ledger.months import may_fall_in_a_closable_month
 
 SCHEMA = "ledger"
@@ -394,6 +394,20 @@ class LedgerHandlers:
         return await self._member_command(
             key, fingerprint, actor, member_id, decide, needs_group=True, entry_date=effective_on.replace(day=1)
         )
+
+    async def collection_sheet(
+        self, group_id: uuid.UUID, month: date
+    ) -> tuple[domain.Group, list[collection.SheetLine], dict[uuid.UUID, str | None]]:
+        """The group, its members' lines for the month, and their names from the register (None once erased)."""
+        group = await self.load_group(self.pool, group_id)
+        members = await self.load_group_members(self.pool, group_id)
+        names = {
+            r["member_id"]: r["full_name"]
+            for r in await self.pool.fetch(
+                "select member_id, full_name from ledger.member_register where group_id = $1", group_id
+            )
+        }
+        return group, collection.sheet_lines(members.values(), month), names
 
     async def list_members(self, group_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:
         """Members of a group in enrolment order (UUIDv7 ids are time-ordered), one page after `after`."""

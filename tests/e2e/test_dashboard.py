@@ -9,6 +9,7 @@ import asyncio
 import os
 import shutil
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -332,6 +333,90 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await page.click("#error a")  # the way back to the officer's own district
             await _settled(page, "district", "2702", after=loads)
             assert await page.is_visible("#kpis") and await page.is_hidden("#error")
+            assert failures == []
+        finally:
+            await browser.close()
+
+
+async def test_a_committee_records_its_months_collection_on_a_phone(client: httpx.AsyncClient, served: str) -> None:
+    """The collection day (บันทึกการรับเงินประจำเดือน): the group's treasurer opens last month's sheet on a phone,
+    types the special deposits beside the prefilled commitments, sends the sheet (and sends it again), and
+    closes the month. Each line is posted once; the balances and the books show exactly what was typed."""
+    from playwright.async_api import async_playwright
+
+    from libs.events.envelope import today_in_thailand
+
+    gid = (await new_group(client, name="กลุ่มออมทรัพย์ฯ บ้านโคกสูง", founded_on="2023-06-01"))["group_id"]
+    saver = (await new_member(client, gid, joined_on="2023-12-01", full_name="สมชาย ขยันออม"))["member_id"]
+    other = (
+        await new_member(client, gid, joined_on="2023-12-01", full_name="สมหญิง มั่นคง", monthly_commitment="150.00")
+    )["member_id"]
+    treasurer = {
+        "username": "treasurer-khoksung",
+        "display_name": "เหรัญญิกกลุ่มบ้านโคกสูง",
+        "role": "committee",
+        "province_code": "27",
+        "district_code": "2701",
+        "group_id": gid,
+        "password": PASSWORD,
+    }
+    assert (await post(client, "/auth/v1/users", treasurer)).status_code == 201
+    first = today_in_thailand().replace(day=1)
+    last_month = (first - timedelta(days=1)).strftime("%Y-%m")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=_chromium(), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="th-TH", is_mobile=True)
+            failures: list[str] = []
+            page.on("pageerror", lambda error: failures.append(str(error)))
+            await page.goto(f"{served}/")
+            await page.wait_for_selector("#sign-in-form", state="visible")
+            await _sign_in(page, "treasurer-khoksung", PASSWORD)
+            await _settled(page, "group", gid)  # a committee lands on its own group
+            loads = int(await page.evaluate("document.body.dataset.loads"))
+            await page.click("#collection-link")
+            await _until(
+                page, f"document.body.dataset.view === 'collection' && Number(document.body.dataset.loads) > {loads}"
+            )
+            loads = int(await page.evaluate("document.body.dataset.loads"))
+            await page.select_option("#collection-month", last_month)
+            await _settled(page, "group", gid, after=loads)
+            saver_sajja = f'input[data-member="{saver}"][data-account="sajja"]'
+            other_sajja = f'input[data-member="{other}"][data-account="sajja"]'
+            # The commitments prefilled: what each owes for the month.
+            assert (await page.input_value(saver_sajja), await page.input_value(other_sajja)) == ("100.00", "150.00")
+            await page.fill(f'input[data-member="{saver}"][data-account="special"]', "25.50")
+            await page.fill(f'input[data-member="{other}"][data-account="special"]', "12.345")  # not an amount
+            await page.click("#collection-submit")
+            await _until(page, "document.body.dataset.posted === '1'")
+            saver_result = await page.inner_text(f'[data-result="{saver}"]')
+            other_result = await page.inner_text(f'[data-result="{other}"]')
+            assert saver_result.count("✓ บันทึกแล้ว") == 2, saver_result
+            assert "✓ บันทึกแล้ว" in other_result and "จำนวนเงินไม่ถูกต้อง" in other_result, other_result
+            # Paid: nothing left to pay, so the sajja boxes are empty now.
+            assert await page.input_value(saver_sajja) == ""
+            await page.screenshot(path=str(SCREENSHOTS / "collection-phone.png"), full_page=True)
+            assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+            # The same lines again (a retry after a dropped answer): answered as before, posted once.
+            await page.fill(saver_sajja, "100.00")
+            await page.fill(f'input[data-member="{saver}"][data-account="special"]', "25.50")
+            await page.click("#collection-submit")
+            await _until(page, "document.body.dataset.posted === '2'")
+            balances = {m: (await client.get(f"/ledger/v1/members/{m}")).json()["balances"] for m in (saver, other)}
+            assert (balances[saver]["sajja"], balances[saver]["special"]) == ("100.00", "25.50")
+            assert (balances[other]["sajja"], balances[other]["special"]) == ("150.00", "0.00")
+            trial = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance")).json()
+            assert {a["code"]: a["debit"] for a in trial["accounts"]}["1010"] == "275.50" and trial["balanced"]
+
+            # The month has ended: the sheet offers its close, and then takes nothing more.
+            assert await page.is_visible("#collection-close")
+            loads = int(await page.evaluate("document.body.dataset.loads"))
+            await page.click("#collection-close")
+            await _until(page, "document.getElementById('collection-submit').disabled === true")
+            assert "ปิดงวดบัญชีแล้ว" in await page.inner_text("#collection-progress")
+            assert await page.inner_text("#collection-state") == "เดือนนี้ปิดงวดบัญชีแล้ว: บันทึกเพิ่มไม่ได้"
             assert failures == []
         finally:
             await browser.close()

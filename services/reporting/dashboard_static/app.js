@@ -36,6 +36,19 @@ const T = {
     no_data: "ยังไม่มีข้อมูล", target: "เป้าหมาย",
     fresh: "ตัวเลขรับเหตุการณ์ล่าสุดเมื่อ {at} น. (หลังเกิดเหตุการณ์ {d} วินาที)", fresh_none: "ยังไม่มีเหตุการณ์ใหม่ตั้งแต่ระบบเริ่มทำงาน",
     fresh_waiting: " · รอเหตุการณ์ที่ขาดหาย {n} รายการ",
+    collection_open: "บันทึกการรับเงินประจำเดือน", collection_title: "บันทึกการรับเงินประจำเดือน — {g}",
+    collection_back: "กลับไปหน้ากลุ่ม", collection_month: "เดือน", collection_round: "รอบ",
+    collection_date: "ลงวันที่รับเงิน {d}", collection_submit: "บันทึกทั้งแผ่น", collection_close: "ปิดงวดบัญชีเดือนนี้",
+    collection_closed: "เดือนนี้ปิดงวดบัญชีแล้ว: บันทึกเพิ่มไม่ได้", collection_future: "เดือนนี้ยังไม่ถึง",
+    collection_ended: "เดือนนี้สิ้นสุดแล้ว: ปิดงวดบัญชีได้เมื่อบันทึกครบ",
+    member: "สมาชิก", commitment: "เงินสัจจะที่ต้องส่ง", paid_so_far: "ส่งแล้วเดือนนี้",
+    sajja_in: "สัจจะ (บาท)", special_in: "ฝากพิเศษ (บาท)", result: "ผล",
+    posting: "กำลังบันทึก {n} จาก {of}…", posted_all: "บันทึกแล้ว {ok} รายการ, ไม่รับ {bad} รายการ",
+    line_ok: "✓ บันทึกแล้ว", line_bad_amount: "✗ จำนวนเงินไม่ถูกต้อง (เช่น 100 หรือ 100.50)",
+    line_closed: "✗ เดือนนี้ปิดงวดบัญชีแล้ว", line_rule: "✗ ระบบไม่รับตามกฎของกลุ่ม",
+    line_again: "✗ บรรทัดนี้บันทึกในรอบนี้ไปแล้วด้วยจำนวนอื่น: เลือกรอบใหม่เพื่อบันทึกเพิ่ม",
+    line_forbidden: "✗ ไม่มีสิทธิ์บันทึกให้กลุ่มนี้", line_failed: "✗ ระบบขัดข้อง: ส่งใหม่ได้ ไม่บันทึกซ้ำ",
+    month_closed_now: "ปิดงวดบัญชีแล้ว: สมาชิกที่ส่งไม่ครบ {n} คน",
     par30_percent: "PAR30 (%)", province_report: "รายงานจังหวัด (PDF)", campaign_breakdown: "ตัวเลขรายจังหวัด (XLSX)",
     campaign_report_pdf: "แบบรายงานการส่งเสริมการออม (PDF)", campaign_report_xlsx: "แบบรายงาน (XLSX)",
     worklist_closes: "กลุ่มที่ยังไม่ปิดงวดบัญชีประจำเดือน", worklist_count: "{n} จาก {of} กลุ่ม",
@@ -91,6 +104,19 @@ const T = {
     no_data: "No data yet", target: "Target",
     fresh: "Figures took their latest events at {at} ({d} s after they happened)", fresh_none: "No new events since the system started",
     fresh_waiting: " · {n} streams waiting for a missing event",
+    collection_open: "Record the month's collection", collection_title: "Monthly collection — {g}",
+    collection_back: "Back to the group", collection_month: "Month", collection_round: "Round",
+    collection_date: "Dated {d}", collection_submit: "Record the whole sheet", collection_close: "Close this month",
+    collection_closed: "This month is closed: nothing more can be recorded", collection_future: "This month has not come yet",
+    collection_ended: "This month has ended: close it once everything is recorded",
+    member: "Member", commitment: "Commitment due", paid_so_far: "Paid this month",
+    sajja_in: "Sajja (THB)", special_in: "Special (THB)", result: "Result",
+    posting: "Recording {n} of {of}…", posted_all: "{ok} recorded, {bad} refused",
+    line_ok: "✓ Recorded", line_bad_amount: "✗ Not an amount (e.g. 100 or 100.50)",
+    line_closed: "✗ The month is closed", line_rule: "✗ Refused by the group's rules",
+    line_again: "✗ Recorded in this round with another amount: choose a new round to add more",
+    line_forbidden: "✗ Not allowed for this group", line_failed: "✗ Failed: send again, nothing is recorded twice",
+    month_closed_now: "Month closed: {n} members paid short",
     par30_percent: "PAR30 (%)", province_report: "Province report (PDF)", campaign_breakdown: "Figures by province (XLSX)",
     campaign_report_pdf: "Savings-promotion report (PDF)", campaign_report_xlsx: "Report (XLSX)",
     worklist_closes: "Groups behind on their month-end close", worklist_count: "{n} of {of} groups",
@@ -183,12 +209,13 @@ function area() {
 }
 
 function routeFromHash() {
-  const [, level, code] = (location.hash.replace(/^#/, "") || "/national").split("/");
+  const [, level, code, view] = (location.hash.replace(/^#/, "") || "/national").split("/");
   if (["province", "district", "group"].includes(level) && code) {
     state.level = level; state.code = decodeURIComponent(code);
   } else {
     state.level = "national"; state.code = null;
   }
+  state.view = level === "group" && view === "collection" ? "collection" : null;
 }
 const hashFor = (level, code) => (level === "national" ? "#/national" : `#/${level}/${encodeURIComponent(code)}`);
 
@@ -390,6 +417,139 @@ function renderChildren(breakdown, quality) {
     })));
 }
 
+// --- The month's collection sheet (บันทึกการรับเงินประจำเดือน) ---------------------------------------------
+// Each filled line is the ordinary deposit command, sent with the key the sheet gives it: sending the sheet again
+// (a double click, a retry, a dropped connection) returns the first answers and posts nothing twice.
+const AMOUNT = /^[0-9]{1,9}(\.[0-9]{1,2})?$/;
+function csrfToken() {
+  const found = document.cookie.split("; ").find((c) => c.startsWith("sajja_csrf="));
+  return found ? decodeURIComponent(found.split("=")[1]) : "";
+}
+async function postJSON(path, body, key) {
+  return fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "Idempotency-Key": key, "X-CSRF-Token": csrfToken() },
+    body: JSON.stringify(body),
+  });
+}
+function monthChoices(chosen) {
+  const today = todayInThailand();
+  let [y, m] = today.split("-").map(Number);
+  const months = [];
+  for (let i = 0; i < 13; i += 1) {
+    months.push(`${y}-${String(m).padStart(2, "0")}`);
+    m -= 1; if (m === 0) { m = 12; y -= 1; }
+  }
+  if (chosen && !months.includes(chosen)) months.push(chosen);
+  const label = (ym) => new Intl.DateTimeFormat(state.lang === "th" ? "th-TH-u-ca-buddhist-nu-latn" : "en-GB",
+    { month: "long", year: "numeric" }).format(localDate(`${ym}-01`));
+  return months.map((ym) => `<option value="${ym}"${ym === chosen ? " selected" : ""}>${escapeHtml(label(ym))}</option>`).join("");
+}
+async function loadCollection() {
+  const id = state.code;
+  const sheet = await getJSON(`/ledger/v1/groups/${encodeURIComponent(id)}/collection-sheet`,
+    { month: state.collectionMonth, round: state.collectionRound || 1 });
+  state.sheet = sheet;
+  $("collection-title").textContent = t("collection_title", { g: sheet.group_name });
+  $("collection-back").href = hashFor("group", id);
+  $("collection-back").textContent = t("collection_back");
+  $("collection-month").innerHTML = monthChoices(sheet.month);
+  $("collection-round").innerHTML = Array.from({ length: 5 }, (_, i) => i + 1)
+    .map((r) => `<option value="${r}"${r === sheet.round ? " selected" : ""}>${r}</option>`).join("");
+  $("collection-date").textContent = sheet.collected_on ? t("collection_date", { d: date(sheet.collected_on, true) }) : "";
+  const open = !sheet.closed && Boolean(sheet.collected_on);
+  $("collection-state").textContent = sheet.closed ? t("collection_closed")
+    : !sheet.collected_on ? t("collection_future") : sheet.month_ended ? t("collection_ended") : "";
+  $("collection-submit").disabled = !open;
+  $("collection-close").hidden = !(sheet.month_ended && !sheet.closed);
+  const input = (line, account, value) => open
+    ? `<input class="amount" inputmode="decimal" autocomplete="off" data-member="${line.member_id}" data-account="${account}"
+         aria-label="${escapeHtml(`${line.full_name || line.member_id} ${t(`${account}_in`)}`)}" value="${value === "0.00" ? "" : value}">`
+    : "";
+  const table = $("collection");
+  table.querySelector("thead").innerHTML = `<tr><th>${t("member")}</th><th class="num">${t("commitment")}</th>`
+    + `<th class="num">${t("paid_so_far")}</th><th>${t("sajja_in")}</th><th>${t("special_in")}</th><th>${t("result")}</th></tr>`;
+  // Each cell carries its heading (data-label): on a phone a member's line is a small card of labelled boxes.
+  const label = (key) => `data-label="${escapeHtml(t(key))}"`;
+  table.querySelector("tbody").innerHTML = sheet.lines.map((line) => `<tr data-member="${line.member_id}">`
+    + `<td class="who">${escapeHtml(line.full_name || "—")}</td><td class="num" ${label("commitment")}>${money(line.commitment)}</td>`
+    + `<td class="num" ${label("paid_so_far")}>${money(line.sajja_paid)}${line.special_paid !== "0.00" ? ` + ${money(line.special_paid)}` : ""}</td>`
+    + `<td ${label("sajja_in")}>${input(line, "sajja", line.sajja_to_pay)}</td><td ${label("special_in")}>${input(line, "special", "")}</td>`
+    + `<td class="result" data-result="${line.member_id}"></td></tr>`).join("");
+  table.querySelector("tfoot").innerHTML = `<tr><td class="total who">${t("total")}</td><td class="num total" ${label("commitment")}>${money(sheet.totals.commitment)}</td>`
+    + `<td class="num total" ${label("paid_so_far")}>${money(sheet.totals.sajja_paid)}${sheet.totals.special_paid !== "0.00" ? ` + ${money(sheet.totals.special_paid)}` : ""}</td></tr>`;
+  // Keyboard first: Enter moves to the next amount, as down a paper sheet.
+  const inputs = [...table.querySelectorAll("input.amount")];
+  inputs.forEach((el, i) => el.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); (inputs[i + 1] || $("collection-submit")).focus(); }
+  }));
+}
+function lineReason(status, problem) {
+  const type = (problem && problem.type) || "";
+  if (status === 403) return t("line_forbidden");
+  if (type.endsWith(":idempotency-key-reused")) return t("line_again");
+  if (status === 409 && /closed/.test((problem && problem.detail) || "")) return t("line_closed");
+  if (status === 409 || status === 422) return t("line_rule");
+  return t("line_failed");
+}
+async function submitCollection() {
+  const sheet = state.sheet;
+  const button = $("collection-submit");
+  button.disabled = true;
+  const work = [];
+  for (const el of $("collection").querySelectorAll("input.amount")) {
+    const amount = el.value.trim().replace(/,/g, "");
+    if (!amount || Number(amount) === 0) continue;
+    const line = sheet.lines.find((l) => l.member_id === el.dataset.member);
+    work.push({ el, line, account: el.dataset.account, amount });
+  }
+  const cell = (member) => $("collection").querySelector(`[data-result="${member}"]`);
+  for (const item of work) cell(item.line.member_id).textContent = "";
+  let ok = 0, bad = 0, done = 0;
+  const say = (item, text, good) => {
+    const c = cell(item.line.member_id);
+    c.insertAdjacentHTML("beforeend", `<div class="${good ? "ok" : "refused"}" data-account="${item.account}">${escapeHtml(`${t(`${item.account}_in`)}: ${text}`)}</div>`);
+    if (good) ok += 1; else bad += 1;
+  };
+  const next = async () => {
+    while (work.length) {
+      const item = work.shift();
+      done += 1;
+      $("collection-progress").textContent = t("posting", { n: done, of: done + work.length });
+      if (!AMOUNT.test(item.amount)) { say(item, t("line_bad_amount"), false); continue; }
+      const body = { account: item.account, amount: item.amount, deposited_on: sheet.collected_on };
+      let answer;
+      for (let attempt = 0; attempt < 5; attempt += 1) {
+        try {
+          answer = await postJSON(`/ledger/v1/members/${item.line.member_id}/deposits`, body, item.line.keys[item.account]);
+        } catch (_) { answer = null; }
+        if (answer && answer.status !== 429 && answer.status < 500) break;
+        await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));  // the same key: a retry posts nothing twice
+      }
+      if (answer && answer.ok) { say(item, t("line_ok"), true); continue; }
+      let problem = null;
+      try { problem = answer ? await answer.json() : null; } catch (_) { /* not JSON */ }
+      say(item, lineReason(answer ? answer.status : 0, problem), false);
+    }
+  };
+  await Promise.all([next(), next(), next()]);
+  $("collection-progress").textContent = t("posted_all", { ok: count(ok), bad: count(bad) });
+  const results = [...$("collection").querySelectorAll("td.result")].map((c) => [c.dataset.result, c.innerHTML]);
+  await loadCollection();  // what each member has paid now; the lines' results stay in view
+  for (const [member, html] of results) { const c = cell(member); if (c) c.innerHTML = html; }
+  document.body.dataset.posted = String(Number(document.body.dataset.posted || 0) + 1);
+}
+async function closeCollectionMonth() {
+  const sheet = state.sheet;
+  const answer = await postJSON(`/ledger/v1/groups/${encodeURIComponent(sheet.group_id)}/month-closes`,
+    { month: sheet.month }, `collection-close:${sheet.group_id}:${sheet.month}`);
+  let body = null;
+  try { body = await answer.json(); } catch (_) { /* not JSON */ }
+  $("collection-progress").textContent = answer.ok
+    ? t("month_closed_now", { n: count(body.members_missed) }) : lineReason(answer.status, body);
+  await loadCollection();
+}
+
 // Every table as a file, and every report as a PDF: links built from the same query the page read.
 function exportLinks(id, path, params, formats = ["csv", "xlsx"], labels = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
@@ -536,6 +696,7 @@ function required(text) {
 }
 
 function renderGroup(summary, smart) {
+  $("collection-link").href = `${hashFor("group", state.code)}/collection`;
   $("smart-level").textContent = String(smart.level);
   const gaps = smart.gaps_to_next_level || [];
   $("smart-gaps").innerHTML = smart.next_level
@@ -599,6 +760,14 @@ async function loadOnce() {
   trailSteps = places.trail;
   groupDistrict = state.level === "group" ? (trailSteps.find((s) => s.level === "district") || {}).code : null;
   renderTrail(trailSteps);
+  document.body.dataset.view = state.view || "";
+  $("collection-panel").hidden = state.view !== "collection";
+  if (state.view === "collection") {
+    await loadCollection();
+    document.body.dataset.level = state.level;
+    document.body.dataset.code = state.code || "";
+    return;
+  }
   const isGroup = state.level === "group";
   const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart, worklist, quality] = await Promise.all([
     getJSON("/reporting/v1/stats", { ...where, as_of: asOf }),
@@ -740,6 +909,10 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
   $("search-form").addEventListener("submit", searchGroups);
+  $("collection-submit").addEventListener("click", submitCollection);
+  $("collection-close").addEventListener("click", closeCollectionMonth);
+  $("collection-month").addEventListener("change", (e) => { state.collectionMonth = e.target.value; load(); });
+  $("collection-round").addEventListener("change", (e) => { state.collectionRound = Number(e.target.value); load(); });
   window.addEventListener("hashchange", () => { if (state.me) { routeFromHash(); load(); } });
   $("sign-in-form").addEventListener("submit", signIn);
   $("sign-out").addEventListener("click", signOut);

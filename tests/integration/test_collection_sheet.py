@@ -1,0 +1,76 @@
+"""The month's collection sheet: every member of the month with the commitment due and what they paid in it, and
+a key per line that makes sending the sheet twice post nothing twice."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import shared_platform
+from tests.support.api import new_group, new_member, post
+
+settings, database_url, broker, running = shared_platform()
+
+
+async def test_the_sheet_lists_the_months_members_with_what_is_due_and_posts_each_line_once(
+    client: httpx.AsyncClient,
+) -> None:
+    gid = (await new_group(client, founded_on="2023-06-01", rules={"collection_day": 10}))["group_id"]
+    paid = (await new_member(client, gid, joined_on="2023-12-01", monthly_commitment="100.00"))["member_id"]
+    owing = (await new_member(client, gid, joined_on="2024-01-15", monthly_commitment="200.00"))["member_id"]
+    later = (await new_member(client, gid, joined_on="2024-05-01"))["member_id"]
+    deposits = [
+        (paid, {"account": "sajja", "amount": "100.00", "deposited_on": "2024-03-05"}),
+        (owing, {"account": "special", "amount": "40.00", "deposited_on": "2024-03-06"}),
+        (owing, {"account": "sajja", "amount": "50.00", "deposited_on": "2024-02-06"}),  # another month's
+    ]
+    for member, body in deposits:
+        assert (await post(client, f"/ledger/v1/members/{member}/deposits", body)).status_code == 201
+
+    url = f"/ledger/v1/groups/{gid}/collection-sheet"
+    sheet = (await client.get(url, params={"month": "2024-03"})).json()
+    assert (sheet["month"], sheet["collected_on"], sheet["month_ended"], sheet["closed"]) == (
+        "2024-03",
+        "2024-03-10",  # the group's collection day
+        True,
+        False,
+    )
+    lines = {line["member_id"]: line for line in sheet["lines"]}
+    assert set(lines) == {paid, owing}  # the member who joined in May is not on March's sheet
+    assert later not in lines
+    assert (lines[paid]["commitment"], lines[paid]["sajja_paid"], lines[paid]["sajja_to_pay"]) == (
+        "100.00",
+        "100.00",
+        "0.00",
+    )
+    assert (lines[owing]["sajja_to_pay"], lines[owing]["special_paid"]) == ("200.00", "40.00")
+    assert lines[owing]["full_name"] == "สมศรี ใจดี"
+    assert sheet["totals"] == {"commitment": "300.00", "sajja_paid": "100.00", "special_paid": "40.00"}
+    # Keys are the sheet's and the line's: the same on every reading, another in a new round.
+    again = (await client.get(url, params={"month": "2024-03"})).json()
+    assert [line["keys"] for line in again["lines"]] == [line["keys"] for line in sheet["lines"]]
+    second = (await client.get(url, params={"month": "2024-03", "round": 2})).json()
+    assert {k for line in second["lines"] for k in line["keys"].values()}.isdisjoint(
+        {k for line in sheet["lines"] for k in line["keys"].values()}
+    )
+
+    # The sheet sent twice (a double click, a dropped answer): each line posts once.
+    line = lines[owing]
+    body = {"account": "sajja", "amount": line["sajja_to_pay"], "deposited_on": sheet["collected_on"]}
+    for _ in range(2):
+        sent = await post(client, f"/ledger/v1/members/{owing}/deposits", body, key=line["keys"]["sajja"])
+        assert sent.status_code == 201, sent.text
+    member = (await client.get(f"/ledger/v1/members/{owing}")).json()
+    assert member["balances"]["sajja"] == "250.00"  # 50.00 in February and 200.00 once
+    after = (await client.get(url, params={"month": "2024-03"})).json()
+    assert {x["member_id"]: x["sajja_to_pay"] for x in after["lines"]}[owing] == "0.00"
+    # The same line with another amount in the same round is refused, not posted.
+    other = await post(
+        client, f"/ledger/v1/members/{owing}/deposits", body | {"amount": "1.00"}, key=line["keys"]["sajja"]
+    )
+    assert other.status_code == 422
+
+    # Once the month is closed the sheet says so.
+    assert (await post(client, f"/ledger/v1/groups/{gid}/month-closes", {"month": "2024-03"})).status_code == 201
+    closed = (await client.get(url, params={"month": "2024-03"})).json()
+    assert closed["closed"] is True
+    assert (await client.get(url, params={"month": "2024-13"})).status_code == 422
