@@ -546,8 +546,9 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         if format != "json":
             # As a committee prints it: each balance on its side, and the two totals.
             sides = [(b, max(b.balance_satang, 0), max(-b.balance_satang, 0)) for b in balances if b.balance_satang]
+            group = await handlers.load_group(handlers.pool, group_id)
             table = Table(
-                title=["งบทดลอง", f"กลุ่ม {group_id}", f"ณ วันที่ {thai_date(day)}"],
+                title=[f"งบทดลอง — {group.name}", f"รหัสกลุ่ม {group_id}", f"ณ วันที่ {thai_date(day)}"],
                 headings=["รหัสบัญชี", "ชื่อบัญชี", "เดบิต (บาท)", "เครดิต (บาท)"],
                 rows=[[b.account, books.CHART[b.account][0], format_baht(d), format_baht(c)] for b, d, c in sides]
                 + [["", "รวม", format_baht(sum(d for _, d, _ in sides)), format_baht(sum(c for _, _, c in sides))]],

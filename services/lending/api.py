@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import uuid
 from collections.abc import Mapping
 from datetime import date
@@ -649,6 +650,44 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
             await read_after.caught_up(SCHEMA, await handlers.store_position())
         result = await handlers.close_day(key, _fp(request, body), actor_of(request), body.business_date)
         return result.response()
+
+    group = PlaceOf(place_from_query_param("group_id", group_place), "group")
+
+    @router.get(
+        "/groups/{group_id}/installments-due",
+        summary="The group's active loans with what is due on them by a month's collection day, for its collection "
+        "sheet (and the idempotency key each line's repayment is sent with)",
+    )
+    @access(Rule("lending:read", group))
+    async def installments_due(
+        group_id: uuid.UUID,
+        month: Annotated[
+            str | None, Query(pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM (default: now)")
+        ] = None,
+        on: Annotated[date | None, Query(description="The day collected (default: the month's end or today)")] = None,
+        round: Annotated[int, Query(ge=1, le=31)] = 1,  # noqa: A002 - the query's public name
+    ) -> dict[str, object]:
+        today = today_in_thailand()
+        first = date.fromisoformat(month + "-01") if month else today.replace(day=1)
+        last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+        day = on or min(last, today)
+        loans = await handlers.active_loans_of_group(group_id)
+        lines = []
+        for loan in sorted(loans, key=lambda x: (x.disbursed_on or date.min, str(x.loan_id))):
+            now = domain.position(loan, day)
+            due = now.principal_due_satang + now.interest_due_satang + now.penalty_due_satang
+            lines.append(
+                {
+                    "loan_id": str(loan.loan_id),
+                    "member_id": str(loan.member_id),
+                    "due": format_baht(due),
+                    "outstanding_principal": format_baht(now.outstanding_principal_satang),
+                    "payoff": format_baht(now.payoff_satang),
+                    "days_past_due": now.days_past_due,
+                    "key": f"collection:{group_id}:{first:%Y-%m}:r{round}:{loan.loan_id}:repayment",
+                }
+            )
+        return {"group_id": str(group_id), "month": first.isoformat()[:7], "on": day.isoformat(), "loans": lines}
 
     @router.get("/members/{member_id}", summary="What lending knows of a member (from the ledger topic)")
     @access(Rule("lending:read", member))

@@ -9,7 +9,7 @@ import asyncio
 import os
 import shutil
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -347,7 +347,24 @@ async def test_a_committee_records_its_months_collection_on_a_phone(client: http
     from libs.events.envelope import today_in_thailand
 
     gid = (await new_group(client, name="กลุ่มออมทรัพย์ฯ บ้านโคกสูง", founded_on="2023-06-01"))["group_id"]
-    saver = (await new_member(client, gid, joined_on="2023-12-01", full_name="สมชาย ขยันออม"))["member_id"]
+    saver = await known_member(client, gid, sajja="3000.00", full_name="สมชาย ขยันออม")
+    # A loan to the saver three months ago: two installments are due by last month's collection day.
+    first = today_in_thailand().replace(day=1)
+    lent_on = date(first.year + (first.month - 4) // 12, (first.month - 4) % 12 + 1, 1)
+    await define_product(client, guarantors_required=0, approvals_required=1)
+    application = {
+        "member_id": saver,
+        "product_id": "occupation",
+        "principal": "1200.00",
+        "term_months": 12,
+        "purpose": "ซื้อปุ๋ย",
+        "guarantor_ids": [],
+        "applied_on": lent_on.isoformat(),
+    }
+    loan = (await as_user(client, "somchai", "/lending/v1/loans", application)).json()["loan_id"]
+    assert (await as_user(client, "kannika", f"/lending/v1/loans/{loan}/approvals", {})).status_code == 201
+    paid_out = await post(client, f"/lending/v1/loans/{loan}/disbursements", {"disbursed_on": lent_on.isoformat()})
+    assert paid_out.is_success, paid_out.text
     other = (
         await new_member(client, gid, joined_on="2023-12-01", full_name="สมหญิง มั่นคง", monthly_commitment="150.00")
     )["member_id"]
@@ -361,7 +378,6 @@ async def test_a_committee_records_its_months_collection_on_a_phone(client: http
         "password": PASSWORD,
     }
     assert (await post(client, "/auth/v1/users", treasurer)).status_code == 201
-    first = today_in_thailand().replace(day=1)
     last_month = (first - timedelta(days=1)).strftime("%Y-%m")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as pw:
@@ -388,11 +404,16 @@ async def test_a_committee_records_its_months_collection_on_a_phone(client: http
             assert (await page.input_value(saver_sajja), await page.input_value(other_sajja)) == ("100.00", "150.00")
             await page.fill(f'input[data-member="{saver}"][data-account="special"]', "25.50")
             await page.fill(f'input[data-member="{other}"][data-account="special"]', "12.345")  # not an amount
+            # The loan's installments due by the collection day, prefilled; the committee takes them.
+            repayment = f'input[data-loan="{loan}"]'
+            due = await page.input_value(repayment)
+            assert due and float(due) > 0, due
+            assert "ค้าง" in await page.inner_text(f'tr[data-member="{saver}"] td.loans')
             await page.click("#collection-submit")
             await _until(page, "document.body.dataset.posted === '1'")
             saver_result = await page.inner_text(f'[data-result="{saver}"]')
             other_result = await page.inner_text(f'[data-result="{other}"]')
-            assert saver_result.count("✓ บันทึกแล้ว") == 2, saver_result
+            assert saver_result.count("✓ บันทึกแล้ว") == 3, saver_result  # sajja, special, repayment
             assert "✓ บันทึกแล้ว" in other_result and "จำนวนเงินไม่ถูกต้อง" in other_result, other_result
             # Paid: nothing left to pay, so the sajja boxes are empty now.
             assert await page.input_value(saver_sajja) == ""
@@ -405,10 +426,25 @@ async def test_a_committee_records_its_months_collection_on_a_phone(client: http
             await page.click("#collection-submit")
             await _until(page, "document.body.dataset.posted === '2'")
             balances = {m: (await client.get(f"/ledger/v1/members/{m}")).json()["balances"] for m in (saver, other)}
-            assert (balances[saver]["sajja"], balances[saver]["special"]) == ("100.00", "25.50")
+            assert (balances[saver]["sajja"], balances[saver]["special"]) == ("3100.00", "25.50")
             assert (balances[other]["sajja"], balances[other]["special"]) == ("150.00", "0.00")
+            # The books: the members' savings as typed (3,000.00 before, 100.00 and 150.00 sajja, 25.50 special).
             trial = (await client.get(f"/ledger/v1/groups/{gid}/trial-balance")).json()
-            assert {a["code"]: a["debit"] for a in trial["accounts"]}["1010"] == "275.50" and trial["balanced"]
+            credits = {a["code"]: a["credit"] for a in trial["accounts"]}
+            assert (credits["2010"], credits["2020"], trial["balanced"]) == ("3250.00", "25.50", True)
+            # The repayment went in once, as lending's ordinary command: nothing is due on that day any more.
+            collected_on = (
+                await client.get(f"/ledger/v1/groups/{gid}/collection-sheet", params={"month": last_month})
+            ).json()["collected_on"]
+            after = (await client.get(f"/lending/v1/loans/{loan}", params={"on": collected_on})).json()
+            assert after["due"]["principal"] == "0.00" and after["due"]["interest"] == "0.00", after
+            repayments = [
+                line
+                for line in (
+                    await client.get(f"/lending/v1/groups/{gid}/installments-due", params={"month": last_month})
+                ).json()["loans"]
+            ]
+            assert [line["loan_id"] for line in repayments] == [loan]
 
             # The month has ended: the sheet offers its close, and then takes nothing more.
             assert await page.is_visible("#collection-close")

@@ -43,6 +43,7 @@ const T = {
     collection_ended: "เดือนนี้สิ้นสุดแล้ว: ปิดงวดบัญชีได้เมื่อบันทึกครบ",
     member: "สมาชิก", commitment: "เงินสัจจะที่ต้องส่ง", paid_so_far: "ส่งแล้วเดือนนี้",
     sajja_in: "สัจจะ (บาท)", special_in: "ฝากพิเศษ (บาท)", result: "ผล",
+    repayment_in: "ชำระเงินกู้ (บาท)", loan_due: "ถึงกำหนด {d}", loan_late: " · ค้าง {n} วัน",
     posting: "กำลังบันทึก {n} จาก {of}…", posted_all: "บันทึกแล้ว {ok} รายการ, ไม่รับ {bad} รายการ",
     line_ok: "✓ บันทึกแล้ว", line_bad_amount: "✗ จำนวนเงินไม่ถูกต้อง (เช่น 100 หรือ 100.50)",
     line_closed: "✗ เดือนนี้ปิดงวดบัญชีแล้ว", line_rule: "✗ ระบบไม่รับตามกฎของกลุ่ม",
@@ -111,6 +112,7 @@ const T = {
     collection_ended: "This month has ended: close it once everything is recorded",
     member: "Member", commitment: "Commitment due", paid_so_far: "Paid this month",
     sajja_in: "Sajja (THB)", special_in: "Special (THB)", result: "Result",
+    repayment_in: "Loan repayment (THB)", loan_due: "due {d}", loan_late: " · {n} days late",
     posting: "Recording {n} of {of}…", posted_all: "{ok} recorded, {bad} refused",
     line_ok: "✓ Recorded", line_bad_amount: "✗ Not an amount (e.g. 100 or 100.50)",
     line_closed: "✗ The month is closed", line_rule: "✗ Refused by the group's rules",
@@ -447,9 +449,17 @@ function monthChoices(chosen) {
 }
 async function loadCollection() {
   const id = state.code;
-  const sheet = await getJSON(`/ledger/v1/groups/${encodeURIComponent(id)}/collection-sheet`,
-    { month: state.collectionMonth, round: state.collectionRound || 1 });
+  const asked = { month: state.collectionMonth, round: state.collectionRound || 1 };
+  const sheet = await getJSON(`/ledger/v1/groups/${encodeURIComponent(id)}/collection-sheet`, asked);
+  // The loans' installments due by the day collected: each repayment goes in as lending's ordinary command.
+  const dues = await getJSON(`/lending/v1/groups/${encodeURIComponent(id)}/installments-due`,
+    { month: sheet.month, round: sheet.round, on: sheet.collected_on }).catch((error) => {
+    if (error instanceof LoadFailed && error.status === 404) return { loans: [] };  // a group lending has not seen
+    throw error;
+  });
   state.sheet = sheet;
+  state.loansOf = {};
+  for (const loan of dues.loans) (state.loansOf[loan.member_id] ||= []).push(loan);
   $("collection-title").textContent = t("collection_title", { g: sheet.group_name });
   $("collection-back").href = hashFor("group", id);
   $("collection-back").textContent = t("collection_back");
@@ -468,13 +478,15 @@ async function loadCollection() {
     : "";
   const table = $("collection");
   table.querySelector("thead").innerHTML = `<tr><th>${t("member")}</th><th class="num">${t("commitment")}</th>`
-    + `<th class="num">${t("paid_so_far")}</th><th>${t("sajja_in")}</th><th>${t("special_in")}</th><th>${t("result")}</th></tr>`;
+    + `<th class="num">${t("paid_so_far")}</th><th>${t("sajja_in")}</th><th>${t("special_in")}</th>`
+    + `<th>${t("repayment_in")}</th><th>${t("result")}</th></tr>`;
   // Each cell carries its heading (data-label): on a phone a member's line is a small card of labelled boxes.
   const label = (key) => `data-label="${escapeHtml(t(key))}"`;
   table.querySelector("tbody").innerHTML = sheet.lines.map((line) => `<tr data-member="${line.member_id}">`
     + `<td class="who">${escapeHtml(line.full_name || "—")}</td><td class="num" ${label("commitment")}>${money(line.commitment)}</td>`
     + `<td class="num" ${label("paid_so_far")}>${money(line.sajja_paid)}${line.special_paid !== "0.00" ? ` + ${money(line.special_paid)}` : ""}</td>`
     + `<td ${label("sajja_in")}>${input(line, "sajja", line.sajja_to_pay)}</td><td ${label("special_in")}>${input(line, "special", "")}</td>`
+    + `<td class="loans">${(state.loansOf[line.member_id] || []).map((loan) => repaymentInput(line, loan, open)).join("")}</td>`
     + `<td class="result" data-result="${line.member_id}"></td></tr>`).join("");
   table.querySelector("tfoot").innerHTML = `<tr><td class="total who">${t("total")}</td><td class="num total" ${label("commitment")}>${money(sheet.totals.commitment)}</td>`
     + `<td class="num total" ${label("paid_so_far")}>${money(sheet.totals.sajja_paid)}${sheet.totals.special_paid !== "0.00" ? ` + ${money(sheet.totals.special_paid)}` : ""}</td></tr>`;
@@ -483,6 +495,15 @@ async function loadCollection() {
   inputs.forEach((el, i) => el.addEventListener("keydown", (e) => {
     if (e.key === "Enter") { e.preventDefault(); (inputs[i + 1] || $("collection-submit")).focus(); }
   }));
+}
+function repaymentInput(line, loan, open) {
+  const late = loan.days_past_due > 0 ? t("loan_late", { n: count(loan.days_past_due) }) : "";
+  const box = open
+    ? `<input class="amount" inputmode="decimal" autocomplete="off" data-member="${line.member_id}" data-account="repayment"
+         data-loan="${loan.loan_id}" aria-label="${escapeHtml(`${line.full_name || line.member_id} ${t("repayment_in")}`)}"
+         value="${loan.due === "0.00" ? "" : loan.due}">`
+    : "";
+  return `<label class="loan">${escapeHtml(t("repayment_in"))}${box}<small>${escapeHtml(t("loan_due", { d: money(loan.due) }) + late)}</small></label>`;
 }
 function lineReason(status, problem) {
   const type = (problem && problem.type) || "";
@@ -501,7 +522,8 @@ async function submitCollection() {
     const amount = el.value.trim().replace(/,/g, "");
     if (!amount || Number(amount) === 0) continue;
     const line = sheet.lines.find((l) => l.member_id === el.dataset.member);
-    work.push({ el, line, account: el.dataset.account, amount });
+    const loan = el.dataset.loan ? (state.loansOf[line.member_id] || []).find((l) => l.loan_id === el.dataset.loan) : null;
+    work.push({ el, line, loan, account: el.dataset.account, amount });
   }
   const cell = (member) => $("collection").querySelector(`[data-result="${member}"]`);
   for (const item of work) cell(item.line.member_id).textContent = "";
@@ -517,11 +539,14 @@ async function submitCollection() {
       done += 1;
       $("collection-progress").textContent = t("posting", { n: done, of: done + work.length });
       if (!AMOUNT.test(item.amount)) { say(item, t("line_bad_amount"), false); continue; }
-      const body = { account: item.account, amount: item.amount, deposited_on: sheet.collected_on };
+      const [path, body, key] = item.loan
+        ? [`/lending/v1/loans/${item.loan.loan_id}/repayments`, { amount: item.amount, paid_on: sheet.collected_on }, item.loan.key]
+        : [`/ledger/v1/members/${item.line.member_id}/deposits`,
+          { account: item.account, amount: item.amount, deposited_on: sheet.collected_on }, item.line.keys[item.account]];
       let answer;
       for (let attempt = 0; attempt < 5; attempt += 1) {
         try {
-          answer = await postJSON(`/ledger/v1/members/${item.line.member_id}/deposits`, body, item.line.keys[item.account]);
+          answer = await postJSON(path, body, key);
         } catch (_) { answer = null; }
         if (answer && answer.status !== 429 && answer.status < 500) break;
         await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));  // the same key: a retry posts nothing twice
