@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from typing import Annotated, Literal
@@ -17,7 +18,7 @@ from libs.events import free_text
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.schemas.ledger import GroupRules, JournalLine, ProfitShares, SavingsAccount
-from services.ledger import book_totals, books, collection, domain, installments
+from services.ledger import book_totals, books, collection, collection_report, domain, installments
 from services.ledger.handlers import SCHEMA, LedgerHandlers, today_in_thailand
 from services.ledger.months import month_end
 
@@ -699,6 +700,59 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 "special_paid": format_baht(sum(x.special_paid_satang for x in lines)),
             },
         }
+
+    async def _paper(group_id: uuid.UUID, month: str | None) -> tuple[str, date, list[collection_report.PaperLine]]:
+        first = parse_month(month) if month else today_in_thailand().replace(day=1)
+        group, lines, names = await handlers.collection_sheet(group_id, first)
+        paper = [
+            collection_report.PaperLine(
+                names.get(x.member_id) or str(x.member_id),
+                x.commitment_satang,
+                x.sajja_paid_satang,
+                x.special_paid_satang,
+            )
+            for x in lines
+        ]
+        return group.name, first, paper
+
+    def _pdf(body: bytes, name: str) -> Response:
+        return Response(
+            body, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'}
+        )
+
+    @router.get(
+        "/groups/{group_id}/collection-sheet/report",
+        summary="The month's collection report (PDF): each member's commitment, sajja and special paid, what is short",
+        response_class=Response,
+    )
+    @access(Rule("ledger:read", group))
+    async def collection_report_pdf(
+        group_id: uuid.UUID,
+        month: Annotated[Month | None, Query(description="The month collected (default: this month)")] = None,
+    ) -> Response:
+        name, first, paper = await _paper(group_id, month)
+        font_dir = handlers.settings.thai_font_dir
+        body = await asyncio.to_thread(  # setting a PDF is CPU work: off the event loop
+            collection_report.report_pdf, name, first, paper, today_in_thailand(), font_dir
+        )
+        return _pdf(body, f"collection-{group_id}-{first:%Y-%m}.pdf")
+
+    @router.get(
+        "/groups/{group_id}/collection-sheet/receipts",
+        summary="Receipts (PDF) for the members who paid in the month",
+        response_class=Response,
+    )
+    @access(Rule("ledger:read", group))
+    async def collection_receipts_pdf(
+        group_id: uuid.UUID,
+        month: Annotated[Month | None, Query(description="The month collected (default: this month)")] = None,
+    ) -> Response:
+        name, first, paper = await _paper(group_id, month)
+        group_rules = (await handlers.load_group(handlers.pool, group_id)).rules
+        received_on = min(first.replace(day=group_rules.collection_day), today_in_thailand())
+        font_dir = handlers.settings.thai_font_dir
+        body = await asyncio.to_thread(collection_report.receipts_pdf, name, first, paper, received_on, font_dir)
+        return _pdf(body, f"receipts-{group_id}-{first:%Y-%m}.pdf")
 
     @router.get("/groups/{group_id}/members", summary="A group's members, cursor-paginated")
     @access(Rule("ledger:read", group))

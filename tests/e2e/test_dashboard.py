@@ -446,6 +446,11 @@ async def test_a_committee_records_its_months_collection_on_a_phone(client: http
             ]
             assert [line["loan_id"] for line in repayments] == [loan]
 
+            # The month on paper: its report and the receipts, as PDFs the page links.
+            for paper in ("report", "receipts"):
+                href = await page.get_attribute(f'#collection-papers a[data-paper="{paper}"]', "href")
+                fetched = f"fetch({href!r}).then(r => r.status + ' ' + r.headers.get('content-type'))"
+                assert await page.evaluate(fetched) == "200 application/pdf", paper
             # The month has ended: the sheet offers its close, and then takes nothing more.
             assert await page.is_visible("#collection-close")
             loads = int(await page.evaluate("document.body.dataset.loads"))

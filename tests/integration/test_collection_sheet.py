@@ -3,7 +3,10 @@ a key per line that makes sending the sheet twice post nothing twice."""
 
 from __future__ import annotations
 
+import io
+
 import httpx
+import pypdf
 
 from tests.conftest import shared_platform
 from tests.support.api import new_group, new_member, post
@@ -74,3 +77,28 @@ async def test_the_sheet_lists_the_months_members_with_what_is_due_and_posts_eac
     closed = (await client.get(url, params={"month": "2024-03"})).json()
     assert closed["closed"] is True
     assert (await client.get(url, params={"month": "2024-13"})).status_code == 422
+
+
+async def test_the_months_collection_on_paper_report_and_receipts(client: httpx.AsyncClient) -> None:
+    gid = (await new_group(client, name="กลุ่มออมทรัพย์บ้านโคกสูง", founded_on="2023-06-01"))["group_id"]
+    saver = (await new_member(client, gid, joined_on="2023-12-01", full_name="สมชาย ขยันออม"))["member_id"]
+    (await new_member(client, gid, joined_on="2023-12-01", full_name="สมหญิง มั่นคง", monthly_commitment="1500.00"))
+    for body in (
+        {"account": "sajja", "amount": "100.00", "deposited_on": "2024-03-05"},
+        {"account": "special", "amount": "1234.50", "deposited_on": "2024-03-05"},
+    ):
+        assert (await post(client, f"/ledger/v1/members/{saver}/deposits", body)).status_code == 201
+    url = f"/ledger/v1/groups/{gid}/collection-sheet"
+    report = await client.get(f"{url}/report", params={"month": "2024-03"})
+    assert report.status_code == 200 and report.headers["content-type"] == "application/pdf"
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(report.content)).pages)
+    for expected in ("รายงานการรับเงินประจำเดือน", "มีนาคม 2567", "สมชาย ขยันออม", "1,234.50", "1,600.00", "รวม 2 คน"):
+        assert expected in text, (expected, text)
+    assert "ลงชื่อ" in text and not set("๐๑๒๓๔๕๖๗๘๙") & set(text)
+    receipts = await client.get(f"{url}/receipts", params={"month": "2024-03"})
+    assert receipts.status_code == 200 and receipts.headers["content-type"] == "application/pdf"
+    pages = [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(receipts.content)).pages]
+    receipt_text = "".join(pages)
+    # One receipt, for the member who paid; the one who did not gets none.
+    assert receipt_text.count("ใบรับเงิน") == 1 and "สมชาย ขยันออม" in receipt_text and "สมหญิง" not in receipt_text
+    assert "1,334.50 บาท" in receipt_text

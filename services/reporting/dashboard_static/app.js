@@ -43,6 +43,7 @@ const T = {
     collection_ended: "เดือนนี้สิ้นสุดแล้ว: ปิดงวดบัญชีได้เมื่อบันทึกครบ",
     member: "สมาชิก", commitment: "เงินสัจจะที่ต้องส่ง", paid_so_far: "ส่งแล้วเดือนนี้",
     sajja_in: "สัจจะ (บาท)", special_in: "ฝากพิเศษ (บาท)", result: "ผล",
+    collection_report: "รายงานประจำเดือน (PDF)", collection_receipts: "ใบรับเงิน (PDF)",
     repayment_in: "ชำระเงินกู้ (บาท)", loan_due: "ถึงกำหนด {d}", loan_late: " · ค้าง {n} วัน",
     posting: "กำลังบันทึก {n} จาก {of}…", posted_all: "บันทึกแล้ว {ok} รายการ, ไม่รับ {bad} รายการ",
     line_ok: "✓ บันทึกแล้ว", line_bad_amount: "✗ จำนวนเงินไม่ถูกต้อง (เช่น 100 หรือ 100.50)",
@@ -112,6 +113,7 @@ const T = {
     collection_ended: "This month has ended: close it once everything is recorded",
     member: "Member", commitment: "Commitment due", paid_so_far: "Paid this month",
     sajja_in: "Sajja (THB)", special_in: "Special (THB)", result: "Result",
+    collection_report: "Month's report (PDF)", collection_receipts: "Receipts (PDF)",
     repayment_in: "Loan repayment (THB)", loan_due: "due {d}", loan_late: " · {n} days late",
     posting: "Recording {n} of {of}…", posted_all: "{ok} recorded, {bad} refused",
     line_ok: "✓ Recorded", line_bad_amount: "✗ Not an amount (e.g. 100 or 100.50)",
@@ -467,6 +469,9 @@ async function loadCollection() {
   $("collection-round").innerHTML = Array.from({ length: 5 }, (_, i) => i + 1)
     .map((r) => `<option value="${r}"${r === sheet.round ? " selected" : ""}>${r}</option>`).join("");
   $("collection-date").textContent = sheet.collected_on ? t("collection_date", { d: date(sheet.collected_on, true) }) : "";
+  const papers = `/ledger/v1/groups/${encodeURIComponent(id)}/collection-sheet`;
+  $("collection-papers").innerHTML = [["report", t("collection_report")], ["receipts", t("collection_receipts")]]
+    .map(([kind, text]) => `<a href="${papers}/${kind}?month=${sheet.month}" data-paper="${kind}">${escapeHtml(text)}</a>`).join(" · ");
   const open = !sheet.closed && Boolean(sheet.collected_on);
   $("collection-state").textContent = sheet.closed ? t("collection_closed")
     : !sheet.collected_on ? t("collection_future") : sheet.month_ended ? t("collection_ended") : "";
