@@ -754,6 +754,34 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         body = await asyncio.to_thread(collection_report.receipts_pdf, name, first, paper, received_on, font_dir)
         return _pdf(body, f"receipts-{group_id}-{first:%Y-%m}.pdf")
 
+    @router.get(
+        "/groups/{group_id}/member-balances",
+        summary="The group's members with their balances, commitment and installments missed (for its page)",
+    )
+    @access(Rule("ledger:read", group))
+    async def member_balances(group_id: uuid.UUID) -> dict[str, object]:
+        today = today_in_thailand()
+        group, _, names = await handlers.collection_sheet(group_id, today.replace(day=1))
+        members = await handlers.load_group_members(handlers.pool, group_id)
+        ordered = sorted(members.values(), key=lambda m: (m.exited_on is not None, m.joined_on, str(m.member_id)))
+        return {
+            "group_id": str(group_id),
+            "group_name": group.name,
+            "items": [
+                {
+                    "member_id": str(m.member_id),
+                    "full_name": names.get(m.member_id),
+                    "joined_on": m.joined_on.isoformat(),
+                    "exited_on": m.exited_on.isoformat() if m.exited_on else None,
+                    "monthly_commitment": format_baht(installments.commitment_due(m, today.replace(day=1))),
+                    "sajja": format_baht(m.balances["sajja"]),
+                    "special": format_baht(m.balances["special"]),
+                    "installments_missed": len(m.missed_installments),
+                }
+                for m in ordered
+            ],
+        }
+
     @router.get("/groups/{group_id}/members", summary="A group's members, cursor-paginated")
     @access(Rule("ledger:read", group))
     async def list_members(

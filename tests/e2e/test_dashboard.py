@@ -252,6 +252,13 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert await page.inner_text("#smart-level") in ("1", "2", "3")
             assert "1100" in await page.inner_text("#books")  # loans receivable in the group's books
             assert await page.eval_on_selector_all("#x-books a", "links => links.length") == 2
+            # Its members: balances, installments missed, the loan outstanding and how late; a click, its schedule.
+            assert await page.locator("#members tbody tr").count() == 2
+            assert "2,000.00" in await page.inner_text("#members tbody tr[data-loan]")
+            await page.click("#members tbody tr[data-loan]")
+            await page.wait_for_selector("#loan-schedule", state="visible")
+            assert await page.locator("#schedule tbody tr").count() == 10
+            assert "ค้างชำระ" in await page.inner_text("#schedule") and "ยังไม่ถึง" in await page.inner_text("#schedule")
             # A trial balance as a committee reads it: debit and credit columns, and equal totals.
             assert (await page.inner_text("#books thead")).strip() == "บัญชี\tชื่อ\tเดบิต (บาท)\tเครดิต (บาท)"
             totals = await page.evaluate(

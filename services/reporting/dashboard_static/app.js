@@ -43,6 +43,10 @@ const T = {
     collection_ended: "เดือนนี้สิ้นสุดแล้ว: ปิดงวดบัญชีได้เมื่อบันทึกครบ",
     member: "สมาชิก", commitment: "เงินสัจจะที่ต้องส่ง", paid_so_far: "ส่งแล้วเดือนนี้",
     sajja_in: "สัจจะ (บาท)", special_in: "ฝากพิเศษ (บาท)", result: "ผล",
+    members_list: "สมาชิก", joined: "วันที่เข้า", missed: "ขาดส่ง (งวด)", loan_outstanding: "เงินกู้คงค้าง",
+    days_late: "ค้าง (วัน)", exited: "ลาออก {d}", schedule_title: "ตารางผ่อนชำระ — {n}", installment_no: "งวด",
+    due_on: "ครบกำหนด", principal: "เงินต้น", interest: "ดอกเบี้ย", status: "สถานะ",
+    status_paid: "ชำระแล้ว", status_due: "ถึงกำหนด", status_overdue: "ค้างชำระ", status_upcoming: "ยังไม่ถึง",
     collection_report: "รายงานประจำเดือน (PDF)", collection_receipts: "ใบรับเงิน (PDF)",
     repayment_in: "ชำระเงินกู้ (บาท)", loan_due: "ถึงกำหนด {d}", loan_late: " · ค้าง {n} วัน",
     posting: "กำลังบันทึก {n} จาก {of}…", posted_all: "บันทึกแล้ว {ok} รายการ, ไม่รับ {bad} รายการ",
@@ -113,6 +117,10 @@ const T = {
     collection_ended: "This month has ended: close it once everything is recorded",
     member: "Member", commitment: "Commitment due", paid_so_far: "Paid this month",
     sajja_in: "Sajja (THB)", special_in: "Special (THB)", result: "Result",
+    members_list: "Members", joined: "Joined", missed: "Missed (installments)", loan_outstanding: "Loan outstanding",
+    days_late: "Days late", exited: "left {d}", schedule_title: "Repayment schedule — {n}", installment_no: "No.",
+    due_on: "Due", principal: "Principal", interest: "Interest", status: "Status",
+    status_paid: "Paid", status_due: "Due", status_overdue: "Overdue", status_upcoming: "Upcoming",
     collection_report: "Month's report (PDF)", collection_receipts: "Receipts (PDF)",
     repayment_in: "Loan repayment (THB)", loan_due: "due {d}", loan_late: " · {n} days late",
     posting: "Recording {n} of {of}…", posted_all: "{ok} recorded, {bad} refused",
@@ -266,6 +274,7 @@ function table(el, headings, rows) {
     tr.innerHTML = row.cells.map(([text, num, cls]) =>
       `<td class="${[num ? "num" : "", cls || ""].join(" ").trim()}">${escapeHtml(text)}</td>`).join("");
     if (row.href) { tr.addEventListener("click", () => { location.hash = row.href; }); tr.dataset.href = row.href; }
+    for (const [k, v] of Object.entries(row.data || {})) tr.dataset[k] = v;
     body.appendChild(tr);
   }
 }
@@ -580,6 +589,46 @@ async function closeCollectionMonth() {
   await loadCollection();
 }
 
+// --- A group's members: balances, installments missed, loans and their schedules -------------------------------
+async function loadMembers(groupId, asOf) {
+  const [members, dues] = await Promise.all([
+    getJSON(`/ledger/v1/groups/${encodeURIComponent(groupId)}/member-balances`),
+    getJSON(`/lending/v1/groups/${encodeURIComponent(groupId)}/installments-due`, { on: asOf }).catch((error) => {
+      if (error instanceof LoadFailed && error.status === 404) return { loans: [] };
+      throw error;
+    }),
+  ]);
+  const loansOf = {};
+  for (const loan of dues.loans) (loansOf[loan.member_id] ||= []).push(loan);
+  $("members-count").textContent = ` · ${count(members.items.filter((m) => !m.exited_on).length)}`;
+  $("loan-schedule").hidden = true;
+  table($("members"), [[t("name")], [t("joined")], [t("commitment"), true], [t("sajja_savings"), true],
+    [t("special_savings"), true], [t("missed"), true], [t("loan_outstanding"), true], [t("days_late"), true]],
+  members.items.map((m) => {
+    const loans = loansOf[m.member_id] || [];
+    const owed = loans.reduce((sum, l) => sum + Math.round(Number(l.outstanding_principal) * 100), 0);
+    const late = loans.reduce((most, l) => Math.max(most, l.days_past_due), 0);
+    const who = (m.full_name || "—") + (m.exited_on ? ` (${t("exited", { d: date(m.exited_on) })})` : "");
+    return {
+      data: loans.length ? { loan: loans[0].loan_id } : {},
+      cells: [[who], [date(m.joined_on)], [money(m.monthly_commitment), true], [money(m.sajja), true],
+        [money(m.special), true], [count(m.installments_missed), true],
+        [loans.length ? money((owed / 100).toFixed(2)) : "–", true], [loans.length ? count(late) : "–", true, late > 30 ? "late" : ""]],
+    };
+  }));
+}
+// A member with a loan: a click on the row shows its schedule below (one listener: rows are redrawn when sorted).
+async function showSchedule(loanId, name) {
+  const loan = await getJSON(`/lending/v1/loans/${encodeURIComponent(loanId)}`, { on: state.asOf || todayInThailand() });
+  $("loan-schedule-title").textContent = t("schedule_title", { n: name });
+  table($("schedule"), [[t("installment_no"), true], [t("due_on")], [t("principal"), true], [t("interest"), true], [t("status")]],
+    loan.schedule.map((i) => ({
+      cells: [[String(i.number), true], [date(i.due_on)], [money(i.principal), true], [money(i.interest), true],
+        [t(`status_${i.status}`) || i.status, false, `installment-${i.status}`]],
+    })));
+  $("loan-schedule").hidden = false;
+}
+
 // Every table as a file, and every report as a PDF: links built from the same query the page read.
 function exportLinks(id, path, params, formats = ["csv", "xlsx"], labels = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined));
@@ -830,7 +879,11 @@ async function loadOnce() {
     $("x-province").innerHTML = ` · <a href="${path}?${new URLSearchParams({ as_of: asOf })}" data-format="pdf">${escapeHtml(t("province_report"))}</a>`;
   }
   $("group-panel").hidden = !isGroup;
-  if (isGroup) renderGroup(summary, smart);
+  $("members-panel").hidden = !isGroup;
+  if (isGroup) {
+    renderGroup(summary, smart);
+    await loadMembers(state.code, asOf);
+  }
   state.campaigns = campaigns.items;
   pickCampaign();
   try {
@@ -939,6 +992,10 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
   $("search-form").addEventListener("submit", searchGroups);
+  $("members").addEventListener("click", (e) => {
+    const tr = e.target.closest("tr[data-loan]");
+    if (tr) showSchedule(tr.dataset.loan, tr.cells[0].textContent).catch(() => { $("loan-schedule").hidden = true; });
+  });
   $("collection-submit").addEventListener("click", submitCollection);
   $("collection-close").addEventListener("click", closeCollectionMonth);
   $("collection-month").addEventListener("change", (e) => { state.collectionMonth = e.target.value; load(); });
