@@ -50,10 +50,11 @@ def thai_pdf(font_dir: str) -> FPDF:
 
 
 def signature_kept(draw: Callable[[bool], tuple[FPDF, int, int]]) -> bytes:
-    """The document with its signature line on the page where its last section ends: a signature alone on a page
+    """The document with its signature line on the page where its last table ends: a signature alone on a page
     signs nothing. `draw(break_before_last)` sets the whole document, with a page break before its last section
-    when asked, and returns it with the page that section started on and the page the signature is on."""
-    pdf, section_page, signature_page = draw(False)
-    if signature_page != section_page:
+    (or its last rows) when asked, and returns it with the page its last table ended on and the page the signature
+    is on."""
+    pdf, table_page, signature_page = draw(False)
+    if signature_page != table_page:
         pdf, _, _ = draw(True)
     return bytes(pdf.output())

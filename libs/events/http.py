@@ -253,8 +253,17 @@ async def idempotency_key(request: Request) -> str:
             "retries with the same key and body return the first response.",
             "idempotency-key-required",
         )
+    if key.startswith(SHARED_KEY_PREFIX):
+        # A collection sheet's line (collection:<group>:<month>:<round>:<member or loan>:<what>): the same line sent
+        # by two of the committee from their own phones is one deposit or repayment, not two. The guard has checked
+        # that this caller may write to what the path names, and the fingerprint binds the key to that path and
+        # body: another caller can replay only the same request, or have a different one refused.
+        return f"shared:{key}"
     caller = actor_of(request)
     return f"{caller.kind}:{caller.id}:{key}"
+
+
+SHARED_KEY_PREFIX = "collection:"
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:

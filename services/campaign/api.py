@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date
 from typing import Annotated, Literal
@@ -505,11 +506,11 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         )
         name = f"{campaign_id}-{level}-{code}.{format}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        # Setting a document is CPU work: off the event loop.
         if format == "xlsx":
             media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            return Response(exports.to_xlsx(view), media_type=media, headers=headers)
-        return Response(
-            exports.to_pdf(view, handlers.settings.thai_font_dir), media_type="application/pdf", headers=headers
-        )
+            return Response(await asyncio.to_thread(exports.to_xlsx, view), media_type=media, headers=headers)
+        body = await asyncio.to_thread(exports.to_pdf, view, handlers.settings.thai_font_dir)
+        return Response(body, media_type="application/pdf", headers=headers)
 
     return router

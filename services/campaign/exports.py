@@ -124,7 +124,6 @@ def _draw(view: ReportView, font_dir: str, break_before_last: bool) -> tuple[FPD
     for line in lines[1:]:
         pdf.cell(0, 8, line, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(4)
-    section_page = pdf.page
     with pdf.table(col_widths=(10, 110, 40, 20), text_align=("CENTER", "LEFT", "RIGHT", "CENTER")) as table:
         table.row(["ที่", "รายการ", "จำนวน", "หน่วย"])
         for i, (counter, label, unit) in enumerate(ROWS, start=1):
@@ -134,7 +133,6 @@ def _draw(view: ReportView, font_dir: str, break_before_last: bool) -> tuple[FPD
             pdf.add_page()
         else:
             pdf.ln(4)
-        section_page = pdf.page
         pdf.set_font("Laksaman", "B", 14)
         pdf.cell(0, 8, "ผลการดำเนินงานรายอำเภอ", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Laksaman", "", 12)
@@ -145,12 +143,13 @@ def _draw(view: ReportView, font_dir: str, break_before_last: bool) -> tuple[FPD
                 table.row([name, *[value(c, figures) for c in picked]])
             # The report's own figures for the whole area (a member counted once, whichever district).
             table.row([f"รวมทั้ง{LEVEL_TH[view.level]}", *[value(c, view.counters) for c in picked]])
+    table_ends = pdf.page
     pdf.ln(4)
     pdf.set_font("Laksaman", "", 14)
     pdf.multi_cell(0, 8, f"หมายเหตุ: {view.notes or '-'}", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(8)
     pdf.cell(0, 8, "ลงชื่อ ....................................... ผู้รายงาน", align="R", new_x="LMARGIN", new_y="NEXT")
-    return pdf, section_page, pdf.page
+    return pdf, table_ends, pdf.page
 
 
 # The nomination forms' sections (แบบรายงานข้อมูล…ดีเด่นระดับอำเภอ), in the forms' order.

@@ -142,7 +142,9 @@ async def build_once(pool: asyncpg.Pool, batch: int = 20_000) -> None:
         await conn.execute("lock table ledger.events in share row exclusive mode")
         if await conn.fetchval("select built_at is not null from ledger.group_books_state for update"):
             return  # another process built them while this one waited
-        await conn.execute("truncate ledger.group_book_days")
+        # DELETE, not TRUNCATE: TRUNCATE's exclusive lock would wait on a cash check that read the totals and now
+        # waits on the events' lock held here (a deadlock); DELETE only waits on writers, and none can write.
+        await conn.execute("delete from ledger.group_book_days")
         after, count = 0, 0
         types = list(books.MONEY_EVENTS)
         while rows := await conn.fetch(_MONEY_EVENTS_SQL, types, after, batch):

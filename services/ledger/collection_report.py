@@ -32,12 +32,21 @@ def month_th(month: date) -> str:
 
 
 def report_pdf(group_name: str, month: date, lines: Sequence[PaperLine], printed_on: date, font_dir: str) -> bytes:
-    return signature_kept(lambda break_before_last: _draw_report(group_name, month, lines, printed_on, font_dir))
+    return signature_kept(
+        lambda break_before_last: _draw_report(group_name, month, lines, printed_on, font_dir, break_before_last)
+    )
 
 
 def _draw_report(
-    group_name: str, month: date, lines: Sequence[PaperLine], printed_on: date, font_dir: str
+    group_name: str,
+    month: date,
+    lines: Sequence[PaperLine],
+    printed_on: date,
+    font_dir: str,
+    break_before_last: bool,
 ) -> tuple[FPDF, int, int]:
+    """The report; asked to break before its last section, it sets the table's last rows (and the totals) on a
+    new page, so the signatures that follow are never alone there."""
     pdf = thai_pdf(font_dir)
     pdf.set_font("Laksaman", "B", 18)
     pdf.cell(0, 10, "รายงานการรับเงินประจำเดือน", align="C", new_x="LMARGIN", new_y="NEXT")
@@ -46,13 +55,33 @@ def _draw_report(
     subtitle = f"ประจำเดือน {month_th(month)} · พิมพ์เมื่อ {thai_date(printed_on)}"
     pdf.cell(0, 8, subtitle, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
-    section_page = pdf.page
     pdf.set_font("Laksaman", "", 12)
+    kept = 3 if break_before_last else 0  # rows carried to the last page with the totals
+    first_part, last_part = (
+        list(enumerate(lines, start=1))[: len(lines) - kept],
+        list(enumerate(lines, start=1))[len(lines) - kept :],
+    )
+    if first_part or not break_before_last:
+        _table(pdf, first_part, lines if not break_before_last else None)
+    if break_before_last:
+        pdf.add_page()
+        pdf.set_font("Laksaman", "", 12)
+        _table(pdf, last_part, lines)
+    table_ends = pdf.page
+    pdf.ln(12)
+    pdf.set_font("Laksaman", "", 14)
+    for role in ("เหรัญญิก (ผู้รับเงิน)", "ประธานกลุ่ม (ผู้ตรวจสอบ)"):
+        pdf.cell(0, 9, f"ลงชื่อ ....................................... {role}", align="R", new_x="LMARGIN", new_y="NEXT")
+    return pdf, table_ends, pdf.page
+
+
+def _table(pdf: FPDF, numbered: Sequence[tuple[int, PaperLine]], totals_of: Sequence[PaperLine] | None) -> None:
+    """Some of the report's rows under the heading, with the totals of `totals_of` as the last row when given."""
     with pdf.table(
         col_widths=(10, 62, 30, 30, 30, 28), text_align=("CENTER", "LEFT", "RIGHT", "RIGHT", "RIGHT", "RIGHT")
     ) as table:
         table.row(["ที่", "ชื่อสมาชิก", "สัจจะที่ต้องส่ง", "ส่งสัจจะ", "ฝากพิเศษ", "ค้างส่ง"])
-        for i, line in enumerate(lines, start=1):
+        for i, line in numbered:
             table.row(
                 [
                     str(i),
@@ -63,21 +92,17 @@ def _draw_report(
                     grouped_baht(line.short_satang),
                 ]
             )
-        table.row(
-            [
-                "",
-                f"รวม {len(lines):,} คน",
-                grouped_baht(sum(x.commitment_satang for x in lines)),
-                grouped_baht(sum(x.sajja_paid_satang for x in lines)),
-                grouped_baht(sum(x.special_paid_satang for x in lines)),
-                grouped_baht(sum(x.short_satang for x in lines)),
-            ]
-        )
-    pdf.ln(12)
-    pdf.set_font("Laksaman", "", 14)
-    for role in ("เหรัญญิก (ผู้รับเงิน)", "ประธานกลุ่ม (ผู้ตรวจสอบ)"):
-        pdf.cell(0, 9, f"ลงชื่อ ....................................... {role}", align="R", new_x="LMARGIN", new_y="NEXT")
-    return pdf, section_page, pdf.page
+        if totals_of is not None:
+            table.row(
+                [
+                    "",
+                    f"รวม {len(totals_of):,} คน",
+                    grouped_baht(sum(x.commitment_satang for x in totals_of)),
+                    grouped_baht(sum(x.sajja_paid_satang for x in totals_of)),
+                    grouped_baht(sum(x.special_paid_satang for x in totals_of)),
+                    grouped_baht(sum(x.short_satang for x in totals_of)),
+                ]
+            )
 
 
 def receipts_pdf(group_name: str, month: date, lines: Sequence[PaperLine], received_on: date, font_dir: str) -> bytes:

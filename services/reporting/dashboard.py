@@ -314,10 +314,10 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         )
         name = f"province-report-{province_code}-{day.isoformat()}.{format}"
         headers = {"Content-Disposition": f'attachment; filename="{name}"'}
-        if format == "pdf":
-            body = to_pdf(report, platform.settings.thai_font_dir)
+        if format == "pdf":  # setting a PDF (twice, if its signature would fall alone) is CPU work: off the loop
+            body = await asyncio.to_thread(to_pdf, report, platform.settings.thai_font_dir)
             return Response(body, media_type="application/pdf", headers=headers)
-        return Response(to_spreadsheet(report), media_type=XLSX, headers=headers)
+        return Response(await asyncio.to_thread(to_spreadsheet, report), media_type=XLSX, headers=headers)
 
     @router.get("/reporting/v1/audit", summary="Who did what: every event's actor, area and time, filtered")
     @access(Rule("audit:read", AreaFromRequest(audit_area)))

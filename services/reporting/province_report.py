@@ -108,7 +108,6 @@ def _draw(report: ProvinceReport, font_dir: str, break_before_last: bool) -> tup
         pdf.add_page()
     else:
         pdf.ln(3)
-    section_page = pdf.page
     pdf.set_font("Laksaman", "B", 14)
     pdf.cell(0, 8, "3. การส่งต่อลูกค้าให้ธนาคารออมสิน", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Laksaman", "", 12)
@@ -116,11 +115,12 @@ def _draw(report: ProvinceReport, font_dir: str, break_before_last: bool) -> tup
         table.row(["ขั้นตอน", "ราย"])
         for key, label in PIPELINE_TH:
             table.row([label, f"{report.pipeline.get(key, 0):,}"])
+    table_ends = pdf.page
     pdf.ln(10)
     pdf.set_font("Laksaman", "", 14)
     pdf.cell(0, 8, "ลงชื่อ ....................................... ผู้รายงาน", align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 8, "ตำแหน่ง .......................................", align="R", new_x="LMARGIN", new_y="NEXT")
-    return pdf, section_page, pdf.page
+    return pdf, table_ends, pdf.page
 
 
 def to_spreadsheet(report: ProvinceReport) -> bytes:

@@ -4,6 +4,7 @@ groups of the area, never their history."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -94,7 +95,9 @@ def build_worklist_router(platform: Platform, schema: str) -> APIRouter:
                 ],
                 figures=frozenset({4}),
             )
-            return file_response(table, format, f"month-closes-{level}-{code or 'th'}-{day.isoformat()}")
+            # A nation's worth of rows is CPU work: the file is made off the event loop.
+            name = f"month-closes-{level}-{code or 'th'}-{day.isoformat()}"
+            return await asyncio.to_thread(file_response, table, format, name)
         return {
             "level": level,
             "code": code,

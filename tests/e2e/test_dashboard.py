@@ -10,6 +10,7 @@ import os
 import shutil
 import time
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -393,6 +394,13 @@ async def test_a_committee_records_its_months_collection_on_a_phone(client: http
             page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="th-TH", is_mobile=True)
             failures: list[str] = []
             page.on("pageerror", lambda error: failures.append(str(error)))
+            confirmed: list[str] = []
+
+            async def confirm(dialog: Any) -> None:  # the committee checks the total against the cash it counted
+                confirmed.append(dialog.message)
+                await dialog.accept()
+
+            page.on("dialog", confirm)
             await page.goto(f"{served}/")
             await page.wait_for_selector("#sign-in-form", state="visible")
             await _sign_in(page, "treasurer-khoksung", PASSWORD)
@@ -416,8 +424,12 @@ async def test_a_committee_records_its_months_collection_on_a_phone(client: http
             due = await page.input_value(repayment)
             assert due and float(due) > 0, due
             assert "ค้าง" in await page.inner_text(f'tr[data-member="{saver}"] td.loans')
+            # The total about to be recorded, as typed (the bad amount is not in it), and confirmed before sending.
+            expected = f"{(Decimal('275.50') + Decimal(due)):,.2f}"
+            assert await page.inner_text("#collection-total") == f"จะบันทึก 4 รายการ รวม {expected} บาท"
             await page.click("#collection-submit")
             await _until(page, "document.body.dataset.posted === '1'")
+            assert confirmed and f"รวม {expected} บาท" in confirmed[0]
             saver_result = await page.inner_text(f'[data-result="{saver}"]')
             other_result = await page.inner_text(f'[data-result="{other}"]')
             assert saver_result.count("✓ บันทึกแล้ว") == 3, saver_result  # sajja, special, repayment

@@ -8,8 +8,10 @@ import io
 import httpx
 import pypdf
 
+from libs.events.settings import Settings
 from tests.conftest import shared_platform
 from tests.support.api import new_group, new_member, post
+from tests.support.auth import bearer, user_token
 
 settings, database_url, broker, running = shared_platform()
 
@@ -102,3 +104,40 @@ async def test_the_months_collection_on_paper_report_and_receipts(client: httpx.
     # One receipt, for the member who paid; the one who did not gets none.
     assert receipt_text.count("ใบรับเงิน") == 1 and "สมชาย ขยันออม" in receipt_text and "สมหญิง" not in receipt_text
     assert "1,334.50 บาท" in receipt_text
+
+
+async def test_two_of_the_committee_sending_the_same_sheet_post_each_line_once(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The treasurer and the chair both send the month's sheet from their own phones: the lines' keys belong to the
+    sheet, not to whoever sent it, so each deposit goes in once; another amount on the same line is refused."""
+    gid = (await new_group(client, founded_on="2023-06-01"))["group_id"]
+    member = (await new_member(client, gid, joined_on="2023-12-01"))["member_id"]
+    sheet = (await client.get(f"/ledger/v1/groups/{gid}/collection-sheet", params={"month": "2024-03"})).json()
+    [line] = sheet["lines"]
+    body = {"account": "sajja", "amount": line["sajja_to_pay"], "deposited_on": sheet["collected_on"]}
+    keys = settings.auth_signing_keys
+    answers = []
+    for who in ("treasurer", "chair"):
+        token = user_token(
+            keys, f"{who}-{gid[:8]}", "committee", province_code="27", district_code="2701", group_id=gid
+        )
+        answers.append(
+            await client.post(
+                f"/ledger/v1/members/{member}/deposits",
+                json=body,
+                headers={"Idempotency-Key": line["keys"]["sajja"]} | bearer(token),
+            )
+        )
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json()["transaction_id"] == answers[1].json()["transaction_id"]
+    assert (await client.get(f"/ledger/v1/members/{member}")).json()["balances"]["sajja"] == "100.00"
+    # Keys of one's own (not a sheet's) still belong to their caller: the department's "k" is not the chair's "k".
+    other = {"account": "special", "amount": "5.00", "deposited_on": "2024-03-06"}
+    assert (await post(client, f"/ledger/v1/members/{member}/deposits", other, key="own-key")).status_code == 201
+    token = user_token(keys, "chair-x", "committee", province_code="27", district_code="2701", group_id=gid)
+    mine = await client.post(
+        f"/ledger/v1/members/{member}/deposits", json=other, headers={"Idempotency-Key": "own-key"} | bearer(token)
+    )
+    assert mine.status_code == 201
+    assert (await client.get(f"/ledger/v1/members/{member}")).json()["balances"]["special"] == "10.00"

@@ -48,6 +48,7 @@ const T = {
     due_on: "ครบกำหนด", principal: "เงินต้น", interest: "ดอกเบี้ย", status: "สถานะ",
     status_paid: "ชำระแล้ว", status_due: "ถึงกำหนด", status_overdue: "ค้างชำระ", status_upcoming: "ยังไม่ถึง",
     collection_report: "รายงานประจำเดือน (PDF)", collection_receipts: "ใบรับเงิน (PDF)",
+    collection_total: "จะบันทึก {n} รายการ รวม {b} บาท", collection_confirm: "บันทึก {n} รายการ รวม {b} บาท ตรงกับเงินที่รับมาจริงหรือไม่?\nช่องที่สมาชิกไม่ได้ส่งให้ลบออกก่อน",
     repayment_in: "ชำระเงินกู้ (บาท)", loan_due: "ถึงกำหนด {d}", loan_late: " · ค้าง {n} วัน",
     posting: "กำลังบันทึก {n} จาก {of}…", posted_all: "บันทึกแล้ว {ok} รายการ, ไม่รับ {bad} รายการ",
     line_ok: "✓ บันทึกแล้ว", line_bad_amount: "✗ จำนวนเงินไม่ถูกต้อง (เช่น 100 หรือ 100.50)",
@@ -122,6 +123,7 @@ const T = {
     due_on: "Due", principal: "Principal", interest: "Interest", status: "Status",
     status_paid: "Paid", status_due: "Due", status_overdue: "Overdue", status_upcoming: "Upcoming",
     collection_report: "Month's report (PDF)", collection_receipts: "Receipts (PDF)",
+    collection_total: "{n} lines to record, {b} THB in all", collection_confirm: "Record {n} lines, {b} THB in all: is that the cash received?\nClear the boxes of members who did not pay first.",
     repayment_in: "Loan repayment (THB)", loan_due: "due {d}", loan_late: " · {n} days late",
     posting: "Recording {n} of {of}…", posted_all: "{ok} recorded, {bad} refused",
     line_ok: "✓ Recorded", line_bad_amount: "✗ Not an amount (e.g. 100 or 100.50)",
@@ -465,7 +467,8 @@ async function loadCollection() {
   // The loans' installments due by the day collected: each repayment goes in as lending's ordinary command.
   const dues = await getJSON(`/lending/v1/groups/${encodeURIComponent(id)}/installments-due`,
     { month: sheet.month, round: sheet.round, on: sheet.collected_on }).catch((error) => {
-    if (error instanceof LoadFailed && error.status === 404) return { loans: [] };  // a group lending has not seen
+    // Lending places a group by its members: one it has not seen yet (403/404 here) has no loans there.
+    if (error instanceof LoadFailed && [403, 404].includes(error.status)) return { loans: [] };
     throw error;
   });
   state.sheet = sheet;
@@ -487,8 +490,8 @@ async function loadCollection() {
   $("collection-submit").disabled = !open;
   $("collection-close").hidden = !(sheet.month_ended && !sheet.closed);
   const input = (line, account, value) => open
-    ? `<input class="amount" inputmode="decimal" autocomplete="off" data-member="${line.member_id}" data-account="${account}"
-         aria-label="${escapeHtml(`${line.full_name || line.member_id} ${t(`${account}_in`)}`)}" value="${value === "0.00" ? "" : value}">`
+    ? `<input class="amount" inputmode="decimal" autocomplete="off" data-member="${escapeHtml(line.member_id)}" data-account="${account}"
+         aria-label="${escapeHtml(`${line.full_name || line.member_id} ${t(`${account}_in`)}`)}" value="${escapeHtml(value === "0.00" ? "" : value)}">`
     : "";
   const table = $("collection");
   table.querySelector("thead").innerHTML = `<tr><th>${t("member")}</th><th class="num">${t("commitment")}</th>`
@@ -496,16 +499,25 @@ async function loadCollection() {
     + `<th>${t("repayment_in")}</th><th>${t("result")}</th></tr>`;
   // Each cell carries its heading (data-label): on a phone a member's line is a small card of labelled boxes.
   const label = (key) => `data-label="${escapeHtml(t(key))}"`;
-  table.querySelector("tbody").innerHTML = sheet.lines.map((line) => `<tr data-member="${line.member_id}">`
-    + `<td class="who">${escapeHtml(line.full_name || "—")}</td><td class="num" ${label("commitment")}>${money(line.commitment)}</td>`
-    + `<td class="num" ${label("paid_so_far")}>${money(line.sajja_paid)}${line.special_paid !== "0.00" ? ` + ${money(line.special_paid)}` : ""}</td>`
+  table.querySelector("tbody").innerHTML = sheet.lines.map((line) => `<tr data-member="${escapeHtml(line.member_id)}">`
+    + `<td class="who">${escapeHtml(line.full_name || "—")}</td><td class="num" ${label("commitment")}>${escapeHtml(money(line.commitment))}</td>`
+    + `<td class="num" ${label("paid_so_far")}>${escapeHtml(money(line.sajja_paid) + (line.special_paid !== "0.00" ? ` + ${money(line.special_paid)}` : ""))}</td>`
     + `<td ${label("sajja_in")}>${input(line, "sajja", line.sajja_to_pay)}</td><td ${label("special_in")}>${input(line, "special", "")}</td>`
     + `<td class="loans">${(state.loansOf[line.member_id] || []).map((loan) => repaymentInput(line, loan, open)).join("")}</td>`
-    + `<td class="result" data-result="${line.member_id}"></td></tr>`).join("");
-  table.querySelector("tfoot").innerHTML = `<tr><td class="total who">${t("total")}</td><td class="num total" ${label("commitment")}>${money(sheet.totals.commitment)}</td>`
-    + `<td class="num total" ${label("paid_so_far")}>${money(sheet.totals.sajja_paid)}${sheet.totals.special_paid !== "0.00" ? ` + ${money(sheet.totals.special_paid)}` : ""}</td></tr>`;
+    + `<td class="result" data-result="${escapeHtml(line.member_id)}"></td></tr>`).join("");
+  table.querySelector("tfoot").innerHTML = `<tr><td class="total who">${t("total")}</td><td class="num total" ${label("commitment")}>${escapeHtml(money(sheet.totals.commitment))}</td>`
+    + `<td class="num total" ${label("paid_so_far")}>${escapeHtml(money(sheet.totals.sajja_paid) + (sheet.totals.special_paid !== "0.00" ? ` + ${money(sheet.totals.special_paid)}` : ""))}</td></tr>`;
   // Keyboard first: Enter moves to the next amount, as down a paper sheet.
   const inputs = [...table.querySelectorAll("input.amount")];
+  // What the sheet will record, as it is typed: checked against the cash counted before it is sent.
+  const tally = () => {
+    const filled = inputs.map((el) => el.value.trim().replace(/,/g, "")).filter((v) => v && Number(v) > 0 && AMOUNT.test(v));
+    const satang = filled.reduce((sum, v) => sum + Math.round(Number(v) * 100), 0);
+    state.sheetTally = { lines: filled.length, baht: (satang / 100).toFixed(2) };
+    $("collection-total").textContent = t("collection_total", { n: count(filled.length), b: money(state.sheetTally.baht) });
+  };
+  inputs.forEach((el) => el.addEventListener("input", tally));
+  tally();
   inputs.forEach((el, i) => el.addEventListener("keydown", (e) => {
     if (e.key === "Enter") { e.preventDefault(); (inputs[i + 1] || $("collection-submit")).focus(); }
   }));
@@ -513,9 +525,9 @@ async function loadCollection() {
 function repaymentInput(line, loan, open) {
   const late = loan.days_past_due > 0 ? t("loan_late", { n: count(loan.days_past_due) }) : "";
   const box = open
-    ? `<input class="amount" inputmode="decimal" autocomplete="off" data-member="${line.member_id}" data-account="repayment"
-         data-loan="${loan.loan_id}" aria-label="${escapeHtml(`${line.full_name || line.member_id} ${t("repayment_in")}`)}"
-         value="${loan.due === "0.00" ? "" : loan.due}">`
+    ? `<input class="amount" inputmode="decimal" autocomplete="off" data-member="${escapeHtml(line.member_id)}" data-account="repayment"
+         data-loan="${escapeHtml(loan.loan_id)}" aria-label="${escapeHtml(`${line.full_name || line.member_id} ${t("repayment_in")}`)}"
+         value="${escapeHtml(loan.due === "0.00" ? "" : loan.due)}">`
     : "";
   return `<label class="loan">${escapeHtml(t("repayment_in"))}${box}<small>${escapeHtml(t("loan_due", { d: money(loan.due) }) + late)}</small></label>`;
 }
@@ -529,6 +541,9 @@ function lineReason(status, problem) {
 }
 async function submitCollection() {
   const sheet = state.sheet;
+  const tally = state.sheetTally || { lines: 0, baht: "0.00" };
+  // Prefilled boxes are what is due, not what was paid: the committee confirms the total it counted.
+  if (!window.confirm(t("collection_confirm", { n: count(tally.lines), b: money(tally.baht) }))) return;
   const button = $("collection-submit");
   button.disabled = true;
   const work = [];
@@ -594,7 +609,7 @@ async function loadMembers(groupId, asOf) {
   const [members, dues] = await Promise.all([
     getJSON(`/ledger/v1/groups/${encodeURIComponent(groupId)}/member-balances`),
     getJSON(`/lending/v1/groups/${encodeURIComponent(groupId)}/installments-due`, { on: asOf }).catch((error) => {
-      if (error instanceof LoadFailed && error.status === 404) return { loans: [] };
+      if (error instanceof LoadFailed && [403, 404].includes(error.status)) return { loans: [] };
       throw error;
     }),
   ]);
