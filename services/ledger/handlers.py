@@ -606,6 +606,11 @@ class LedgerHandlers:
         await self.load_group(self.pool, group_id)
         return await book_totals.trial_balance(self.pool, group_id, as_of)
 
+    async def group_books_folded(self, group_id: uuid.UUID) -> list[books.AccountBalance]:
+        """The group's trial balance folded from its money events one by one (all dates): the audit of the totals."""
+        money = await self.group_money_events(self.pool, group_id)
+        return books.trial_balance(books.postings(t, p) for t, p, _ in money)
+
     async def journal(
         self, group_id: uuid.UUID, first: date, last: date, after: tuple[date, int] | None = None, limit: int = 500
     ) -> list[dict[str, Any]]:

@@ -139,7 +139,13 @@ async def test_totals_are_built_once_for_money_events_written_before_they_existe
         await pool.execute(nudge, gid, 1)
         await book_totals.build_once(pool)
         assert await _shown(client, gid, date.max) != before[date.max]
+        # The reconciliation audits the totals against the events: a drift shows, and names its account.
+        drifted = (await client.get(f"/ledger/v1/groups/{gid}/reconciliation")).json()
+        assert drifted["books_match_events"] is False and not drifted["reconciled"]
+        assert len(drifted["accounts_not_matching"]) == 1
         await pool.execute(nudge, gid, -1)
         assert await _shown(client, gid, date.max) == before[date.max]
+        settled = (await client.get(f"/ledger/v1/groups/{gid}/reconciliation")).json()
+        assert settled["books_match_events"] is True and settled["reconciled"], settled
     finally:
         await pool.close()
