@@ -48,7 +48,9 @@ def months_between(first: date, last: date) -> list[date]:
 
 
 def savings_basis(sajja_movements: Sequence[tuple[date, int]], months: Sequence[date]) -> int:
-    """Σ of the month-end sajja balances over `months`, from dated balance changes."""
+    """Σ of the month-end sajja balances over `months`, from dated balance changes. A month ending below zero
+    counts as zero: by business date a payout can come before the deposit it drew on (a back-dated entry), and a
+    negative balance earns no dividend — nor may it take from the others' (found by the ledger's property test)."""
     ordered = sorted(sajja_movements)
     basis = balance = i = 0
     for month in months:
@@ -56,7 +58,7 @@ def savings_basis(sajja_movements: Sequence[tuple[date, int]], months: Sequence[
         while i < len(ordered) and ordered[i][0] <= end:
             balance += ordered[i][1]
             i += 1
-        basis += balance
+        basis += max(balance, 0)
     return basis
 
 
