@@ -24,6 +24,11 @@ def thai_date(day: date) -> str:
     return f"{day.day} {MONTHS_TH[day.month - 1]} {buddhist_year(day)}".translate(_THAI_DIGITS)
 
 
+def thai_month(month: date, short: bool = False) -> str:
+    """A month in the Buddhist Era: มีนาคม 2567 (short: มี.ค. 2567)."""
+    return f"{(MONTHS_TH_SHORT if short else MONTHS_TH)[month.month - 1]} {buddhist_year(month)}"
+
+
 def thai_date_short(day: date) -> str:
     """In tables: 6 มี.ค. 2567."""
     return f"{day.day} {MONTHS_TH_SHORT[day.month - 1]} {buddhist_year(day)}"

@@ -9,8 +9,10 @@ import json
 import logging
 import random
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import asyncpg
@@ -264,6 +266,13 @@ async def idempotency_key(request: Request) -> str:
 
 
 SHARED_KEY_PREFIX = "collection:"
+
+
+def sheet_line_key(group_id: uuid.UUID, month: date, round_no: int, subject: uuid.UUID, what: str) -> str:
+    """The Idempotency-Key of one line of a group's collection sheet (a member's deposit into an account, a loan's
+    repayment): the same line of the same month's sheet and round is the same command, whoever sends it, however
+    often (see idempotency_key)."""
+    return f"{SHARED_KEY_PREFIX}{group_id}:{month:%Y-%m}:r{round_no}:{subject}:{what}"
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:

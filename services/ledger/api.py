@@ -711,7 +711,9 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             },
         }
 
-    async def _paper(group_id: uuid.UUID, month: str | None) -> tuple[str, date, list[collection_report.PaperLine]]:
+    async def _paper(
+        group_id: uuid.UUID, month: str | None
+    ) -> tuple[domain.Group, date, list[collection_report.PaperLine]]:
         first = parse_month(month) if month else today_in_thailand().replace(day=1)
         group, lines, names = await handlers.collection_sheet(group_id, first)
         paper = [
@@ -723,7 +725,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             )
             for x in lines
         ]
-        return group.name, first, paper
+        return group, first, paper
 
     def _pdf(body: bytes, name: str) -> Response:
         return Response(
@@ -740,10 +742,10 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         group_id: uuid.UUID,
         month: Annotated[Month | None, Query(description="The month collected (default: this month)")] = None,
     ) -> Response:
-        name, first, paper = await _paper(group_id, month)
+        group, first, paper = await _paper(group_id, month)
         font_dir = handlers.settings.thai_font_dir
         body = await asyncio.to_thread(  # setting a PDF is CPU work: off the event loop
-            collection_report.report_pdf, name, first, paper, today_in_thailand(), font_dir
+            collection_report.report_pdf, group.name, first, paper, today_in_thailand(), font_dir
         )
         return _pdf(body, f"collection-{group_id}-{first:%Y-%m}.pdf")
 
@@ -757,11 +759,10 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         group_id: uuid.UUID,
         month: Annotated[Month | None, Query(description="The month collected (default: this month)")] = None,
     ) -> Response:
-        name, first, paper = await _paper(group_id, month)
-        group_rules = (await handlers.load_group(handlers.pool, group_id)).rules
-        received_on = min(first.replace(day=group_rules.collection_day), today_in_thailand())
+        group, first, paper = await _paper(group_id, month)  # the group read once, its rules with it
+        received_on = min(first.replace(day=group.rules.collection_day), today_in_thailand())
         font_dir = handlers.settings.thai_font_dir
-        body = await asyncio.to_thread(collection_report.receipts_pdf, name, first, paper, received_on, font_dir)
+        body = await asyncio.to_thread(collection_report.receipts_pdf, group.name, first, paper, received_on, font_dir)
         return _pdf(body, f"receipts-{group_id}-{first:%Y-%m}.pdf")
 
     @router.get(
@@ -771,8 +772,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
     @access(Rule("ledger:read", group))
     async def member_balances(group_id: uuid.UUID) -> dict[str, object]:
         today = today_in_thailand()
-        group, _, names = await handlers.collection_sheet(group_id, today.replace(day=1))
-        members = await handlers.load_group_members(handlers.pool, group_id)
+        group, members, names = await handlers.group_with_members(group_id)  # each member's stream read once
         ordered = sorted(members.values(), key=lambda m: (m.exited_on is not None, m.joined_on, str(m.member_id)))
         return {
             "group_id": str(group_id),

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
+from libs.events.http import sheet_line_key
 from services.ledger.domain import Member
 from services.ledger.installments import commitment_due
 from services.ledger.months import month_end
@@ -49,6 +50,5 @@ def sheet_lines(members: Iterable[Member], month: date) -> list[SheetLine]:
 
 
 def line_key(group_id: uuid.UUID, month: date, member_id: uuid.UUID, account: str, round_no: int = 1) -> str:
-    """The idempotency key of one line of the sheet: the same line of the same month's sheet (and round) is the same
-    command, however often it is sent."""
-    return f"collection:{group_id}:{month:%Y-%m}:r{round_no}:{member_id}:{account}"
+    """The idempotency key of a member's deposit line on the sheet."""
+    return sheet_line_key(group_id, month, round_no, member_id, account)

@@ -11,7 +11,7 @@ from datetime import date
 from fpdf import FPDF
 
 from libs.documents.pdf import signature_kept, thai_pdf
-from libs.documents.thai_dates import MONTHS_TH, buddhist_year, thai_date
+from libs.documents.thai_dates import thai_date, thai_month
 from libs.events.money import grouped_baht
 
 
@@ -25,10 +25,6 @@ class PaperLine:
     @property
     def short_satang(self) -> int:
         return max(0, self.commitment_satang - self.sajja_paid_satang)
-
-
-def month_th(month: date) -> str:
-    return f"{MONTHS_TH[month.month - 1]} {buddhist_year(month)}"
 
 
 def report_pdf(group_name: str, month: date, lines: Sequence[PaperLine], printed_on: date, font_dir: str) -> bytes:
@@ -52,7 +48,7 @@ def _draw_report(
     pdf.cell(0, 10, "รายงานการรับเงินประจำเดือน", align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Laksaman", "", 14)
     pdf.cell(0, 8, group_name, align="C", new_x="LMARGIN", new_y="NEXT")
-    subtitle = f"ประจำเดือน {month_th(month)} · พิมพ์เมื่อ {thai_date(printed_on)}"
+    subtitle = f"ประจำเดือน {thai_month(month)} · พิมพ์เมื่อ {thai_date(printed_on)}"
     pdf.cell(0, 8, subtitle, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
     pdf.set_font("Laksaman", "", 12)
@@ -117,7 +113,7 @@ def receipts_pdf(group_name: str, month: date, lines: Sequence[PaperLine], recei
         pdf.cell(0, 9, "ใบรับเงิน", align="C", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Laksaman", "", 13)
         pdf.cell(0, 7, group_name, align="C", new_x="LMARGIN", new_y="NEXT")
-        pdf.cell(0, 7, f"วันที่ {thai_date(received_on)} · ประจำเดือน {month_th(month)}", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 7, f"วันที่ {thai_date(received_on)} · ประจำเดือน {thai_month(month)}", new_x="LMARGIN", new_y="NEXT")
         pdf.cell(0, 7, f"ได้รับเงินจาก {line.name}", new_x="LMARGIN", new_y="NEXT")
         for label, amount in (("เงินสัจจะ", line.sajja_paid_satang), ("เงินฝากสัจจะพิเศษ", line.special_paid_satang)):
             if amount:
@@ -136,5 +132,5 @@ def receipts_pdf(group_name: str, month: date, lines: Sequence[PaperLine], recei
         pdf.set_y(max(pdf.get_y() + 6, top + 6))
     if not paid:
         pdf.set_font("Laksaman", "", 14)
-        pdf.cell(0, 10, f"ยังไม่มีการรับเงินในเดือน {month_th(month)}", align="C", new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(0, 10, f"ยังไม่มีการรับเงินในเดือน {thai_month(month)}", align="C", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

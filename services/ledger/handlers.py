@@ -395,10 +395,10 @@ class LedgerHandlers:
             key, fingerprint, actor, member_id, decide, needs_group=True, entry_date=effective_on.replace(day=1)
         )
 
-    async def collection_sheet(
-        self, group_id: uuid.UUID, month: date
-    ) -> tuple[domain.Group, list[collection.SheetLine], dict[uuid.UUID, str | None]]:
-        """The group, its members' lines for the month, and their names from the register (None once erased)."""
+    async def group_with_members(
+        self, group_id: uuid.UUID
+    ) -> tuple[domain.Group, dict[uuid.UUID, domain.Member], dict[uuid.UUID, str | None]]:
+        """The group, every member it enrolled, and their names from the register (None once erased)."""
         group = await self.load_group(self.pool, group_id)
         members = await self.load_group_members(self.pool, group_id)
         names = {
@@ -407,6 +407,13 @@ class LedgerHandlers:
                 "select member_id, full_name from ledger.member_register where group_id = $1", group_id
             )
         }
+        return group, members, names
+
+    async def collection_sheet(
+        self, group_id: uuid.UUID, month: date
+    ) -> tuple[domain.Group, list[collection.SheetLine], dict[uuid.UUID, str | None]]:
+        """The group, its members' lines for the month, and their names."""
+        group, members, names = await self.group_with_members(group_id)
         return group, collection.sheet_lines(members.values(), month), names
 
     async def list_members(self, group_id: uuid.UUID, after: uuid.UUID | None, limit: int) -> list[asyncpg.Record]:

@@ -31,7 +31,7 @@ from libs.documents.thai_dates import thai_date
 from libs.events import free_text
 from libs.events.envelope import Area
 from libs.events.free_text import FreeText
-from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
+from libs.events.http import Problem, actor_of, fingerprint, idempotency_key, sheet_line_key
 from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
 from libs.events.schemas.lending import (
     MAX_RATE_PER_MONTH,
@@ -684,7 +684,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
                     "outstanding_principal": format_baht(now.outstanding_principal_satang),
                     "payoff": format_baht(now.payoff_satang),
                     "days_past_due": now.days_past_due,
-                    "key": f"collection:{group_id}:{first:%Y-%m}:r{round}:{loan.loan_id}:repayment",
+                    "key": sheet_line_key(group_id, first, round, loan.loan_id, "repayment"),
                 }
             )
         return {"group_id": str(group_id), "month": first.isoformat()[:7], "on": day.isoformat(), "loans": lines}

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from libs.auth.access import Anywhere, AreaQuery, Rule, access
 from libs.documents.tables import Table, TableFormat, file_response
-from libs.documents.thai_dates import MONTHS_TH_SHORT, buddhist_year, thai_date
+from libs.documents.thai_dates import thai_date, thai_month
 from libs.events.envelope import BANGKOK, today_in_thailand
 from libs.events.http import Problem
 from libs.events.runtime import Platform
@@ -39,10 +39,6 @@ _SEARCH_SQL = f"""
     order by g.name, g.group_id limit $4"""
 
 MAX_LISTED = 200
-
-
-def _month_th(month: date) -> str:
-    return f"{MONTHS_TH_SHORT[month.month - 1]} {buddhist_year(month)}"
 
 
 def behind_first(rows: list[tuple[str, int | None]]) -> list[int]:
@@ -88,7 +84,7 @@ def build_worklist_router(platform: Platform, schema: str) -> APIRouter:
                         str(rows[i]["group_id"]),
                         rows[i]["name"],
                         rows[i]["district_code"],
-                        _month_th(rows[i]["last_closed"]) if rows[i]["last_closed"] else "ยังไม่เคยปิด",
+                        thai_month(rows[i]["last_closed"], short=True) if rows[i]["last_closed"] else "ยังไม่เคยปิด",
                         "" if (months := behind[i][1]) is None else months,
                     ]
                     for i in order
@@ -110,7 +106,9 @@ def build_worklist_router(platform: Platform, schema: str) -> APIRouter:
                     "name": rows[i]["name"],
                     "district_code": rows[i]["district_code"],
                     "last_closed": rows[i]["last_closed"].isoformat()[:7] if rows[i]["last_closed"] else None,
-                    "last_closed_th": _month_th(rows[i]["last_closed"]) if rows[i]["last_closed"] else None,
+                    "last_closed_th": thai_month(rows[i]["last_closed"], short=True)
+                    if rows[i]["last_closed"]
+                    else None,
                     "months_behind": behind[i][1],
                 }
                 for i in order[:MAX_LISTED]
