@@ -152,6 +152,31 @@ def print_summary(results: dict[str, Any]) -> None:
             f" p50 {d['p50_ms']} ms, p99 {d['p99_ms']} ms (from when each was due), statuses {d['statuses']},"
             f" {d['sent_late']} sent late, {d['dropped_overdue']} dropped (over a second overdue)"
         )
+    if "alone" in results:
+        t = Table(
+            title="Each read model rebuilt alone from its topics (its projector's own rate)", title_justify="left"
+        )
+        for column in ("read model", "records", "applied", "seconds", "records/s"):
+            t.add_column(column, justify="left" if column == "read model" else "right")
+        for f in results["alone"]["projections"]:
+            rate = f"{f['records_per_s']:,}"
+            if f["error"]:
+                rate += f" (failed: {f['error']})"
+            elif f["records_per_s"] < PROJECTOR_TARGET:
+                rate = f"[red]{rate}[/]"
+            t.add_row(
+                f"{f['service']}.{f['projection']}",
+                f"{f['records']:,}",
+                f"{f['applied']:,}",
+                f"{f['seconds']:.1f}",
+                rate,
+            )
+        console.print(t)
+        if results["alone"]["skipped"]:
+            console.print(
+                f"Not rebuilt alone (topics over {results['alone']['max_records']:,} records):"
+                f" {', '.join(results['alone']['skipped'])}"
+            )
     mem = results.get("memory", {}).get("peak", {})
     if mem:
         console.print(

@@ -11,7 +11,9 @@
    GSB answers some referrals.
 5. Every read the dashboard opens with, at national, province, district and group level, timed over HTTP with
    a department token while deposits arrive over HTTP at 200 a second.
-6. The figures, with targets beside them, as a table and in bench/results/national-<scale>.json.
+6. Each read model rebuilt alone from its topics (`sajja projections rebuild`), one after another: each
+   projector's own rate, where the catch-up's are ten projectors' sharing the cores (bench/national/alone.py).
+7. The figures, with targets beside them, as a table and in bench/results/national-<scale>.json.
 Resident memory of the broker, the database and the services is sampled throughout.
 """
 
@@ -36,7 +38,7 @@ import asyncpg
 from bench.common import console, cpu_count, fresh_database
 from bench.http_load import Server
 from bench.infra import Infra
-from bench.national import load, measure, nation, reads, report
+from bench.national import alone, load, measure, nation, reads, report
 from libs.auth.tokens import new_signing_key_pem
 from libs.infra.embedded import free_port
 
@@ -54,6 +56,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=30, help="timed rounds of every dashboard read")
     p.add_argument("--deposit-rate", type=float, default=200.0, help="background HTTP deposits a second")
     p.add_argument("--catch-up-timeout", type=float, default=7200.0, help="seconds to wait for the projectors")
+    p.add_argument(
+        "--alone-max-records",
+        type=int,
+        default=1_000_000,
+        help="rebuild each read model alone whose topics hold at most this many records (0: none)",
+    )
     p.add_argument("--output", type=Path, help="default: bench/results/national-<scale>.json")
     return p.parse_args(argv)
 
@@ -245,6 +253,26 @@ async def run(infra: Infra, args: argparse.Namespace, started: float) -> dict[st
             results["reads"] = [f.as_json() for f in figures]
             results["deposit_load"] = load_run.as_json()
             results["memory_end"] = dict(memory.sample(time.monotonic() - started))
+
+            # --- 6. each projector alone ------------------------------------------------------------------------
+            if args.alone_max_records > 0:
+                sizes = {name: p.events for (_, name), p in catch_up.projectors.items()}
+                with report.bar("each read model rebuilt alone", 1) as (bar, task):
+                    alone_figures, skipped = await alone.rebuild_each(
+                        server.base_url,
+                        department,
+                        sizes,
+                        args.alone_max_records,
+                        lambda name, read, target: bar.update(
+                            task, completed=read, total=max(target, 1), description=f"rebuilding {name} alone"
+                        ),
+                    )
+                phases["alone"] = round(time.monotonic() - started, 1)
+                results["alone"] = {
+                    "max_records": args.alone_max_records,
+                    "projections": [f.as_json() for f in alone_figures],
+                    "skipped": skipped,
+                }
         finally:
             server.stop()
         await pool.close()

@@ -37,6 +37,11 @@ def test_a_tiny_national_benchmark_produces_every_figure(tmp_path: Path) -> None
     peak = results["memory"]["peak"]
     assert peak["broker_rss_mib"] > 0 and peak["database_pss_mib"] > 0 and peak["services_rss_mib"] > 0
     assert results["load_average"]["during_reads"]
+    alone = results["alone"]
+    rebuilt = {f["projection"]: f for f in alone["projections"]}
+    assert {"statistics", "member_balances", "loan_portfolio", "audit_log"} <= set(rebuilt) and not alone["skipped"]
+    for name, figure in rebuilt.items():
+        assert not figure["error"] and figure["records"] > 0 and figure["records_per_s"] > 0, name
 
 
 def test_the_broker_probe_publishes_a_tiny_nation_and_estimates_the_largest_scale(tmp_path: Path) -> None:
