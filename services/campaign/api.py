@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from libs.auth.access import Anywhere, AreaFromRequest, AreaQuery, BodyArea, Nationwide, Rule, access
+from libs.auth.access import Anywhere, AreaFromRequest, AreaQuery, BodyArea, Nationwide, Rule, access, principal_of
 from libs.auth.principal import Principal
 from libs.documents.tables import Table, TableFormat, file_response
 from libs.documents.thai_dates import thai_date, thai_date_short
@@ -103,12 +103,13 @@ def area_name(level: str, code: str | None) -> dict[str, str | None]:
 
 # Where a campaign request lies, for access control.
 class ReportBoardArea:
-    """The provinces' board is national; a province's districts' board is for the officers working in it
-    (its province officers and its districts' officers), not for group committees."""
+    """The provinces' board is national; a province's districts' board, and its own row of the provinces'
+    board, are for the officers working in it (its province officers and its districts' officers), not for
+    group committees."""
 
     async def check(self, request: Request, principal: Principal) -> None:
         province = request.query_params.get("province")
-        if request.query_params.get("level", "district") == "province" or not province:
+        if not province:
             inside = principal.nationwide
         elif principal.role == "province_officer":
             inside = province == principal.province_code
@@ -296,9 +297,11 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
     @access(Rule("campaign:read", ReportBoardArea()))
     async def report_status(
         campaign_id: str,
+        request: Request,
         level: Annotated[Literal["district", "province"], Query()] = "district",
         province: Annotated[
-            str | None, Query(pattern=r"^[0-9]{2}$", description="For districts: their province")
+            str | None,
+            Query(pattern=r"^[0-9]{2}$", description="For districts: their province; for provinces: that one alone"),
         ] = None,
         as_of: Annotated[date | None, Query(description="Where the reports stood that day (default: today)")] = None,
         format: TableFormat = "json",  # noqa: A002 - the query's public name
@@ -309,6 +312,12 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         deadline = deadline_for(campaign, level)
         day = as_of or today_in_thailand()
         submitted = await handlers.submitted_reports(campaign_id, level)
+        caller = principal_of(request)
+        today = today_in_thailand()
+
+        def may(scope: str, code: str) -> bool:
+            return caller is not None and scope in caller.scopes and caller.covers_area(level, code)
+
         items = [
             {
                 "code": item.code,
@@ -316,6 +325,12 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
                 "name_en": item.name_en,
                 "state": item.state,
                 "submitted_on": item.submitted_on.isoformat() if item.submitted_on else None,
+                # What the caller may do from the board: submit the area's report (once, from the campaign's
+                # start, dated today), and download it (the submitted one, or a draft from the counters).
+                "can_submit": may("campaign:report", item.code)
+                and item.code not in submitted
+                and campaign.starts_on <= today,
+                "can_export": may("campaign:read", item.code),
             }
             for item in board(campaign, level, province, submitted, day)
         ]

@@ -43,14 +43,19 @@ def board(
     as_of: date,
 ) -> list[BoardItem]:
     """The areas that owe the campaign a report at `level` — those it covers, no others — and where each stood on
-    `as_of`: a report submitted later than that is not in yet, and a deadline passed by then makes it overdue."""
+    `as_of`: a report submitted later than that is not in yet, and a deadline passed by then makes it overdue.
+    The provinces' board with `province` lists that province alone (its own report, beside its districts')."""
     covered = set(campaign.provinces)  # empty: the whole country
     if level == "district":
         if not province or (covered and province not in covered):
             return []
         areas = [(d.code, d.name_th, d.name_en) for d in geothai.districts(province)]
     else:
-        areas = [(p.code, p.name_th, p.name_en) for p in geothai.provinces() if not covered or p.code in covered]
+        areas = [
+            (p.code, p.name_th, p.name_en)
+            for p in geothai.provinces()
+            if (not covered or p.code in covered) and (not province or p.code == province)
+        ]
     deadline = deadline_for(campaign, level)
     items = []
     for code, name_th, name_en in areas:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from libs.auth.access import BodyArea, Nationwide, PartnerCheck, Rule, access, record_in
 from libs.documents.tables import Table, TableFormat, file_response
-from libs.documents.thai_dates import thai_date
+from libs.documents.thai_dates import MONTHS_TH, buddhist_year, thai_date
 from libs.events import free_text
 from libs.events.http import Problem, actor_of, fingerprint, idempotency_key
 from libs.events.money import AsciiDecimal, NonNegativeAmount, PositiveAmount, default_amount, format_baht
@@ -586,14 +586,59 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             for line in lines
         ]
 
-    @router.get("/groups/{group_id}/balance-sheet", summary="The group's balance sheet on a date")
+    def _long_date(day: date) -> str:
+        """31 มีนาคม 2567: the statements' figures are Arabic digits, so their dates are too (one digit system)."""
+        return f"{day.day} {MONTHS_TH[day.month - 1]} {buddhist_year(day)}"
+
+    def _section(heading: str, lines: list[books.StatementLine], total: str, amount: int) -> list[list[str | int]]:
+        """A statement's section as a committee prints it: its heading, its accounts, and its total."""
+        rows: list[list[str | int]] = [["", heading, ""]]
+        rows += [[x.account, books.CHART[x.account][0], format_baht(x.amount_satang)] for x in lines]
+        return [*rows, ["", total, format_baht(amount)]]
+
+    async def _statement_file(
+        group_id: uuid.UUID,
+        title: str,
+        when: str,
+        rows: list[list[str | int]],
+        format: Literal["csv", "xlsx"],
+        name: str,
+    ) -> Response:
+        group = await handlers.load_group(handlers.pool, group_id)
+        table = Table(
+            title=[f"{title} — {group.name}", f"รหัสกลุ่ม {group_id}", when],
+            headings=["รหัสบัญชี", "ชื่อบัญชี", "จำนวนเงิน (บาท)"],
+            rows=rows,
+            figures=frozenset({2}),
+        )
+        return file_response(table, format, name)
+
+    @router.get("/groups/{group_id}/balance-sheet", summary="The group's balance sheet on a date", response_model=None)
     @access(Rule("ledger:read", group))
     async def balance_sheet(
         group_id: uuid.UUID,
         as_of: Annotated[date | None, Query(description="Business date (default: today in Thailand)")] = None,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         day = as_of or today_in_thailand()
         sheet = books.balance_sheet(await handlers.group_books(group_id, day))
+        if format != "json":
+            claims = sheet.liabilities + sheet.equity
+            rows = _section("สินทรัพย์", sheet.assets, "รวมสินทรัพย์", sheet.total_assets_satang)
+            rows += _section("หนี้สิน", sheet.liabilities, "รวมหนี้สิน", sum(x.amount_satang for x in sheet.liabilities))
+            rows += _section("ทุนและกองทุน", sheet.equity, "รวมทุนและกองทุน", sum(x.amount_satang for x in sheet.equity))
+            rows += [
+                ["", "กำไรที่ยังไม่ได้จัดสรร", format_baht(sheet.unallocated_profit_satang)],
+                [
+                    "",
+                    "รวมหนี้สินและทุน",
+                    format_baht(sum(x.amount_satang for x in claims) + sheet.unallocated_profit_satang),
+                ],
+            ]
+            when = f"ณ วันที่ {_long_date(day)}"
+            return await _statement_file(
+                group_id, "งบแสดงฐานะการเงิน", when, rows, format, f"balance-sheet-{group_id}-{day.isoformat()}"
+            )
         return {
             "group_id": str(group_id),
             "as_of": day.isoformat(),
@@ -601,12 +646,18 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "liabilities": _lines(sheet.liabilities),
             "equity": _lines(sheet.equity),
             "unallocated_profit": format_baht(sheet.unallocated_profit_satang),
+            "total_liabilities": format_baht(sum(x.amount_satang for x in sheet.liabilities)),
+            "total_equity": format_baht(sum(x.amount_satang for x in sheet.equity)),
             "total_assets": format_baht(sheet.total_assets_satang),
             "total_liabilities_and_equity": format_baht(sheet.total_claims_satang),
             "balanced": sheet.total_assets_satang == sheet.total_claims_satang,
         }
 
-    @router.get("/groups/{group_id}/income-statement", summary="The group's income and expenses over a period")
+    @router.get(
+        "/groups/{group_id}/income-statement",
+        summary="The group's income and expenses over a period",
+        response_model=None,
+    )
     @access(Rule("ledger:read", group))
     async def income_statement(
         group_id: uuid.UUID,
@@ -614,7 +665,8 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             date | None, Query(alias="from", description="First business date (default: 1 January of `to`'s year)")
         ] = None,
         last: Annotated[date | None, Query(alias="to", description="Last business date (default: today)")] = None,
-    ) -> dict[str, object]:
+        format: TableFormat = "json",  # noqa: A002 - the query's public name
+    ) -> dict[str, object] | Response:
         end = last or today_in_thailand()
         start = first or end.replace(month=1, day=1)
         if start > end:
@@ -623,6 +675,14 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         statement = books.income_statement(
             await book_totals.period_profit_and_loss(handlers.pool, group_id, start, end)
         )
+        if format != "json":
+            rows = _section("รายได้", statement.income, "รวมรายได้", sum(x.amount_satang for x in statement.income))
+            spent = sum(x.amount_satang for x in statement.expenses)
+            rows += _section("ค่าใช้จ่าย", statement.expenses, "รวมค่าใช้จ่าย", spent)
+            rows += [["", "กำไร (ขาดทุน) สุทธิ", format_baht(statement.net_profit_satang)]]
+            when = f"ตั้งแต่วันที่ {_long_date(start)} ถึงวันที่ {_long_date(end)}"
+            name = f"income-statement-{group_id}-{start.isoformat()}-{end.isoformat()}"
+            return await _statement_file(group_id, "งบกำไรขาดทุน", when, rows, format, name)
         return {
             "group_id": str(group_id),
             "from": start.isoformat(),

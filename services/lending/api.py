@@ -680,6 +680,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
                 {
                     "loan_id": str(loan.loan_id),
                     "member_id": str(loan.member_id),
+                    "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
                     "due": format_baht(due),
                     "outstanding_principal": format_baht(now.outstanding_principal_satang),
                     "payoff": format_baht(now.payoff_satang),
