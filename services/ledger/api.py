@@ -590,11 +590,16 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         """31 มีนาคม 2567: the statements' figures are Arabic digits, so their dates are too (one digit system)."""
         return f"{day.day} {MONTHS_TH[day.month - 1]} {buddhist_year(day)}"
 
-    def _section(heading: str, lines: list[books.StatementLine], total: str, amount: int) -> list[list[str | int]]:
-        """A statement's section as a committee prints it: its heading, its accounts, and its total."""
+    def _section(
+        heading: str, lines: list[books.StatementLine], total: str, amount: int, *more: list[str | int]
+    ) -> list[list[str | int]]:
+        """A statement's section as a committee prints it: its heading, its accounts (and `more` lines), its total."""
         rows: list[list[str | int]] = [["", heading, ""]]
         rows += [[x.account, books.CHART[x.account][0], format_baht(x.amount_satang)] for x in lines]
-        return [*rows, ["", total, format_baht(amount)]]
+        return [*rows, *more, ["", total, format_baht(amount)]]
+
+    def _group_equity(sheet: books.BalanceSheet) -> int:
+        return sum(x.amount_satang for x in sheet.equity) + sheet.unallocated_profit_satang
 
     async def _statement_file(
         group_id: uuid.UUID,
@@ -623,18 +628,11 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         day = as_of or today_in_thailand()
         sheet = books.balance_sheet(await handlers.group_books(group_id, day))
         if format != "json":
-            claims = sheet.liabilities + sheet.equity
             rows = _section("สินทรัพย์", sheet.assets, "รวมสินทรัพย์", sheet.total_assets_satang)
             rows += _section("หนี้สิน", sheet.liabilities, "รวมหนี้สิน", sum(x.amount_satang for x in sheet.liabilities))
-            rows += _section("ทุนและกองทุน", sheet.equity, "รวมทุนและกองทุน", sum(x.amount_satang for x in sheet.equity))
-            rows += [
-                ["", "กำไรที่ยังไม่ได้จัดสรร", format_baht(sheet.unallocated_profit_satang)],
-                [
-                    "",
-                    "รวมหนี้สินและทุน",
-                    format_baht(sum(x.amount_satang for x in claims) + sheet.unallocated_profit_satang),
-                ],
-            ]
+            unallocated = ["", "กำไรที่ยังไม่ได้จัดสรร", format_baht(sheet.unallocated_profit_satang)]
+            rows += _section("ทุนและกองทุน", sheet.equity, "รวมทุนและกองทุน", _group_equity(sheet), unallocated)
+            rows += [["", "รวมหนี้สินและทุน", format_baht(sheet.total_claims_satang)]]
             when = f"ณ วันที่ {_long_date(day)}"
             return await _statement_file(
                 group_id, "งบแสดงฐานะการเงิน", when, rows, format, f"balance-sheet-{group_id}-{day.isoformat()}"
@@ -647,7 +645,8 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             "equity": _lines(sheet.equity),
             "unallocated_profit": format_baht(sheet.unallocated_profit_satang),
             "total_liabilities": format_baht(sum(x.amount_satang for x in sheet.liabilities)),
-            "total_equity": format_baht(sum(x.amount_satang for x in sheet.equity)),
+            # The group's own: its funds and the profit not yet allocated.
+            "total_equity": format_baht(_group_equity(sheet)),
             "total_assets": format_baht(sheet.total_assets_satang),
             "total_liabilities_and_equity": format_baht(sheet.total_claims_satang),
             "balanced": sheet.total_assets_satang == sheet.total_claims_satang,

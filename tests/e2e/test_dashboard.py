@@ -66,13 +66,16 @@ async def _seed(client: httpx.AsyncClient) -> dict[str, str]:
         "guarantor_ids": [],
         "applied_on": "2024-01-12",
     }
-    loan = (await as_user(client, "somchai", "/lending/v1/loans", application)).json()["loan_id"]
-    assert (await as_user(client, "kannika", f"/lending/v1/loans/{loan}/approvals", {})).status_code == 201
-    assert (await post(client, f"/lending/v1/loans/{loan}/disbursements", {"disbursed_on": "2024-01-15"})).is_success
+    # The borrower's second loan, paid out on 20 March 2024: not yet due on the 31st.
+    second = application | {"principal": "1000.00", "term_months": 5, "applied_on": "2024-03-18"}
+    for body, on in ((application, "2024-01-15"), (second, "2024-03-20")):
+        loan = (await as_user(client, "somchai", "/lending/v1/loans", body)).json()["loan_id"]
+        assert (await as_user(client, "kannika", f"/lending/v1/loans/{loan}/approvals", {})).status_code == 201
+        assert (await post(client, f"/lending/v1/loans/{loan}/disbursements", {"disbursed_on": on})).is_success
 
     async def projected() -> bool:
         stats = (await client.get("/reporting/v1/stats", params={"level": "province", "code": "27"})).json()
-        return stats["members"] == 3 and stats["loans_outstanding"] == "2000.00"
+        return stats["members"] == 3 and stats["loans_outstanding"] == "3000.00"
 
     await eventually(projected, timeout=30)
     return {"group_a": group_a, "saver": saver}
@@ -201,9 +204,10 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert drawn[2] == [float(p["loans_outstanding"]) for p in series["points"]]
             assert drawn[0][-1] == 4500.0 and drawn[0][0] == 0.0  # savings grew over the year
             assert "มี.ค. 2567" in await page.evaluate("Chart.getChart('chart-savings').data.labels.at(-1)")
-            # Portfolio: nothing repaid on the loan of 2,000.00, first due 15 February: 45 days late.
-            assert (await _chart(page, "chart-portfolio"))[0] == [0.0, 0.0, 2000.0, 0.0, 0.0]
-            assert (await page.inner_text("#par30")).startswith("100.00%")
+            # Portfolio: nothing repaid on the loan of 2,000.00, first due 15 February: 45 days late; the second,
+            # of 1,000.00, is current.
+            assert (await _chart(page, "chart-portfolio"))[0] == [1000.0, 0.0, 2000.0, 0.0, 0.0]
+            assert (await page.inner_text("#par30")).startswith("66.67%")
             # The campaign: its daily series and counters, and the district reports board.
             campaign = await _chart(page, "chart-campaign")
             assert max(campaign[1]) == 1  # one new member recruited in the window
@@ -240,8 +244,8 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await page.click('#children tbody tr[data-href="#/district/2701"]')
             await _settled(page, "district", "2701")
             assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#children")
-            # PAR30 beside each group: the loan of 2,000.00 is 45 days late.
-            assert "100.00%" in await page.inner_text("#children")
+            # PAR30 beside each group: the loan of 2,000.00 of the 3,000.00 lent is 45 days late.
+            assert "66.67%" in await page.inner_text("#children")
             # The worklist: the district's groups that have not closed their months.
             assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#worklist")
             assert "ยังไม่เคยปิด" in await page.inner_text("#worklist")
@@ -254,12 +258,35 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert "1100" in await page.inner_text("#books")  # loans receivable in the group's books
             assert await page.eval_on_selector_all("#x-books a", "links => links.length") == 2
             # Its members: balances, installments missed, the loan outstanding and how late; a click, its schedule.
+            # The borrower holds two loans: both in the table (their total, each beneath), each with its schedule.
             assert await page.locator("#members tbody tr").count() == 2
-            assert "2,000.00" in await page.inner_text("#members tbody tr[data-loan]")
-            await page.click("#members tbody tr[data-loan]")
+            assert await page.get_attribute("#members tbody tr[data-loans]", "data-count") == "2"
+            assert "3,000.00\n2,000.00 + 1,000.00" in await page.inner_text("#members tbody tr[data-loans]")
+            await page.click("#members tbody tr[data-loans]")
             await page.wait_for_selector("#loan-schedule", state="visible")
-            assert await page.locator("#schedule tbody tr").count() == 10
-            assert "ค้างชำระ" in await page.inner_text("#schedule") and "ยังไม่ถึง" in await page.inner_text("#schedule")
+            assert await page.locator("#schedule-1 tbody tr").count() == 10
+            assert await page.locator("#schedule-2 tbody tr").count() == 5
+            schedule = await page.inner_text("#schedule-1")
+            assert "ค้างชำระ" in schedule and "ยังไม่ถึง" in schedule
+            assert "สัญญาที่ 2 จาก 2" in await page.inner_text("#schedules")
+            # The statements on the page's date: a balance sheet whose two totals agree, and the income statement
+            # of the year to that date.
+            assets = await page.inner_text('#balance-sheet tr[data-line="total_assets"] td.num')
+            claims = await page.inner_text('#balance-sheet tr[data-line="total_claims"] td.num')
+            assert assets == claims == "3,650.00", (assets, claims)
+            assert "1010 เงินสด" in await page.inner_text("#balance-sheet")
+            assert await page.inner_text("#balance-sheet-when") == "ณ วันที่ 31 มี.ค. 2567"
+            assert await page.inner_text("#income-statement-when") == "1 ม.ค. 2567 – 31 มี.ค. 2567"
+            assert await page.inner_text('#income-statement tr[data-line="net_profit"] td.num') != ""
+            for box in ("#x-balance-sheet", "#x-income-statement"):
+                href = await page.get_attribute(f"{box} a[data-format=xlsx]", "href")
+                status = await page.evaluate(
+                    f"fetch({href!r}).then(r => r.status + ' ' + r.headers.get('content-type'))"
+                )
+                assert status.startswith("200 application/vnd.openxml"), (box, status)
+            await page.set_viewport_size({"width": 1366, "height": 768})
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-group-1366.png"), full_page=True)
+            await page.set_viewport_size({"width": 1400, "height": 1300})
             # A trial balance as a committee reads it: debit and credit columns, and equal totals.
             assert (await page.inner_text("#books thead")).strip() == "บัญชี\tชื่อ\tเดบิต (บาท)\tเครดิต (บาท)"
             totals = await page.evaluate(
@@ -275,6 +302,28 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert await page.is_visible("#chart-referrals + .no-data")
             assert await page.inner_text("#chart-referrals + .no-data") == "ยังไม่มีข้อมูล"
             await page.screenshot(path=str(SCREENSHOTS / "dashboard-group-th.png"), full_page=True)
+
+            # The reports board: the department may submit any district's report from it, and download each.
+            submit = '#reports button.submit-report[data-code="2701"]'
+            assert await page.locator("#reports button.submit-report").count() == 9
+            pdf = await page.get_attribute('#reports tr[data-code="2701"] a[data-format=pdf]', "href")
+            status = await page.evaluate(f"fetch({pdf!r}).then(r => r.status + ' ' + r.headers.get('content-type'))")
+            assert status == "200 application/pdf", status
+
+            async def confirm(dialog: Any) -> None:
+                assert "อำเภอเมืองสระแก้ว" in dialog.message
+                await dialog.accept("ส่งจากกระดานรายงาน")
+
+            page.once("dialog", confirm)
+            loads = int(await page.evaluate("document.body.dataset.loads"))
+            await page.click(submit)
+            await _settled(page, "group", seeded["group_a"], after=loads)
+            # In, dated today, after the deadline; the board no longer offers it. On 31 March it was not in yet.
+            notice = await page.inner_text("#reports-status")
+            assert notice.startswith("ส่งรายงานของอำเภอเมืองสระแก้วแล้ว") and "หลังกำหนดส่ง" in notice, notice
+            assert await page.locator(submit).count() == 0
+            assert await page.locator("#reports button.submit-report").count() == 8
+            assert await page.inner_text('#reports tr[data-code="2701"] td:nth-child(2)') == "เกินกำหนด"
 
             # English, with Common Era dates.
             await page.click("#lang")
@@ -299,6 +348,10 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await _fits_a_phone(phone, "district")
             await phone.goto(f"{served}/#/group/{seeded['group_a']}")
             await _settled(phone, "group", seeded["group_a"])
+            # Today: the report submitted from the board is in (late); both loans' schedules open on a phone.
+            assert await phone.inner_text('#reports tr[data-code="2701"] td:nth-child(2)') == "ส่งช้า"
+            await phone.click("#members tbody tr[data-loans]")
+            await phone.wait_for_selector("#schedule-2", state="visible")
             await _fits_a_phone(phone, "group")
             await phone.close()
 
@@ -325,6 +378,11 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await _settled(page, "district", "2702")
             assert "กลุ่มออมทรัพย์ฯ บ้านคลองหาด" in await page.inner_text("#children")
             assert await page.inner_text('[data-stat="members"] .value') == "1"
+            # The reports board offers the officer their own district's report alone, to submit and download.
+            assert await page.eval_on_selector_all(
+                "#reports button.submit-report", "buttons => buttons.map(b => b.dataset.code)"
+            ) == ["2702"]
+            assert await page.locator("#reports a[data-format=pdf]").count() == 1
             national = await page.evaluate("fetch('/reporting/v1/stats').then(r => r.status)")
             assert national == 403
             # The breadcrumb offers no way up to areas the officer may not open.

@@ -39,7 +39,7 @@ async def test_a_groups_statements_as_files_with_their_totals(client: httpx.Asyn
 
     # JSON: the subtotals the page shows beside the grand totals.
     sheet = (await client.get(f"/ledger/v1/groups/{gid}/balance-sheet", params={"as_of": "2024-03-31"})).json()
-    assert (sheet["total_assets"], sheet["total_liabilities"], sheet["total_equity"]) == ("1220.25", "1200.00", "0.00")
+    assert (sheet["total_assets"], sheet["total_liabilities"], sheet["total_equity"]) == ("1220.25", "1200.00", "20.25")
     assert sheet["unallocated_profit"] == "20.25" and sheet["total_liabilities_and_equity"] == "1220.25"
 
     # CSV: the form as a committee prints it — sections, accounts, and the two equal totals.
@@ -49,11 +49,15 @@ async def test_a_groups_statements_as_files_with_their_totals(client: httpx.Asyn
     assert rows[0][0].startswith("งบแสดงฐานะการเงิน — ") and rows[2] == ["ณ วันที่ 31 มีนาคม 2567"]
     body = {row[1]: row[2] for row in rows[4:]}
     assert body["เงินสด"] == "1220.25" and body["รวมสินทรัพย์"] == "1220.25"
-    assert (body["รวมหนี้สิน"], body["กำไรที่ยังไม่ได้จัดสรร"], body["รวมหนี้สินและทุน"]) == (
+    assert (body["รวมหนี้สิน"], body["กำไรที่ยังไม่ได้จัดสรร"], body["รวมทุนและกองทุน"], body["รวมหนี้สินและทุน"]) == (
         "1200.00",
+        "20.25",
         "20.25",
         "1220.25",
     )
+    # The profit not yet allocated belongs to the funds' section, above its total.
+    names = [row[1] for row in rows[4:]]
+    assert names.index("ทุนและกองทุน") < names.index("กำไรที่ยังไม่ได้จัดสรร") < names.index("รวมทุนและกองทุน")
 
     # XLSX: the income statement of the year to that date, its figures numbers a SUM can add.
     params = {"from": "2024-01-01", "to": "2024-03-31", "format": "xlsx"}

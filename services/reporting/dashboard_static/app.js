@@ -28,6 +28,18 @@ const T = {
     smart_gap: "ยังขาด: {c}",
     books: "งบทดลอง (ยอดคงเหลือที่ไม่เป็นศูนย์)", account: "บัญชี", balance: "ยอดคงเหลือ (บาท)",
     debit: "เดบิต (บาท)", credit: "เครดิต (บาท)", total: "รวม",
+    loan_heading: "สัญญาที่ {i} จาก {of} · จ่ายเงินกู้ {d} · วงเงิน {p} บาท · คงค้าง {o} บาท",
+    report_submit: "ส่งรายงาน", report_actions: "ส่ง / ดาวน์โหลด", report_own_province: "รายงานของจังหวัด{a}",
+    report_confirm: "ส่งรายงานผลการส่งเสริมการออมของ{a} ลงวันที่ {d}\nตัวเลขตามที่ระบบนับได้ ณ วันนี้ และส่งได้ครั้งเดียว\nหมายเหตุ (ถ้ามี):",
+    report_sent: "ส่งรายงานของ{a}แล้ว ลงวันที่ {d}", report_sent_late: "ส่งรายงานของ{a}แล้ว ลงวันที่ {d} (หลังกำหนดส่ง)",
+    report_forbidden: "ไม่มีสิทธิ์ส่งรายงานของพื้นที่นี้", report_already: "รายงานนี้ส่งไปแล้ว หรือโครงการยังไม่เริ่ม",
+    report_invalid: "ข้อมูลรายงานไม่ถูกต้อง", report_area_district: "อำเภอ{a}", report_area_province: "จังหวัด{a}",
+    balance_sheet: "งบแสดงฐานะการเงิน", income_statement: "งบกำไรขาดทุน", statement_as_of: "ณ วันที่ {d}",
+    statement_period: "{from} – {to}", amount: "จำนวนเงิน (บาท)",
+    assets: "สินทรัพย์", total_assets: "รวมสินทรัพย์", liabilities: "หนี้สิน", total_liabilities: "รวมหนี้สิน",
+    equity: "ทุนและกองทุน", total_equity: "รวมทุนและกองทุน", unallocated_profit: "กำไรที่ยังไม่ได้จัดสรร",
+    total_claims: "รวมหนี้สินและทุน", income: "รายได้", total_income: "รวมรายได้", expenses: "ค่าใช้จ่าย",
+    total_expenses: "รวมค่าใช้จ่าย", net_profit: "กำไร (ขาดทุน) สุทธิ", not_balanced: "งบไม่สมดุล", no_entries: "ไม่มีรายการ",
     footer: "วันที่แสดงเป็นพุทธศักราช · จำนวนเงินเป็นบาท",
     error: "โหลดข้อมูลไม่สำเร็จ: {e}",
     error_forbidden: "บัญชีผู้ใช้นี้ไม่มีสิทธิ์ดูข้อมูลของพื้นที่นี้",
@@ -103,6 +115,18 @@ const T = {
     smart_gap: "Missing: {c}",
     books: "Trial balance (non-zero balances)", account: "Account", balance: "Balance (THB)",
     debit: "Debit (THB)", credit: "Credit (THB)", total: "Total",
+    loan_heading: "Loan {i} of {of} · paid out {d} · {p} THB · {o} THB outstanding",
+    report_submit: "Submit", report_actions: "Submit / download", report_own_province: "{a} province's own report",
+    report_confirm: "Submit {a}'s savings-promotion report, dated {d}?\nIt carries the counters as they stand today and is sent once only.\nNotes (optional):",
+    report_sent: "{a}'s report is in, dated {d}", report_sent_late: "{a}'s report is in, dated {d} (after the deadline)",
+    report_forbidden: "Not allowed to submit this area's report", report_already: "This report is in already, or the campaign has not started",
+    report_invalid: "The report was not accepted as sent", report_area_district: "{a} district", report_area_province: "{a} province",
+    balance_sheet: "Balance sheet", income_statement: "Income statement", statement_as_of: "as of {d}",
+    statement_period: "{from} – {to}", amount: "Amount (THB)",
+    assets: "Assets", total_assets: "Total assets", liabilities: "Liabilities", total_liabilities: "Total liabilities",
+    equity: "Funds and reserves", total_equity: "Total funds and reserves", unallocated_profit: "Profit not yet allocated",
+    total_claims: "Total liabilities and funds", income: "Income", total_income: "Total income", expenses: "Expenses",
+    total_expenses: "Total expenses", net_profit: "Net profit (loss)", not_balanced: "Does not balance", no_entries: "None",
     footer: "Dates in the Common Era · amounts in baht",
     error: "Could not load: {e}",
     error_forbidden: "This account may not see this area's figures",
@@ -274,7 +298,7 @@ function table(el, headings, rows) {
   for (const row of shownRows) {
     const tr = document.createElement("tr");
     tr.innerHTML = row.cells.map(([text, num, cls]) =>
-      `<td class="${[num ? "num" : "", cls || ""].join(" ").trim()}">${escapeHtml(text)}</td>`).join("");
+      `<td class="${[num ? "num" : "", cls || ""].join(" ").trim()}">${text instanceof Markup ? text.html : escapeHtml(text)}</td>`).join("");
     if (row.href) { tr.addEventListener("click", () => { location.hash = row.href; }); tr.dataset.href = row.href; }
     for (const [k, v] of Object.entries(row.data || {})) tr.dataset[k] = v;
     body.appendChild(tr);
@@ -282,6 +306,11 @@ function table(el, headings, rows) {
 }
 function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+}
+// A cell of links or buttons the page built itself (every value in it escaped); it sorts by its text.
+class Markup {
+  constructor(html, text = "") { this.html = html; this.text = text; }
+  toString() { return this.text; }
 }
 
 function draw(id, config) {
@@ -613,8 +642,9 @@ async function loadMembers(groupId, asOf) {
       throw error;
     }),
   ]);
+  // Every active loan of a member (a member may hold two), none paid out after the page's date.
   const loansOf = {};
-  for (const loan of dues.loans) (loansOf[loan.member_id] ||= []).push(loan);
+  for (const loan of dues.loans.filter((l) => !l.disbursed_on || l.disbursed_on <= asOf)) (loansOf[loan.member_id] ||= []).push(loan);
   $("members-count").textContent = ` · ${count(members.items.filter((m) => !m.exited_on).length)}`;
   $("loan-schedule").hidden = true;
   table($("members"), [[t("name")], [t("joined")], [t("commitment"), true], [t("sajja_savings"), true],
@@ -624,24 +654,80 @@ async function loadMembers(groupId, asOf) {
     const owed = loans.reduce((sum, l) => sum + Math.round(Number(l.outstanding_principal) * 100), 0);
     const late = loans.reduce((most, l) => Math.max(most, l.days_past_due), 0);
     const who = (m.full_name || "—") + (m.exited_on ? ` (${t("exited", { d: date(m.exited_on) })})` : "");
+    const total = money((owed / 100).toFixed(2));
+    // Two loans or more: their total, and each loan's own outstanding beneath it.
+    const outstanding = loans.length > 1
+      ? new Markup(`${escapeHtml(total)}<small class="loan-each">${loans.map((l) => escapeHtml(money(l.outstanding_principal))).join(" + ")}</small>`, total)
+      : loans.length ? total : "–";
     return {
-      data: loans.length ? { loan: loans[0].loan_id } : {},
+      data: loans.length ? { loans: loans.map((l) => l.loan_id).join(" "), count: String(loans.length) } : {},
       cells: [[who], [date(m.joined_on)], [money(m.monthly_commitment), true], [money(m.sajja), true],
         [money(m.special), true], [count(m.installments_missed), true],
-        [loans.length ? money((owed / 100).toFixed(2)) : "–", true], [loans.length ? count(late) : "–", true, late > 30 ? "late" : ""]],
+        [outstanding, true], [loans.length ? count(late) : "–", true, late > 30 ? "late" : ""]],
     };
   }));
 }
-// A member with a loan: a click on the row shows its schedule below (one listener: rows are redrawn when sorted).
-async function showSchedule(loanId, name) {
-  const loan = await getJSON(`/lending/v1/loans/${encodeURIComponent(loanId)}`, { on: state.asOf || todayInThailand() });
+// A member with loans: a click on the row shows each loan's schedule below (one listener: rows are redrawn when sorted).
+async function showSchedule(loanIds, name) {
+  const on = state.asOf || todayInThailand();
+  const loans = await Promise.all(loanIds.map((id) => getJSON(`/lending/v1/loans/${encodeURIComponent(id)}`, { on })));
   $("loan-schedule-title").textContent = t("schedule_title", { n: name });
-  table($("schedule"), [[t("installment_no"), true], [t("due_on")], [t("principal"), true], [t("interest"), true], [t("status")]],
-    loan.schedule.map((i) => ({
-      cells: [[String(i.number), true], [date(i.due_on)], [money(i.principal), true], [money(i.interest), true],
-        [t(`status_${i.status}`) || i.status, false, `installment-${i.status}`]],
-    })));
+  $("schedules").innerHTML = loans.map((loan, i) => `<div class="loan-block" data-loan="${escapeHtml(loan.loan_id)}">`
+    + `<h4>${escapeHtml(t("loan_heading", { i: i + 1, of: loans.length, d: date(loan.disbursed_on), p: money(loan.principal),
+      o: money(loan.outstanding_principal) }) + (loan.days_past_due ? t("loan_late", { n: count(loan.days_past_due) }) : ""))}</h4>`
+    + `<div class="table-wrap"><table id="schedule-${i + 1}" class="schedule"><thead></thead><tbody></tbody></table></div></div>`).join("");
+  loans.forEach((loan, i) => {
+    table($(`schedule-${i + 1}`), [[t("installment_no"), true], [t("due_on")], [t("principal"), true], [t("interest"), true], [t("status")]],
+      loan.schedule.map((x) => ({
+        cells: [[String(x.number), true], [date(x.due_on)], [money(x.principal), true], [money(x.interest), true],
+          [t(`status_${x.status}`) || x.status, false, `installment-${x.status}`]],
+      })));
+  });
   $("loan-schedule").hidden = false;
+}
+
+// --- A group's statements: the balance sheet on the page's date, the income statement of its year to that date ------
+// A statement reads top to bottom as a committee prints it (sections, their accounts, their totals): never sorted.
+function statement(el, rows) {
+  el.querySelector("thead").innerHTML = `<tr><th>${escapeHtml(t("account"))}</th><th class="num">${escapeHtml(t("amount"))}</th></tr>`;
+  el.querySelector("tbody").innerHTML = rows.map(([label, amount, cls, key]) =>
+    `<tr class="${cls || ""}"${key ? ` data-line="${escapeHtml(key)}"` : ""}><td>${escapeHtml(label)}</td>`
+    + `<td class="num">${amount === null ? "" : escapeHtml(money(amount))}</td></tr>`).join("");
+}
+function accountLines(lines) {
+  // A section with no account says so, rather than a heading over its total.
+  if (!lines.length) return [[t("no_entries"), null, "empty"]];
+  return lines.map((l) => [`${l.code} ${state.lang === "th" ? l.name_th : l.name_en || l.name_th}`, l.amount, "", l.code]);
+}
+async function loadStatements(groupId, asOf) {
+  const from = `${asOf.slice(0, 4)}-01-01`;  // the group's business year is the calendar year (the ledger's default)
+  const path = (what) => `/ledger/v1/groups/${encodeURIComponent(groupId)}/${what}`;
+  const [sheet, income] = await Promise.all([
+    getJSON(path("balance-sheet"), { as_of: asOf }),
+    getJSON(path("income-statement"), { from, to: asOf }),
+  ]);
+  $("balance-sheet-when").textContent = t("statement_as_of", { d: date(sheet.as_of) });
+  statement($("balance-sheet"), [
+    [t("assets"), null, "section"], ...accountLines(sheet.assets),
+    [t("total_assets"), sheet.total_assets, "grand", "total_assets"],
+    [t("liabilities"), null, "section"], ...accountLines(sheet.liabilities),
+    [t("total_liabilities"), sheet.total_liabilities, "subtotal"],
+    [t("equity"), null, "section"], ...(sheet.equity.length ? accountLines(sheet.equity) : []),
+    [t("unallocated_profit"), sheet.unallocated_profit, "", "unallocated_profit"],
+    [t("total_equity"), sheet.total_equity, "subtotal", "total_equity"],
+    [t("total_claims") + (sheet.balanced ? "" : ` (${t("not_balanced")})`), sheet.total_liabilities_and_equity,
+      sheet.balanced ? "grand" : "grand unbalanced", "total_claims"],
+  ]);
+  $("income-statement-when").textContent = t("statement_period", { from: date(income.from), to: date(income.to) });
+  statement($("income-statement"), [
+    [t("income"), null, "section"], ...accountLines(income.income),
+    [t("total_income"), income.total_income, "subtotal", "total_income"],
+    [t("expenses"), null, "section"], ...accountLines(income.expenses),
+    [t("total_expenses"), income.total_expenses, "subtotal", "total_expenses"],
+    [t("net_profit"), income.net_profit, income.net_profit.startsWith("-") ? "grand loss" : "grand", "net_profit"],
+  ]);
+  exportLinks("x-balance-sheet", path("balance-sheet"), { as_of: asOf });
+  exportLinks("x-income-statement", path("income-statement"), { from, to: asOf });
 }
 
 // Every table as a file, and every report as a PDF: links built from the same query the page read.
@@ -683,9 +769,19 @@ async function searchGroups(event) {
   if (q.length < 2) return;
   const where = state.level === "group" ? { level: "district", code: groupDistrict } : area();
   try {
-    const found = await getJSON("/reporting/v1/search", { q, ...where });
-    $("search-results").innerHTML = found.items.length
-      ? found.items.map((g) => `<li><a href="${hashFor("group", g.group_id)}">${escapeHtml(g.name)}</a></li>`).join("")
+    const [found, members] = await Promise.all([
+      /^[0-9 -]{13,17}$/.test(q) ? { items: [] } : getJSON("/reporting/v1/search", { q, ...where }).catch(() => ({ items: [] })),
+      may("ledger:read") ? getJSON("/ledger/v1/members/search", { q, ...own }) : { items: [] },
+    ]);
+    const groups = found.items.map((g) => `<li data-kind="group"><a href="${hashFor("group", g.group_id)}">${escapeHtml(g.name)}</a></li>`);
+    const people = members.items.map((m) => `<li data-kind="member" data-member="${escapeHtml(m.member_id)}">`
+      + `<a href="${hashFor("group", m.group_id)}">${escapeHtml(m.full_name)}</a>`
+      + `<span class="sub">${escapeHtml(m.group_name || "")}${m.national_id ? ` · ${escapeHtml(idShown(m.national_id))}` : ""}</span></li>`);
+    const heading = (key) => `<li class="heading">${escapeHtml(t(key))}</li>`;
+    // Headed by kind when both kinds were found.
+    const both = groups.length && people.length;
+    $("search-results").innerHTML = groups.length || people.length
+      ? [...(both ? [heading("search_groups")] : []), ...groups, ...(both ? [heading("search_members")] : []), ...people].join("")
       : `<li class="muted">${t("search_none")}</li>`;
   } catch (error) {
     if (error instanceof SignedOut) { showSignIn(); return; }
@@ -737,10 +833,12 @@ async function loadCampaign(asOf) {
     $("x-campaign").innerHTML = [["pdf", t("campaign_report_pdf")], ["xlsx", t("campaign_report_xlsx")]]
       .map(([f, label]) => `<a href="${report}?format=${f}" data-format="${f}">${escapeHtml(label)}</a>`).join(" · ");
   }
-  const [progress, series, reports] = await Promise.all([
+  const [progress, series, reports, own] = await Promise.all([
     getJSON(`${base}/progress`, { ...where, as_of: asOf }),
     getJSON(`${base}/progress/series`, { ...where, as_of: asOf }),
     getJSON(`${base}/reports`, { ...board, as_of: asOf }),
+    // A province's page: the province's own report too, below its districts' (it consolidates them).
+    state.level === "province" ? getJSON(`${base}/reports`, { level: "province", province: state.code, as_of: asOf }) : null,
   ]);
   // Each counter with its target where the campaign set one for this area (the share is for the eye only).
   const targets = progress.targets || {};
@@ -769,11 +867,72 @@ async function loadCampaign(asOf) {
   for (const item of reports.items) tally[item.state] = (tally[item.state] || 0) + 1;
   $("reports-tally").innerHTML = ["submitted", "late", "due", "overdue"].filter((s) => tally[s])
     .map((s) => `<span class="state-${s}" data-state="${s}">${t(`state_${s}`)} ${count(tally[s])}</span>`).join("");
-  table($("reports"), [[t("area")], [t("state")], [t("submitted_on")]],
-    reports.items.map((item) => ({
-      href: hashFor(reports.level, item.code),
-      cells: [[state.lang === "th" ? item.name_th : item.name_en || item.name_th], [t(`state_${item.state}`), false, `state-${item.state}`], [date(item.submitted_on)]],
+  renderBoard(base, reports, own);
+}
+
+// The reports board: each area's state, and what the caller may do from it — submit the area's report (the
+// server says where: their own area, not yet submitted) and download it as the form (PDF) or a spreadsheet (XLSX).
+function renderBoard(base, reports, own) {
+  const rows = [...reports.items.map((item) => [reports.level, item, false]),
+    ...(own ? own.items.map((item) => ["province", item, true]) : [])];
+  const acts = rows.some(([, item]) => item.can_submit || item.can_export);
+  const areaName = (item) => (state.lang === "th" ? item.name_th : item.name_en || item.name_th);
+  const actions = (level, item) => {
+    const html = [];
+    if (item.can_submit) {
+      html.push(`<button type="button" class="submit-report" data-level="${escapeHtml(level)}" data-code="${escapeHtml(item.code)}"`
+        + ` data-name="${escapeHtml(t(`report_area_${level}`, { a: areaName(item) }))}">${escapeHtml(t("report_submit"))}</button>`);
+    }
+    if (item.can_export) {
+      const path = `${base}/reports/${encodeURIComponent(level)}/${encodeURIComponent(item.code)}/export`;
+      html.push(`<span class="files">${["pdf", "xlsx"].map((f) => `<a href="${path}?format=${f}" data-format="${f}" download>${f.toUpperCase()}</a>`).join(" · ")}</span>`);
+    }
+    return new Markup(html.join(" "), item.can_submit ? t("report_submit") : "");
+  };
+  table($("reports"), [[t("area")], [t("state")], [t("submitted_on")], ...(acts ? [[t("report_actions")]] : [])],
+    rows.map(([level, item, fixed]) => ({
+      href: fixed ? undefined : hashFor(level, item.code),
+      fixed,
+      data: { code: item.code, level },
+      cells: [[fixed ? t("report_own_province", { a: areaName(item) }) : areaName(item), false, fixed ? "total" : ""],
+        [t(`state_${item.state}`), false, `state-${item.state}${fixed ? " total" : ""}`], [date(item.submitted_on), false, fixed ? "total" : ""],
+        ...(acts ? [[actions(level, item), false, `actions${fixed ? " total" : ""}`]] : [])],
     })));
+  const notice = state.reportNotice;
+  const shown = notice && notice.hash === location.hash && notice.campaignId === state.campaignId;
+  $("reports-status").hidden = !shown;
+  $("reports-status").textContent = shown ? notice.text : "";
+  $("reports-status").className = shown && notice.ok ? "notice" : "error";
+}
+function reportRefusal(status, problem) {
+  if (status === 403) return t("report_forbidden");
+  if (status === 409) return t("report_already");
+  if (status === 422) return t("report_invalid");
+  return t("error_failed");
+}
+async function submitReport(button) {
+  const { level, code, name: where } = button.dataset;
+  // The report is the counters as they stand today, dated today, and cannot be withdrawn: say so, and take notes.
+  const notes = window.prompt(t("report_confirm", { a: where, d: date(todayInThailand(), true) }), "");
+  if (notes === null) return;
+  button.disabled = true;
+  const campaignId = state.campaignId;
+  // A fresh key: a second click is refused by the campaign itself (an area reports once), never posted twice.
+  const key = `report-${campaignId}-${level}-${code}-${Date.now()}`;
+  let answer = null, body = null;
+  try {
+    answer = await postJSON(`/campaign/v1/campaigns/${encodeURIComponent(campaignId)}/reports`,
+      { level, code, notes: notes.trim().slice(0, 4000) }, key);
+    try { body = await answer.json(); } catch (_) { /* not JSON */ }
+  } catch (_) { /* no answer: said below */ }
+  if (answer && answer.status === 401) { showSignIn(); return; }
+  const ok = Boolean(answer && answer.ok);
+  state.reportNotice = {
+    hash: location.hash, campaignId, ok,
+    text: ok ? t(body.late ? "report_sent_late" : "report_sent", { a: where, d: date(body.submitted_on, true) })
+      : `${where}: ${reportRefusal(answer ? answer.status : 0, body)}`,
+  };
+  await load();  // the board shows the report in (or says why not)
 }
 
 let groupDistrict = null;
@@ -883,6 +1042,7 @@ async function loadOnce() {
   if (breakdown) renderChildren(breakdown, quality);
   $("worklist-panel").hidden = isGroup;
   if (worklist) renderWorklist(worklist);
+  await loadFollowUps(where, asOf);
   exportLinks("x-series", "/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 });
   exportLinks("x-portfolio", "/lending/v1/portfolio", { ...where, on: asOf });
   exportLinks("x-referrals", "/reporting/v1/partners/gsb/pipeline", where);
@@ -895,6 +1055,7 @@ async function loadOnce() {
   }
   $("group-panel").hidden = !isGroup;
   $("members-panel").hidden = !isGroup;
+  $("statements-panel").hidden = !isGroup;
   if (isGroup) {
     renderGroup(summary, smart);
     await loadMembers(state.code, asOf);
@@ -1007,6 +1168,7 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
   $("search-form").addEventListener("submit", searchGroups);
+  $("overdue-more").addEventListener("click", moreOverdue);
   $("members").addEventListener("click", (e) => {
     const tr = e.target.closest("tr[data-loan]");
     if (tr) showSchedule(tr.dataset.loan, tr.cells[0].textContent).catch(() => { $("loan-schedule").hidden = true; });
