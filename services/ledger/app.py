@@ -11,6 +11,7 @@ from services.ledger import book_totals
 from services.ledger.api import build_router
 from services.ledger.handlers import SCHEMA, LedgerHandlers
 from services.ledger.lending_postings import LendingPostingHandler, LendingRequests
+from services.ledger.member_search import build_member_search_router
 from services.ledger.onboarding.api import build_import_router
 from services.ledger.onboarding.importer import ImportWorker
 
@@ -26,7 +27,12 @@ def build(platform: Platform) -> ServiceRuntime:
         NAME,
         platform,
         "Savings groups, members and their savings: the book of record.",
-        routers=[build_router(handlers), build_import_router(platform.pool)],
+        # The member search first: /members/search is not a member's id.
+        routers=[
+            build_member_search_router(platform.pool, platform.settings),
+            build_router(handlers),
+            build_import_router(platform.pool),
+        ],
         relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
         projectors=[platform.projector(SCHEMA, lending_requests)],
         workers=[

@@ -10,6 +10,7 @@ from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.lending.api import build_router
 from services.lending.handlers import SCHEMA, LendingHandlers
 from services.lending.projections import LedgerFeed, LoanPortfolio
+from services.lending.worklists import build_worklist_router, group_place_of
 
 NAME = "lending"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -23,7 +24,7 @@ def build(platform: Platform) -> ServiceRuntime:
         NAME,
         platform,
         "Group loans, social-policy programme loans and pawn loans.",
-        routers=[build_router(handlers)],
+        routers=[build_router(handlers), build_worklist_router(handlers, platform, group_place_of(platform.pool))],
         relays=[platform.relay(handlers.store, topic_for(NAME, platform.settings.topic_prefix))],
         projectors=[
             platform.projector(SCHEMA, feed),

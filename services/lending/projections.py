@@ -13,6 +13,7 @@ from libs.events import free_text
 from libs.events.envelope import RecordedEvent
 from libs.events.inbox import Inbox, InboxMessage
 from libs.events.ledger_facts import savings_change
+from services.lending.approvals import APPLICATION_EVENTS, Application, application_step
 
 ANSWERS = ("ledger.JournalEntryPosted", "ledger.LendingPostingRefused")
 
@@ -193,10 +194,14 @@ class LoanPortfolio:
     That number is bounded by the loan terms: a loan leaves the rows when it is repaid or written off, and
     an active loan's oldest unpaid due date is one of its schedule's dates, so the dates kept lie between
     the oldest arrears not yet written off and the first due date of the newest loan — a few years of days
-    at most, whatever the number of loans or how long the history. Rows left empty are deleted."""
+    at most, whatever the number of loans or how long the history. Rows left empty are deleted.
+
+    It also keeps the applications waiting for a checker (loan_applications, services/lending/approvals.py):
+    a row from the application until it is fully approved or rejected, so the officers' worklist of approvals
+    reads the area's waiting applications only."""
 
     name = "loan_portfolio"
-    tables = ("loan_portfolio", "portfolio_dues")
+    tables = ("loan_portfolio", "portfolio_dues", "loan_applications")
 
     def __init__(self, lending_topic: str, schema: str = "lending") -> None:
         self.topics: Sequence[str] = (lending_topic,)
@@ -222,11 +227,29 @@ class LoanPortfolio:
         self._drop_empty_sql = f"""
             delete from {s}.portfolio_dues d using unnest($1::text[], $2::text[], $3::date[]) as x(level, code, due_on)
             where d.level = x.level and d.code = x.code and d.due_on = x.due_on and d.loans = 0"""
+        self._load_applications_sql = f"""
+            select loan_id::text, group_id::text, member_id::text, province_code, district_code, product_id,
+                   programme_id, principal_satang, term_months, applied_on, entered_by, approvals_required, approved_by
+            from {s}.loan_applications where loan_id = any($1::uuid[])"""
+        self._save_applications_sql = f"""
+            insert into {s}.loan_applications as a (loan_id, group_id, member_id, province_code, district_code,
+                product_id, programme_id, principal_satang, term_months, applied_on, entered_by, approvals_required,
+                approved_by)
+            select x.loan_id, x.group_id, x.member_id, x.province_code, x.district_code, x.product_id,
+                   x.programme_id, x.principal_satang, x.term_months, x.applied_on, x.entered_by,
+                   x.approvals_required, coalesce(string_to_array(nullif(x.approved_by, ''), chr(31)), '{{}}')
+            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::bigint[], $9::int[], $10::date[], $11::text[], $12::int[], $13::text[])
+                as x(loan_id, group_id, member_id, province_code, district_code, product_id, programme_id,
+                     principal_satang, term_months, applied_on, entered_by, approvals_required, approved_by)
+            on conflict (loan_id) do update set approved_by = excluded.approved_by"""
+        self._drop_applications_sql = f"delete from {s}.loan_applications where loan_id = any($1::uuid[])"
 
     def rebuilt_in(self, schema: str) -> LoanPortfolio:
         return LoanPortfolio(self.topics[0], schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        await self._apply_applications(conn, [e for e in events if e.event_type in APPLICATION_EVENTS])
         relevant = [e for e in events if e.event_type in PORTFOLIO_EVENTS]
         if not relevant:
             return
@@ -266,6 +289,25 @@ class LoanPortfolio:
             await conn.execute(
                 self._drop_empty_sql, [k[0] for k, _ in rows], [k[1] for k, _ in rows], [k[3] for k, _ in rows]
             )
+
+    async def _apply_applications(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        if not events:
+            return
+        ids = sorted({str(e.payload["loan_id"]) for e in events})
+        waiting: dict[str, Application | None] = {
+            r["loan_id"]: Application(**dict(r) | {"approved_by": list(r["approved_by"])})
+            for r in await conn.fetch(self._load_applications_sql, ids)
+        }
+        changed = {str(e.payload["loan_id"]) for e in events if application_step(waiting, e)}
+        kept = [a for loan_id in sorted(changed) if (a := waiting.get(loan_id)) is not None]
+        gone = sorted(loan_id for loan_id in changed if waiting.get(loan_id) is None)
+        if kept:
+            columns = [[getattr(a, f.name) for a in kept] for f in fields(Application)]
+            # A list of names per row goes as one text (names never hold the unit separator, chr(31)).
+            columns[-1] = [chr(31).join(names) for names in columns[-1]]
+            await conn.execute(self._save_applications_sql, *columns)
+        if gone:
+            await conn.execute(self._drop_applications_sql, gone)
 
 
 def _date(value: str) -> date:

@@ -167,6 +167,19 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
             "smart_level": grading["level"],
         }
 
+    @router.get("/smart/levels", summary="The SMART level of each of a district's groups (its table of groups)")
+    @access(Rule("reporting:read", AreaFromRequest(district_asked)))
+    async def smart_levels(
+        district: Annotated[str, Query(pattern=r"^[0-9]{4}$")], as_of: Annotated[date | None, Query()] = None
+    ) -> dict[str, object]:
+        day = as_of or today_in_thailand()
+        levels = await smart.district_levels(district, day)
+        return {
+            "district": district,
+            "as_of": day.isoformat(),
+            "items": [{"group_id": g, "level": level} for g, level in sorted(levels.items())],
+        }
+
     @router.get("/smart/closest", summary="A district's groups closest to their next level", response_model=None)
     @access(Rule("reporting:read", AreaFromRequest(district_asked)))
     async def closest(

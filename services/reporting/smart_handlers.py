@@ -174,8 +174,29 @@ class SmartGrading:
         )
 
     async def closest(self, district_code: str, as_of: date) -> list[dict[str, Any]]:
-        """The district's groups below the top level, fewest gaps to their next level first. Costs the
-        district's groups: their indicators in a few set reads, PAR30 in one call to lending."""
+        """The district's groups below the top level, fewest gaps to their next level first."""
+        names, graded = await self.graded_in(district_code, as_of)
+        below = [g for g in graded if g["next_level"] is not None]
+        below.sort(key=lambda g: (len(g["gaps_to_next_level"]), -g["level"], g["group_id"]))
+        return [
+            {
+                "group_id": g["group_id"],
+                "name": names[g["group_id"]],
+                "level": g["level"],
+                "next_level": g["next_level"],
+                "missing": [c["name"] for c in g["gaps_to_next_level"]],
+            }
+            for g in below
+        ]
+
+    async def district_levels(self, district_code: str, as_of: date) -> dict[str, int]:
+        """Each of the district's groups' level, by group id (the district's table of groups shows it)."""
+        _, graded = await self.graded_in(district_code, as_of)
+        return {g["group_id"]: g["level"] for g in graded}
+
+    async def graded_in(self, district_code: str, as_of: date) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """The district's groups' names and gradings. Costs the district's groups: their indicators in a few set
+        reads, PAR30 in one call to lending."""
         names = {
             r["group_id"]: r["name"]
             for r in await self.pool.fetch(
@@ -190,16 +211,4 @@ class SmartGrading:
             answer.raise_for_status()
             par30 = {item["code"]: item["par30_percent"] for item in answer.json()["items"]}
         found = await self.indicators_of(list(names), as_of, par30)
-        graded = [self._graded(group_id, as_of, found[group_id]) for group_id in names]
-        below = [g for g in graded if g["next_level"] is not None]
-        below.sort(key=lambda g: (len(g["gaps_to_next_level"]), -g["level"], g["group_id"]))
-        return [
-            {
-                "group_id": g["group_id"],
-                "name": names[g["group_id"]],
-                "level": g["level"],
-                "next_level": g["next_level"],
-                "missing": [c["name"] for c in g["gaps_to_next_level"]],
-            }
-            for g in below
-        ]
+        return names, [self._graded(group_id, as_of, found[group_id]) for group_id in names]

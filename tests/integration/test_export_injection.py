@@ -68,6 +68,12 @@ EXPORTS: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = [
         ("csv", "xlsx"),
     ),
     (
+        "/lending/v1/worklists/overdue-loans",
+        "/lending/v1/worklists/overdue-loans",
+        {"level": "district", "code": "2701"},
+        ("csv", "xlsx"),
+    ),
+    (
         "/campaign/v1/campaigns/{campaign_id}/progress/breakdown",
         f"{C}/progress/breakdown",
         {"level": "province", "code": "27", "as_of": "2024-02-29"},
