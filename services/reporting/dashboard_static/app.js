@@ -769,19 +769,9 @@ async function searchGroups(event) {
   if (q.length < 2) return;
   const where = state.level === "group" ? { level: "district", code: groupDistrict } : area();
   try {
-    const [found, members] = await Promise.all([
-      /^[0-9 -]{13,17}$/.test(q) ? { items: [] } : getJSON("/reporting/v1/search", { q, ...where }).catch(() => ({ items: [] })),
-      may("ledger:read") ? getJSON("/ledger/v1/members/search", { q, ...own }) : { items: [] },
-    ]);
-    const groups = found.items.map((g) => `<li data-kind="group"><a href="${hashFor("group", g.group_id)}">${escapeHtml(g.name)}</a></li>`);
-    const people = members.items.map((m) => `<li data-kind="member" data-member="${escapeHtml(m.member_id)}">`
-      + `<a href="${hashFor("group", m.group_id)}">${escapeHtml(m.full_name)}</a>`
-      + `<span class="sub">${escapeHtml(m.group_name || "")}${m.national_id ? ` · ${escapeHtml(idShown(m.national_id))}` : ""}</span></li>`);
-    const heading = (key) => `<li class="heading">${escapeHtml(t(key))}</li>`;
-    // Headed by kind when both kinds were found.
-    const both = groups.length && people.length;
-    $("search-results").innerHTML = groups.length || people.length
-      ? [...(both ? [heading("search_groups")] : []), ...groups, ...(both ? [heading("search_members")] : []), ...people].join("")
+    const found = await getJSON("/reporting/v1/search", { q, ...where });
+    $("search-results").innerHTML = found.items.length
+      ? found.items.map((g) => `<li><a href="${hashFor("group", g.group_id)}">${escapeHtml(g.name)}</a></li>`).join("")
       : `<li class="muted">${t("search_none")}</li>`;
   } catch (error) {
     if (error instanceof SignedOut) { showSignIn(); return; }
@@ -934,6 +924,15 @@ async function submitReport(button) {
   };
   await load();  // the board shows the report in (or says why not)
 }
+window.addEventListener("DOMContentLoaded", () => {
+  // Before the row's own click (which opens the area): a button submits, a link downloads, and neither navigates.
+  $("reports").addEventListener("click", (e) => {
+    const hit = e.target.closest("button.submit-report, a[data-format]");
+    if (!hit) return;
+    e.stopPropagation();
+    if (hit.matches("button")) submitReport(hit);
+  }, true);
+});
 
 let groupDistrict = null;
 let trailSteps = [];
@@ -1042,7 +1041,6 @@ async function loadOnce() {
   if (breakdown) renderChildren(breakdown, quality);
   $("worklist-panel").hidden = isGroup;
   if (worklist) renderWorklist(worklist);
-  await loadFollowUps(where, asOf);
   exportLinks("x-series", "/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 });
   exportLinks("x-portfolio", "/lending/v1/portfolio", { ...where, on: asOf });
   exportLinks("x-referrals", "/reporting/v1/partners/gsb/pipeline", where);
@@ -1058,7 +1056,7 @@ async function loadOnce() {
   $("statements-panel").hidden = !isGroup;
   if (isGroup) {
     renderGroup(summary, smart);
-    await loadMembers(state.code, asOf);
+    await Promise.all([loadMembers(state.code, asOf), loadStatements(state.code, asOf)]);
   }
   state.campaigns = campaigns.items;
   pickCampaign();
@@ -1168,10 +1166,9 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
   $("search-form").addEventListener("submit", searchGroups);
-  $("overdue-more").addEventListener("click", moreOverdue);
   $("members").addEventListener("click", (e) => {
-    const tr = e.target.closest("tr[data-loan]");
-    if (tr) showSchedule(tr.dataset.loan, tr.cells[0].textContent).catch(() => { $("loan-schedule").hidden = true; });
+    const tr = e.target.closest("tr[data-loans]");
+    if (tr) showSchedule(tr.dataset.loans.split(" "), tr.cells[0].textContent).catch(() => { $("loan-schedule").hidden = true; });
   });
   $("collection-submit").addEventListener("click", submitCollection);
   $("collection-close").addEventListener("click", closeCollectionMonth);
