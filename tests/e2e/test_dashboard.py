@@ -241,6 +241,14 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             await page.click("#search-button")
             await page.wait_for_selector("#search-results a")
             assert await page.inner_text("#search-results") == "กลุ่มออมทรัพย์ฯ บ้านคลองหาด"
+            # Members too, by name, from the ledger's register (the province's three สมศรี); each opens its group.
+            await page.fill("#search", "ใจดี")
+            await page.click("#search-button")
+            await page.wait_for_selector('#search-results li[data-kind="member"]')
+            assert await page.locator('#search-results li[data-kind="member"]').count() == 3
+            found = '#search-results li[data-kind="member"] a'
+            hrefs = await page.eval_on_selector_all(found, "a => a.map(x => x.hash)")
+            assert f"#/group/{seeded['group_a']}" in hrefs and all(h.startswith("#/group/") for h in hrefs), hrefs
             await page.click('#children tbody tr[data-href="#/district/2701"]')
             await _settled(page, "district", "2701")
             assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#children")
@@ -249,6 +257,17 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             # The worklist: the district's groups that have not closed their months.
             assert "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in await page.inner_text("#worklist")
             assert "ยังไม่เคยปิด" in await page.inner_text("#worklist")
+            # Loans to follow up, worst first: the loan of 2,000.00, 45 days late on 31 March, with its files; each
+            # group's SMART level beside its PAR30; the department may check loans, and none waits for it.
+            late = await page.inner_text("#overdue tbody tr:first-child")
+            assert "45" in late and "2,000.00" in late and "กลุ่มออมทรัพย์ฯ บ้านหนองบัว" in late, late
+            links = await page.eval_on_selector_all("#x-overdue a", "links => links.map(a => a.dataset.format)")
+            assert links == ["csv", "xlsx"]
+            assert await page.inner_text("#children tbody td.smart-level") in ("1", "2", "3")
+            assert await page.is_visible("#approvals-card") and await page.is_visible("#approvals-none")
+            await page.set_viewport_size({"width": 1366, "height": 768})
+            await page.screenshot(path=str(SCREENSHOTS / "dashboard-district-1366.png"), full_page=True)
+            await page.set_viewport_size({"width": 1400, "height": 1300})
             await page.screenshot(path=str(SCREENSHOTS / "dashboard-district-th.png"), full_page=True)
             await page.click(f'#children tbody tr[data-href="#/group/{seeded["group_a"]}"]')
             await _settled(page, "group", seeded["group_a"])

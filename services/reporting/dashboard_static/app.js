@@ -72,7 +72,13 @@ const T = {
     campaign_report_pdf: "แบบรายงานการส่งเสริมการออม (PDF)", campaign_report_xlsx: "แบบรายงาน (XLSX)",
     worklist_closes: "กลุ่มที่ยังไม่ปิดงวดบัญชีประจำเดือน", worklist_count: "{n} จาก {of} กลุ่ม",
     last_closed: "ปิดงวดล่าสุด", months_behind: "ค้าง (เดือน)", never_closed: "ยังไม่เคยปิด",
-    search: "ค้นหากลุ่ม", search_go: "ค้นหา", search_none: "ไม่พบกลุ่มที่ตรงกับคำค้น", search_hint: "ชื่อกลุ่มหรือรหัสกลุ่ม",
+    search: "ค้นหากลุ่มหรือสมาชิก", search_go: "ค้นหา", search_none: "ไม่พบกลุ่มหรือสมาชิกที่ตรงกับคำค้น",
+    search_hint: "ชื่อกลุ่ม ชื่อสมาชิก หรือเลขประจำตัวประชาชน", search_groups: "กลุ่ม", search_members: "สมาชิก",
+    overdue_loans: "สัญญาเงินกู้ค้างชำระที่ต้องติดตาม", overdue_count: "{n} สัญญา · เงินต้นคงค้าง {b} บาท",
+    overdue_amount: "ยอดค้างชำระ (บาท)", group: "กลุ่ม", loan_kind: "ประเภทเงินกู้", show_more: "แสดงเพิ่ม",
+    name_erased: "(ลบข้อมูลส่วนบุคคลแล้ว)", none_listed: "ไม่มีรายการ",
+    approvals_waiting: "คำขอกู้ที่รอผู้ตรวจสอบอนุมัติ", approvals_count: "{n} รายการที่ท่านอนุมัติได้",
+    applied_by: "ยื่นกู้ / ผู้บันทึก", approvals_done: "อนุมัติแล้ว", member_group: "สมาชิก / กลุ่ม", smart_col: "ระดับ SMART",
     campaign_area_national: "ตัวเลขทั่วประเทศ", campaign_area_province: "ตัวเลขของจังหวัด{a}",
     campaign_area_district: "ตัวเลขของอำเภอ{a}", campaign_area_group: " (ทั้งอำเภอ ไม่ใช่เฉพาะกลุ่มนี้)",
     at_most: "ไม่เกิน {v}", at_least: "อย่างน้อย {v}",
@@ -159,7 +165,13 @@ const T = {
     campaign_report_pdf: "Savings-promotion report (PDF)", campaign_report_xlsx: "Report (XLSX)",
     worklist_closes: "Groups behind on their month-end close", worklist_count: "{n} of {of} groups",
     last_closed: "Last closed", months_behind: "Behind (months)", never_closed: "Never closed",
-    search: "Find a group", search_go: "Search", search_none: "No group matches", search_hint: "Group name or id",
+    search: "Find a group or member", search_go: "Search", search_none: "No group or member matches",
+    search_hint: "Group or member name, or national ID", search_groups: "Groups", search_members: "Members",
+    overdue_loans: "Overdue loans to follow up", overdue_count: "{n} loans · {b} THB principal outstanding",
+    overdue_amount: "Overdue (THB)", group: "Group", loan_kind: "Loan kind", show_more: "Show more",
+    name_erased: "(personal data erased)", none_listed: "Nothing listed",
+    approvals_waiting: "Loan applications waiting for a checker", approvals_count: "{n} you may approve",
+    applied_by: "Applied / by", approvals_done: "Approved", member_group: "Member / group", smart_col: "SMART level",
     campaign_area_national: "Figures for the whole country", campaign_area_province: "Figures for {a} province",
     campaign_area_district: "Figures for {a} district", campaign_area_group: " (the whole district, not this group alone)",
     at_most: "at most {v}", at_least: "at least {v}",
@@ -444,7 +456,7 @@ function renderPortfolio(portfolio) {
   });
 }
 
-function renderChildren(breakdown, quality) {
+function renderChildren(breakdown, quality, levels) {
   const child = breakdown.child_level;
   $("children-title").textContent = t(`children_${child}`);
   const params = new URLSearchParams({ level: state.level, ...(state.code ? { code: state.code } : {}), ...(state.asOf ? { as_of: state.asOf } : {}) });
@@ -453,11 +465,15 @@ function renderChildren(breakdown, quality) {
   const columns = ["groups", "members", "savings", "borrowers", "loans_outstanding"].filter((k) => !(child === "group" && k === "groups"));
   // PAR30 of each child area, from lending's portfolio of the same areas (none: no loans there).
   const par30 = Object.fromEntries(((quality && quality.items) || []).map((q) => [q.code, q.par30_percent]));
-  table($("children"), [[t("name")], ...columns.map((k) => [t(k), true]), [t("par30_percent"), true]],
+  // A district's groups: each one's SMART level too (from reporting's grading of the district's groups).
+  const level = levels ? Object.fromEntries(levels.items.map((g) => [g.group_id, g.level])) : null;
+  table($("children"), [[t("name")], ...columns.map((k) => [t(k), true]), [t("par30_percent"), true],
+    ...(level ? [[t("smart_col"), true]] : [])],
     breakdown.items.map((item) => ({
       href: hashFor(child, item.code),
       cells: [[name(item) || item.code], ...columns.map((k) => [shown(k, item[k]), true]),
-        [par30[item.code] !== undefined ? `${par30[item.code]}%` : "–", true]],
+        [par30[item.code] !== undefined ? `${par30[item.code]}%` : "–", true],
+        ...(level ? [[level[item.code] !== undefined ? String(level[item.code]) : "–", true, "smart-level"]] : [])],
     })));
 }
 
@@ -749,6 +765,63 @@ function renderWorklist(worklist) {
     })));
 }
 
+// The area's loans in arrears, worst first (a page at a time: "show more" reads the next), and the applications
+// waiting for a checker, shown to those who may approve (lending:approve) without the ones they entered.
+const may = (scope) => Boolean(state.me && (state.me.scopes || []).includes(scope));
+let overdue = { items: [], next: null };
+function renderOverdue(page, append) {
+  overdue = { items: append ? [...overdue.items, ...page.items] : page.items, next: page.next };
+  if (!append) {
+    $("overdue-count").textContent = t("overdue_count", { n: count(page.loans_in_arrears), b: money(page.outstanding_in_arrears) });
+  }
+  $("overdue-more").hidden = !overdue.next;
+  $("overdue-none").hidden = overdue.items.length > 0;
+  // The member above their group in one cell (a line break the cell keeps), so a phone shows who at a glance.
+  table($("overdue"), [[t("member_group")], [t("days_late"), true], [t("overdue_amount"), true], [t("loan_outstanding"), true],
+    [t("loan_kind")]],
+  overdue.items.map((l) => ({
+    href: hashFor("group", l.group_id),
+    data: { loan: l.loan_id },
+    cells: [[`${l.full_name || (l.name_erased ? t("name_erased") : "—")}\n${l.group_name || l.group_id}`, false, "who"],
+      [count(l.days_past_due), true, l.days_past_due > 30 ? "late" : ""], [money(l.overdue), true],
+      [money(l.outstanding_principal), true], [state.lang === "th" ? l.kind_th : l.kind_en || l.kind_th, false, "kind"]],
+  })));
+}
+async function moreOverdue() {
+  if (!overdue.next) return;
+  $("overdue-more").disabled = true;
+  try {
+    const url = new URL(overdue.next, location.origin);
+    renderOverdue(await getJSON(url.pathname, Object.fromEntries(url.searchParams)), true);
+  } catch (error) {
+    if (error instanceof SignedOut) showSignIn();
+  } finally {
+    $("overdue-more").disabled = false;
+  }
+}
+function renderApprovals(waiting) {
+  $("approvals-card").hidden = !waiting;
+  if (!waiting) return;
+  $("approvals-count").textContent = t("approvals_count", { n: count(waiting.for_you) });
+  $("approvals-none").hidden = waiting.items.length > 0;
+  table($("approvals"), [[t("member_group")], [t("principal"), true], [t("applied_by")], [t("approvals_done"), true]],
+    waiting.items.map((a) => ({
+      href: hashFor("group", a.group_id),
+      data: { loan: a.loan_id },
+      cells: [[`${a.full_name || "—"}\n${a.group_name || a.group_id}`, false, "who"], [money(a.principal), true],
+        [`${date(a.applied_on)}\n${a.entered_by}`, false, "who"], [`${count(a.approvals)}/${count(a.approvals_required)}`, true]],
+    })));
+}
+async function loadFollowUps(where, asOf) {
+  const [page, waiting] = await Promise.all([
+    getJSON("/lending/v1/worklists/overdue-loans", { ...where, on: asOf }),
+    may("lending:approve") ? getJSON("/lending/v1/worklists/approvals", where) : null,
+  ]);
+  renderOverdue(page, false);
+  renderApprovals(waiting);
+  exportLinks("x-overdue", "/lending/v1/worklists/overdue-loans", { ...where, on: asOf });
+}
+
 // How fresh the figures are: when the statistics last took events, and how late after they happened.
 async function showFreshness() {
   try {
@@ -763,15 +836,32 @@ async function showFreshness() {
   }
 }
 
+// A national ID as it is printed on the card (1-2345-67890-12-3); a masked one comes printed so already.
+const idShown = (id) => (/^[0-9]{13}$/.test(id) ? id.replace(/^(.)(.{4})(.{5})(..)(.)$/, "$1-$2-$3-$4-$5") : id);
 async function searchGroups(event) {
   event.preventDefault();
   const q = $("search").value.trim();
   if (q.length < 2) return;
   const where = state.level === "group" ? { level: "district", code: groupDistrict } : area();
+  // Members are the ledger's register: searched within the caller's own area (a committee its group).
+  const me = state.me || {};
+  const own = me.role === "committee" ? { level: "group", code: me.group_id }
+    : me.role === "district_officer" ? { level: "district", code: me.district_code }
+      : me.role === "province_officer" ? { level: "province", code: me.province_code } : area();
   try {
-    const found = await getJSON("/reporting/v1/search", { q, ...where });
-    $("search-results").innerHTML = found.items.length
-      ? found.items.map((g) => `<li><a href="${hashFor("group", g.group_id)}">${escapeHtml(g.name)}</a></li>`).join("")
+    const [found, members] = await Promise.all([
+      /^[0-9 -]{13,17}$/.test(q) ? { items: [] } : getJSON("/reporting/v1/search", { q, ...where }).catch(() => ({ items: [] })),
+      may("ledger:read") ? getJSON("/ledger/v1/members/search", { q, ...own }) : { items: [] },
+    ]);
+    const groups = found.items.map((g) => `<li data-kind="group"><a href="${hashFor("group", g.group_id)}">${escapeHtml(g.name)}</a></li>`);
+    const people = members.items.map((m) => `<li data-kind="member" data-member="${escapeHtml(m.member_id)}">`
+      + `<a href="${hashFor("group", m.group_id)}">${escapeHtml(m.full_name)}</a>`
+      + `<span class="sub">${escapeHtml(m.group_name || "")}${m.national_id ? ` · <span class="nid">${escapeHtml(idShown(m.national_id))}</span>` : ""}</span></li>`);
+    const heading = (key) => `<li class="heading">${escapeHtml(t(key))}</li>`;
+    // Headed by kind when both kinds were found.
+    const both = groups.length && people.length;
+    $("search-results").innerHTML = groups.length || people.length
+      ? [...(both ? [heading("search_groups")] : []), ...groups, ...(both ? [heading("search_members")] : []), ...people].join("")
       : `<li class="muted">${t("search_none")}</li>`;
   } catch (error) {
     if (error instanceof SignedOut) { showSignIn(); return; }
@@ -1021,7 +1111,7 @@ async function loadOnce() {
     return;
   }
   const isGroup = state.level === "group";
-  const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart, worklist, quality] = await Promise.all([
+  const [stats, series, portfolio, pipeline, campaigns, breakdown, summary, smart, worklist, quality, levels] = await Promise.all([
     getJSON("/reporting/v1/stats", { ...where, as_of: asOf }),
     getJSON("/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 }),
     getJSON("/lending/v1/portfolio", { ...where, on: asOf }),
@@ -1032,15 +1122,18 @@ async function loadOnce() {
     isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/smart`, { as_of: asOf }) : null,
     isGroup ? null : getJSON("/reporting/v1/worklists/month-closes", { ...where, as_of: asOf }),
     isGroup ? null : getJSON("/lending/v1/portfolio/breakdown", { ...where, on: asOf }),
+    // SMART levels grade the district's groups: a district's table only, and the table stands without them.
+    state.level === "district" ? getJSON("/reporting/v1/smart/levels", { district: state.code, as_of: asOf }).catch(() => null) : null,
   ]);
   renderKpis(stats);
   renderSeries(series);
   renderPortfolio(portfolio);
   renderPipeline(pipeline);
   $("children-panel").querySelector(".card.wide").hidden = isGroup;
-  if (breakdown) renderChildren(breakdown, quality);
+  if (breakdown) renderChildren(breakdown, quality, levels);
   $("worklist-panel").hidden = isGroup;
   if (worklist) renderWorklist(worklist);
+  await loadFollowUps(where, asOf);
   exportLinks("x-series", "/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 });
   exportLinks("x-portfolio", "/lending/v1/portfolio", { ...where, on: asOf });
   exportLinks("x-referrals", "/reporting/v1/partners/gsb/pipeline", where);
@@ -1166,6 +1259,7 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   $("campaign").addEventListener("change", (e) => { state.campaignId = e.target.value; load(); });
   $("search-form").addEventListener("submit", searchGroups);
+  $("overdue-more").addEventListener("click", moreOverdue);
   $("members").addEventListener("click", (e) => {
     const tr = e.target.closest("tr[data-loans]");
     if (tr) showSchedule(tr.dataset.loans.split(" "), tr.cells[0].textContent).catch(() => { $("loan-schedule").hidden = true; });
