@@ -34,19 +34,27 @@ _GROUPS_OF = {
     "group": "r.group_id = $1::uuid",
 }
 _SEARCH_SQL = """
-    select r.member_id, r.full_name, r.national_id, r.group_id, r.joined_on,
-           g.payload ->> 'name' as group_name, g.area ->> 'province_code' as province_code,
-           g.area ->> 'district_code' as district_code
+    select r.member_id, r.full_name, r.national_id, r.group_id, r.joined_on
     from ledger.member_register r
-    join ledger.events g on g.stream_id = 'group-' || r.group_id::text and g.stream_version = 1
     where {groups} and r.erased_at is null
-      and (($2 <> '' and position(lower($2) in lower(r.full_name)) > 0) or r.national_id_hash = $3)
-    order by r.full_name, r.member_id limit $4"""
+      and {match}
+    order by r.full_name, r.member_id limit $3"""
+# Part of a name, or a whole national ID by its keyed hash (each its own statement, so each keeps its own plan).
+_BY_NAME = "position(lower($2) in lower(r.full_name)) > 0"
+_BY_ID = "r.national_id_hash = $2"
 _NAMES_SQL = """
-    select r.member_id, r.full_name, r.erased_at is not null as erased, r.group_id, g.payload ->> 'name' as group_name
-    from ledger.member_register r
-    left join ledger.events g on g.stream_id = 'group-' || r.group_id::text and g.stream_version = 1
-    where r.member_id = any($1::uuid[])"""
+    select member_id, full_name, erased_at is not null as erased, group_id
+    from ledger.member_register where member_id = any($1::uuid[])"""
+# The groups of the rows found: their first events (the primary key), for their names and areas.
+_GROUPS_SQL = """
+    select substr(stream_id, 7) as group_id, payload ->> 'name' as name, area ->> 'province_code' as province_code,
+           area ->> 'district_code' as district_code
+    from ledger.events where stream_id = any($1::text[]) and stream_version = 1"""
+
+
+async def groups_of(pool: asyncpg.Pool, rows: list[asyncpg.Record]) -> dict[str, asyncpg.Record]:
+    ids = sorted({f"group-{r['group_id']}" for r in rows})
+    return {g["group_id"]: g for g in await pool.fetch(_GROUPS_SQL, ids)} if ids else {}
 
 
 def masked(national_id: str | None) -> str | None:
@@ -56,18 +64,16 @@ def masked(national_id: str | None) -> str | None:
     return f"x-xxxx-xxxxx-{national_id[10:12]}-{national_id[12]}"
 
 
-def search_terms(q: str, hash_key: str) -> tuple[str, str]:
-    """The text to look for in names, and the keyed hash to match when the words are a whole valid national ID
-    (otherwise a hash nothing has)."""
+def search_terms(q: str, hash_key: str) -> tuple[str, str | None]:
+    """The words to look for in names, or the keyed hash to match when they are a whole valid national ID."""
     words = " ".join(q.split())
     digits = words.replace("-", "").replace(" ", "")
     if len(digits) == 13 and digits.isdigit():
         try:
-            valid = domain.validate_national_id(digits)
+            return words, domain.national_id_hash(domain.validate_national_id(digits), hash_key)
         except domain.LedgerRuleBroken:
-            return words, "-"
-        return "", domain.national_id_hash(valid, hash_key)  # an ID is not looked for in names
-    return words, "-"
+            pass  # not an ID: looked for in names (where it matches nothing)
+    return words, None
 
 
 def build_member_search_router(pool: asyncpg.Pool, settings: Settings) -> APIRouter:
@@ -103,33 +109,30 @@ def build_member_search_router(pool: asyncpg.Pool, settings: Settings) -> APIRou
             except ValueError:
                 raise Problem(422, "Invalid request", "code: a group id for level group", "validation") from None
         words, digest = search_terms(q, settings.national_id_hash_key)
-        if digest == "-" and len(words) < 2:
+        if digest is None and len(words) < 2:
             raise Problem(422, "Invalid request", "q: at least 2 characters besides spaces", "validation")
-        sql = _SEARCH_SQL.format(groups=_GROUPS_OF[level])
-        rows = await pool.fetch(sql, code or "", words, digest, limit)
+        sql = _SEARCH_SQL.format(groups=_GROUPS_OF[level], match=_BY_NAME if digest is None else _BY_ID)
+        rows = await pool.fetch(sql, code or "", words if digest is None else digest, limit)
+        groups = await groups_of(pool, rows)
         principal = principal_of(request)
 
-        def keeps_register(row: asyncpg.Record) -> bool:
-            place = Place(row["province_code"], row["district_code"], str(row["group_id"]))
-            return principal is not None and "ledger:write" in principal.scopes and principal.covers(place)
+        def found(r: asyncpg.Record) -> dict[str, object]:
+            group = groups.get(str(r["group_id"]))
+            place = Place(group["province_code"], group["district_code"], str(r["group_id"])) if group else None
+            keeps = bool(principal and place and "ledger:write" in principal.scopes and principal.covers(place))
+            return {
+                "member_id": str(r["member_id"]),
+                "full_name": r["full_name"],
+                "national_id": r["national_id"] if keeps else masked(r["national_id"]),
+                "national_id_masked": not keeps,
+                "group_id": str(r["group_id"]),
+                "group_name": group["name"] if group else None,
+                "province_code": group["province_code"] if group else None,
+                "district_code": group["district_code"] if group else None,
+                "joined_on": r["joined_on"].isoformat() if r["joined_on"] else None,
+            }
 
-        return {
-            "q": q.strip(),
-            "items": [
-                {
-                    "member_id": str(r["member_id"]),
-                    "full_name": r["full_name"],
-                    "national_id": r["national_id"] if keeps_register(r) else masked(r["national_id"]),
-                    "national_id_masked": not keeps_register(r),
-                    "group_id": str(r["group_id"]),
-                    "group_name": r["group_name"],
-                    "province_code": r["province_code"],
-                    "district_code": r["district_code"],
-                    "joined_on": r["joined_on"].isoformat() if r["joined_on"] else None,
-                }
-                for r in rows
-            ],
-        }
+        return {"q": q.strip(), "items": [found(r) for r in rows]}
 
     @router.get(
         "/members/names",
@@ -140,6 +143,7 @@ def build_member_search_router(pool: asyncpg.Pool, settings: Settings) -> APIRou
         member_id: Annotated[list[uuid.UUID], Query(max_length=1000)],
     ) -> dict[str, object]:
         rows = await pool.fetch(_NAMES_SQL, member_id)
+        groups = await groups_of(pool, rows)
         return {
             "items": [
                 {
@@ -147,7 +151,7 @@ def build_member_search_router(pool: asyncpg.Pool, settings: Settings) -> APIRou
                     "full_name": None if r["erased"] else r["full_name"],
                     "erased": r["erased"],
                     "group_id": str(r["group_id"]),
-                    "group_name": r["group_name"],
+                    "group_name": groups[str(r["group_id"])]["name"] if str(r["group_id"]) in groups else None,
                 }
                 for r in rows
             ]

@@ -44,11 +44,18 @@ _WHERE = {
     "district": "district_code = $2",
     "group": "group_id = $2::uuid",
 }
+# After the cursor: a row comparison over the index's own columns (the area's code first), so a later page starts
+# where the last one ended instead of reading past the rows before it.
+_AFTER = {
+    "national": "(oldest_unpaid_due_on, loan_id) > ($3::date, $4::uuid)",
+    "province": "(province_code, oldest_unpaid_due_on, loan_id) > ($2, $3::date, $4::uuid)",
+    "district": "(district_code, oldest_unpaid_due_on, loan_id) > ($2, $3::date, $4::uuid)",
+    "group": "(oldest_unpaid_due_on, loan_id) > ($3::date, $4::uuid)",
+}
 _IN_ARREARS_SQL = """
     select loan_id, group_id, member_id, district_code, outstanding_satang, oldest_unpaid_due_on
     from lending.loan_portfolio
-    where status = 'active' and oldest_unpaid_due_on < $1 and {where}
-      and (oldest_unpaid_due_on, loan_id) > ($3::date, $4::uuid)
+    where status = 'active' and oldest_unpaid_due_on < $1 and {where} and {after}
     order by oldest_unpaid_due_on, loan_id limit $5"""
 _WAITING_SQL = """
     select loan_id::text, group_id::text, member_id::text, province_code, district_code, product_id, programme_id,
@@ -116,7 +123,8 @@ def build_worklist_router(handlers: LendingHandlers, platform: Platform | None, 
     async def in_arrears(
         level: str, code: str, day: date, after: tuple[date, uuid.UUID], limit: int
     ) -> list[asyncpg.Record]:
-        return await pool.fetch(_IN_ARREARS_SQL.format(where=_WHERE[level]), day, code, *after, limit)
+        sql = _IN_ARREARS_SQL.format(where=_WHERE[level], after=_AFTER[level])
+        return await pool.fetch(sql, day, code, *after, limit)
 
     async def overdue_rows(
         request: Request, level: str, code: str, day: date, after: tuple[date, uuid.UUID], limit: int
