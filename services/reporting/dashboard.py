@@ -236,12 +236,15 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         partner: str,
         level: Annotated[Level, Query()] = "national",
         code: str | None = None,
+        as_of: Annotated[
+            date | None, Query(description="Where the pipeline stood at the end of that day (default: today)")
+        ] = None,
         format: TableFormat = "json",  # noqa: A002 - the query's public name
     ) -> dict[str, object] | Response:
         if level != "national" and not code:
             raise Problem(422, "Invalid request", f"code: required for level {level}", "validation")
-        kinds, outcomes = await pipeline_counts(pool, partner, level, code)
-        today = today_in_thailand()
+        today = min(as_of, today_in_thailand()) if as_of else today_in_thailand()
+        kinds, outcomes = await pipeline_counts(pool, partner, level, code, today)
         if format != "json":
             labels = {
                 "referred": "ส่งต่อ",
@@ -300,7 +303,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
             )
             response.raise_for_status()
             portfolio = response.json()
-        kinds, outcomes = await pipeline_counts(pool, "gsb", "province", province_code)
+        kinds, outcomes = await pipeline_counts(pool, "gsb", "province", province_code, day)
         report = ProvinceReport(
             code=province_code,
             name_th=province.name_th,

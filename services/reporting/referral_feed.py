@@ -17,7 +17,7 @@ from urllib.parse import quote
 import asyncpg
 import httpx
 
-from libs.events.envelope import RecordedEvent
+from libs.events.envelope import BANGKOK, RecordedEvent, today_in_thailand
 from libs.events.runtime import Platform
 from services.reporting import referrals
 
@@ -114,9 +114,10 @@ class ReferralFacts:
         # event comes first), updates of one kind run in event order, and updates of different kinds to one
         # row touch different columns. Revocations follow the facts they come from, in event order.
         calls: dict[str, list[tuple[Any, ...]]] = {sql: [] for sql in self._statements}
-        exits: list[str] = []
-        withdrawals: list[tuple[str, str, str]] = []
-        pawn_withdrawals: list[tuple[str, str, str]] = []
+        # Revocations, each with the business day of the exit or withdrawal that caused it (the pipeline's day).
+        exits: list[tuple[str, date]] = []
+        withdrawals: list[tuple[str, str, str, date]] = []
+        pawn_withdrawals: list[tuple[str, str, str, date]] = []
         for e in events:
             p, t = e.payload, e.event_type
             if t == "ledger.MemberEnrolled":
@@ -132,14 +133,14 @@ class ReferralFacts:
                 )
             elif t == "ledger.MemberExited":
                 calls[self._exit_sql].append((p["member_id"],))
-                exits.append(p["member_id"])
+                exits.append((p["member_id"], _day(e)))
             elif t in ("ledger.ConsentGranted", "ledger.ConsentWithdrawn"):
                 granted = t == "ledger.ConsentGranted"
                 calls[self._consent_sql].append(
                     (p["member_id"], p["partner"], p["purpose"], granted, p.get("notice_version"), e.occurred_at)
                 )
                 if not granted:  # withdrawal takes effect at once: the partner's feed carries the revocation now
-                    withdrawals.append((p["member_id"], p["partner"], p["purpose"]))
+                    withdrawals.append((p["member_id"], p["partner"], p["purpose"], _day(e)))
             elif t == "ledger.InstallmentMissed":
                 calls[self._missed_sql].append((p["member_id"], date.fromisoformat(p["month"])))
             elif t in ("lending.LoanDisbursed", "lending.LoanOpened"):
@@ -182,18 +183,20 @@ class ReferralFacts:
                     (p["customer_ref"], p["partner"], p["purpose"], granted, p.get("notice_version"), e.occurred_at)
                 )
                 if not granted:
-                    pawn_withdrawals.append((p["customer_ref"], p["partner"], p["purpose"]))
+                    pawn_withdrawals.append((p["customer_ref"], p["partner"], p["purpose"], _day(e)))
         for sql, rows in calls.items():
             if rows:
                 await conn.executemany(sql, rows)
-        for member_id in exits:
-            await self._revoke(conn, member_id, None, None)
-        for member_id, partner, purpose in withdrawals:
-            await self._revoke(conn, member_id, partner, purpose)
-        for customer_ref, partner, purpose in pawn_withdrawals:
-            await self._revoke_pawn(conn, customer_ref, partner, purpose)
+        for member_id, on in exits:
+            await self._revoke(conn, member_id, None, None, on)
+        for member_id, partner, purpose, on in withdrawals:
+            await self._revoke(conn, member_id, partner, purpose, on)
+        for customer_ref, partner, purpose, on in pawn_withdrawals:
+            await self._revoke_pawn(conn, customer_ref, partner, purpose, on)
 
-    async def _revoke_pawn(self, conn: asyncpg.Connection, customer_ref: str, partner: str, purpose: str) -> None:
+    async def _revoke_pawn(
+        self, conn: asyncpg.Connection, customer_ref: str, partner: str, purpose: str, on: date | None = None
+    ) -> None:
         if not self.revokes:
             return
         latest = await conn.fetchrow(
@@ -212,9 +215,11 @@ class ReferralFacts:
                 latest["referral_id"],
                 customer_ref,
             )
-            await count_entry(conn, partner, latest["referral_id"], "revocation", None)
+            await count_entry(conn, partner, latest["referral_id"], "revocation", None, on)
 
-    async def _revoke(self, conn: asyncpg.Connection, member_id: str, partner: str | None, purpose: str | None) -> None:
+    async def _revoke(
+        self, conn: asyncpg.Connection, member_id: str, partner: str | None, purpose: str | None, on: date | None = None
+    ) -> None:
         """A revocation for each partner feed where the member's latest entry is a referral."""
         if not self.revokes:
             return
@@ -236,7 +241,7 @@ class ReferralFacts:
                     r["referral_id"],
                     member_id,
                 )
-                await count_entry(conn, r["partner"], r["referral_id"], "revocation", member_id)
+                await count_entry(conn, r["partner"], r["referral_id"], "revocation", member_id, on)
 
 
 class ReferralFeed:
@@ -300,7 +305,7 @@ class ReferralFeed:
                 str(verdict.score),
                 json.dumps(verdict.evidence, ensure_ascii=False),
             )
-            await count_entry(conn, partner, referral_id, "referral", c["member_id"])
+            await count_entry(conn, partner, referral_id, "referral", c["member_id"], as_of)
             added += 1
         return added
 
@@ -341,7 +346,7 @@ class ReferralFeed:
                 str(verdict.score),
                 json.dumps(verdict.evidence, ensure_ascii=False),
             )
-            await count_entry(conn, rules.partner, referral_id, "referral", None)
+            await count_entry(conn, rules.partner, referral_id, "referral", None, as_of)
         return len(referred)
 
     async def page(self, partner: str, after: int, limit: int) -> list[dict[str, Any]]:
@@ -413,8 +418,11 @@ class ReferralFeed:
         return await record_outcome(self.pool, partner, referral_id, outcome)
 
 
-async def record_outcome(pool: asyncpg.Pool, partner: str, referral_id: str, outcome: str) -> bool:
-    """What the partner reports of a referral in its feed (False: no such referral), counted once."""
+async def record_outcome(
+    pool: asyncpg.Pool, partner: str, referral_id: str, outcome: str, on: date | None = None
+) -> bool:
+    """What the partner reports of a referral in its feed (False: no such referral), counted once (on the day it
+    is reported, unless `on` says otherwise)."""
     async with pool.acquire() as conn, conn.transaction():
         member_id = await conn.fetchval(
             f"""select coalesce(member_id::text, '') from {S}.referral_feed
@@ -431,47 +439,69 @@ async def record_outcome(pool: asyncpg.Pool, partner: str, referral_id: str, out
             partner,
             outcome,
         )
-        await count_entry(conn, partner, referral_id, outcome, member_id or None)
+        await count_entry(conn, partner, referral_id, outcome, member_id or None, on)
     return True
 
 
 # The pipeline's counters (issue #13): each referral id counts once per kind of entry (referral, revocation)
 # and once per outcome the partner reports — a distinct count kept by its first-seen row — in the nation and
-# in the referred member's province, district and group (a pawn customer in the nation only).
+# in the referred member's province, district and group (a pawn customer in the nation only); each also on the
+# day it was counted (#15: the pipeline as of a date).
 _COUNT_SQL = f"""
     with first as (
         insert into {S}.referral_firsts (partner, referral_id, kind) values ($1, $2, $3)
         on conflict do nothing returning partner
+    ), places as (
+        select l.level, l.code
+        from first
+        left join {S}.referral_members m on m.member_id = $4::uuid
+        cross join lateral (values ('national', ''), ('province', m.province_code), ('district', m.district_code),
+                                   ('group', m.group_id::text)) as l(level, code)
+        where l.code is not null
+    ), daily as (
+        insert into {S}.referral_counts_daily as d (partner, level, code, kind, day, n)
+        select $1, level, code, $3, $5, 1 from places
+        on conflict (partner, level, code, kind, day) do update set n = d.n + 1
     )
     insert into {S}.referral_counts as c (partner, level, code, kind, n)
-    select $1, l.level, l.code, $3, 1
-    from first
-    left join {S}.referral_members m on m.member_id = $4::uuid
-    cross join lateral (values ('national', ''), ('province', m.province_code), ('district', m.district_code),
-                               ('group', m.group_id::text)) as l(level, code)
-    where l.code is not null
+    select $1, level, code, $3, 1 from places
     on conflict (partner, level, code, kind) do update set n = c.n + 1"""
 
 
-async def count_entry(conn: asyncpg.Connection, partner: str, referral_id: str, kind: str, member_id: Any) -> None:
-    """Count a feed entry or an outcome in the pipeline, once per referral id and kind."""
-    await conn.execute(_COUNT_SQL, partner, referral_id, kind, None if member_id is None else str(member_id))
+async def count_entry(
+    conn: asyncpg.Connection, partner: str, referral_id: str, kind: str, member_id: Any, on: date | None = None
+) -> None:
+    """Count a feed entry or an outcome in the pipeline, once per referral id and kind, on the business day `on`
+    (default: today in Thailand)."""
+    member = None if member_id is None else str(member_id)
+    await conn.execute(_COUNT_SQL, partner, referral_id, kind, member, on or today_in_thailand())
 
 
 async def pipeline_counts(
-    conn: asyncpg.Connection | asyncpg.Pool, partner: str, level: str, code: str | None
+    conn: asyncpg.Connection | asyncpg.Pool, partner: str, level: str, code: str | None, as_of: date | None = None
 ) -> tuple[dict[str, int], dict[str, int]]:
     """Referrals and revocations by kind, and referrals by the outcome the partner reported, for an area:
-    a handful of counter rows."""
-    rows = await conn.fetch(
-        f"select kind, n from {S}.referral_counts where partner = $1 and level = $2 and code = $3",
-        partner,
-        level,
-        "" if level == "national" else code or "",
-    )
+    a handful of counter rows; as of a past day, the area's day counters up to it (kinds × days rows)."""
+    area = (partner, level, "" if level == "national" else code or "")
+    if as_of is None or as_of >= today_in_thailand():
+        rows = await conn.fetch(
+            f"select kind, n from {S}.referral_counts where partner = $1 and level = $2 and code = $3", *area
+        )
+    else:
+        rows = await conn.fetch(
+            f"""select kind, sum(n)::bigint as n from {S}.referral_counts_daily
+                where partner = $1 and level = $2 and code = $3 and day <= $4 group by kind""",
+            *area,
+            as_of,
+        )
     kinds = {r["kind"]: int(r["n"]) for r in rows if r["kind"] in ("referral", "revocation")}
     outcomes = {r["kind"]: int(r["n"]) for r in rows if r["kind"] not in ("referral", "revocation")}
     return kinds, outcomes
+
+
+def _day(event: RecordedEvent) -> date:
+    """An event's business day in Thailand (its occurred_at carries the Bangkok offset)."""
+    return event.occurred_at.astimezone(BANGKOK).date()
 
 
 async def pawn_tickets(

@@ -5,13 +5,14 @@ referral pipeline by area, CSV/XLSX for the tables, and the province report as P
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import date, timedelta
 
 import asyncpg
 import httpx
 import openpyxl
 import pypdf
 
+from libs.events.envelope import today_in_thailand
 from libs.events.projector import wait_until_applied
 from tests.support.api import eventually, new_group, new_member, post
 
@@ -176,6 +177,22 @@ async def test_the_referral_pipeline_by_area(client: httpx.AsyncClient, pool: as
     assert await wait_until_applied(pool, "reporting", "referral_facts", f"member-{member}", position, 15)
     national = (await client.get("/reporting/v1/partners/gsb/pipeline")).json()
     assert (national["referred"], national["revoked"]) == (1, 1)
+
+    # As of a day: the referral counts from the refresh's business date (31 December 2024); the outcomes and the
+    # withdrawal from the days they came (today), so a day before today shows the referral alone.
+    async def pipeline_on(day: str) -> tuple[int, int, int]:
+        answer = await client.get(
+            "/reporting/v1/partners/gsb/pipeline", params={"level": "province", "code": "27", "as_of": day}
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()["referred"], answer.json()["contacted"], answer.json()["revoked"]
+
+    assert await pipeline_on("2024-12-30") == (0, 0, 0)
+    assert await pipeline_on("2024-12-31") == (1, 0, 0)
+    assert await pipeline_on((today_in_thailand() - timedelta(days=1)).isoformat()) == (1, 0, 0)
+    assert await pipeline_on(today_in_thailand().isoformat()) == (1, 1, 1)
+    bad = await client.get("/reporting/v1/partners/gsb/pipeline", params={"as_of": "31/12/2024"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
     table = await client.get("/reporting/v1/partners/gsb/pipeline", params={"format": "xlsx"})
     rows = list(openpyxl.load_workbook(io.BytesIO(table.content)).active.iter_rows(values_only=True))
     assert ("ส่งต่อ", 1) in rows and ("ถอนความยินยอม", 1) in rows and ("อนุมัติ", 1) in rows

@@ -1115,7 +1115,7 @@ async function loadOnce() {
     getJSON("/reporting/v1/stats", { ...where, as_of: asOf }),
     getJSON("/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 }),
     getJSON("/lending/v1/portfolio", { ...where, on: asOf }),
-    getJSON("/reporting/v1/partners/gsb/pipeline", where),
+    getJSON("/reporting/v1/partners/gsb/pipeline", { ...where, as_of: asOf }),
     getJSON("/campaign/v1/campaigns"),
     isGroup ? null : getJSON("/reporting/v1/stats/breakdown", { ...where, as_of: asOf }),
     isGroup ? getJSON(`/reporting/v1/groups/${encodeURIComponent(state.code)}/summary`, { as_of: asOf }) : null,
@@ -1136,7 +1136,7 @@ async function loadOnce() {
   await loadFollowUps(where, asOf);
   exportLinks("x-series", "/reporting/v1/stats/series", { ...where, as_of: asOf, months: 12 });
   exportLinks("x-portfolio", "/lending/v1/portfolio", { ...where, on: asOf });
-  exportLinks("x-referrals", "/reporting/v1/partners/gsb/pipeline", where);
+  exportLinks("x-referrals", "/reporting/v1/partners/gsb/pipeline", { ...where, as_of: asOf });
   if (!isGroup) exportLinks("x-worklist", "/reporting/v1/worklists/month-closes", { ...where, as_of: asOf });
   if (isGroup) exportLinks("x-books", `/ledger/v1/groups/${encodeURIComponent(state.code)}/trial-balance`, { as_of: asOf });
   $("x-province").innerHTML = "";
