@@ -61,6 +61,13 @@ EXPORTS: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = [
     ("/ledger/v1/imports/template", "/ledger/v1/imports/template", {}, ("xlsx",)),
     # {group}: the first group made below, its name hostile.
     ("/ledger/v1/groups/{group_id}/trial-balance", "/ledger/v1/groups/{group}/trial-balance", {}, ("csv", "xlsx")),
+    ("/ledger/v1/groups/{group_id}/balance-sheet", "/ledger/v1/groups/{group}/balance-sheet", {}, ("csv", "xlsx")),
+    (
+        "/ledger/v1/groups/{group_id}/income-statement",
+        "/ledger/v1/groups/{group}/income-statement",
+        {"from": "2023-01-01"},
+        ("csv", "xlsx"),
+    ),
     (
         "/reporting/v1/worklists/month-closes",
         "/reporting/v1/worklists/month-closes",
