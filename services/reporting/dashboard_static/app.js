@@ -813,10 +813,19 @@ function renderApprovals(waiting) {
     })));
 }
 async function loadFollowUps(where, asOf) {
+  // Refused (an area lending does not know yet) is nothing to follow up, not a page that failed.
+  const none = (error) => {
+    if (error instanceof LoadFailed && [403, 404].includes(error.status)) return null;
+    throw error;
+  };
   const [page, waiting] = await Promise.all([
-    getJSON("/lending/v1/worklists/overdue-loans", { ...where, on: asOf }),
-    may("lending:approve") ? getJSON("/lending/v1/worklists/approvals", where) : null,
+    getJSON("/lending/v1/worklists/overdue-loans", { ...where, on: asOf }).catch(none),
+    may("lending:approve") ? getJSON("/lending/v1/worklists/approvals", where).catch(none) : null,
   ]);
+  // A group's page has its members' loans already: the panel shows there only when something waits.
+  const empty = !(page && page.items.length) && !(waiting && waiting.items.length);
+  $("follow-up-panel").hidden = !page || (state.level === "group" && empty);
+  if (!page) return;
   renderOverdue(page, false);
   renderApprovals(waiting);
   exportLinks("x-overdue", "/lending/v1/worklists/overdue-loans", { ...where, on: asOf });
