@@ -351,6 +351,9 @@ async def test_the_dashboard_in_chromium(client: httpx.AsyncClient, served: str)
             assert await page.inner_text("#as-of-shown") == "31 March 2024"
             assert "Sa Kaeo" in await page.inner_text("#trail")
             assert "Trial balance" in await page.inner_text("#group-panel")
+            statements = await page.inner_text("#statements-panel")
+            assert "Balance sheet" in statements and "Total assets" in statements and "Net profit (loss)" in statements
+            assert "Submit / download" in await page.inner_text("#reports thead")
             await page.click("#lang")
             await _until(page, "document.documentElement.lang === 'th'")
 
