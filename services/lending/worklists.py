@@ -12,6 +12,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 
 import asyncpg
+import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
@@ -104,10 +105,15 @@ def build_worklist_router(handlers: LendingHandlers, platform: Platform | None, 
         """Members' names and their groups' names from the ledger's register, for the rows shown."""
         if not member_ids or platform is None:
             return {}
-        async with platform.service_client("ledger") as ledger:
-            answer = await ledger.get("/ledger/v1/members/names", params=[("member_id", m) for m in member_ids])
+        why = "the member register cannot be read right now; retry shortly"
+        unavailable = Problem(503, "Unavailable", why, headers={"Retry-After": "2"})
+        try:
+            async with platform.service_client("ledger") as ledger:
+                answer = await ledger.get("/ledger/v1/members/names", params=[("member_id", m) for m in member_ids])
+        except (LookupError, httpx.HTTPError) as exc:
+            raise unavailable from exc
         if answer.status_code != 200:
-            raise Problem(503, "Unavailable", "the member register cannot be read right now; retry shortly")
+            raise unavailable
         return {item["member_id"]: item for item in answer.json()["items"]}
 
     def _code(level: str, code: str | None) -> str:
