@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
-from uuid_utils import compat
+import uuid_utils
+
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _from_int(n: int) -> uuid.UUID:
+    """A standard-library UUID from its 128 bits, without UUID.__init__'s argument checks (a few times faster)."""
+    u = _new(uuid.UUID)
+    _set(u, "int", n)
+    _set(u, "is_safe", _UNKNOWN)
+    return u
 
 
 def new_id() -> uuid.UUID:
     """A fresh UUIDv7 as a standard-library UUID, increasing within the process (uuid-utils, in Rust: an import
     draws one per event, and the pure-Python uuid6 took a tenth of its time)."""
-    return compat.uuid7()
+    return _from_int(uuid_utils.uuid7().int)
+
+
+def deriver(namespace: uuid.UUID) -> Callable[[str], uuid.UUID]:
+    """`uuid.uuid5(namespace, name)` for many names in one namespace (an import derives an id for each deposit
+    from its member's): the same ids, computed in Rust, in a third of the time."""
+    space = uuid_utils.UUID(int=namespace.int)
+    uuid5 = uuid_utils.uuid5
+
+    def derive(name: str) -> uuid.UUID:
+        return _from_int(uuid5(space, name).int)
+
+    return derive
 
 
 def stream_id(kind: str, entity_id: uuid.UUID | str) -> str:

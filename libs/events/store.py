@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import orjson
@@ -53,10 +54,11 @@ class StreamAppend:
     events: Sequence[NewEvent]
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedEvent:
+class PreparedEvent(NamedTuple):
     """An event ready for a bulk append (`EventStore.append_bulk`): its stream version given, its envelope's
-    JSON parts serialised — `payload` exactly as `model_dump(mode="json")` of its model gives it."""
+    JSON parts serialised — `payload` exactly as `model_dump(mode="json")` of its model gives it. A tuple in
+    the order of the columns COPY writes (`_BULK_COLUMNS`): an import makes one per event, and COPY takes it
+    as it is."""
 
     stream_id: str
     stream_version: int
@@ -79,10 +81,7 @@ class BulkAppended:
     last_position: int
 
 
-_BULK_COLUMNS = (
-    "stream_id", "stream_version", "event_id", "event_type", "schema_version", "occurred_at", "actor",
-    "correlation_id", "causation_id", "area", "payload",
-)  # fmt: skip
+_BULK_COLUMNS = PreparedEvent._fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +110,15 @@ class RelayCursor:
 
     xact_id: int = 0
     position: int = 0
+
+
+# A bulk append's hook facts, from this many events on, are made in a thread (and hooks may do their own work on
+# that many in one): tens of thousands of payloads to parse would hold the event loop for a second.
+OFF_LOOP_EVENTS = 2_000
+
+
+def _facts(events: Sequence[PreparedEvent], recorded_at: datetime) -> list[AppendedFact]:
+    return [AppendedFact(e.event_type, orjson.loads(e.payload), recorded_at) for e in events]
 
 
 class EventStore:
@@ -375,16 +383,19 @@ class EventStore:
             return text
 
         prepared: list[PreparedEvent] = []
+        add = prepared.append
+        name_of = self.registry.name_of
         for a in appends:
-            for offset, event in enumerate(a.events, start=1):
-                event_type, schema_version = self.registry.name_of(event.payload)
-                prepared.append(
+            stream, version = a.stream_id, a.expected_version
+            for event in a.events:
+                version += 1
+                event_type, schema_version = name_of(event.payload)
+                area = event.area
+                add(
                     PreparedEvent(
-                        stream_id=a.stream_id, stream_version=a.expected_version + offset, event_id=new_id(),
-                        event_type=event_type, schema_version=schema_version, occurred_at=event.occurred_at or now,
-                        actor=once(event.actor), correlation_id=event.correlation_id,
-                        causation_id=event.causation_id, area=once(event.area) if event.area else None,
-                        payload=event.payload.model_dump_json(),
+                        stream, version, new_id(), event_type, schema_version, event.occurred_at or now,
+                        once(event.actor), once(area) if area else None, event.payload.model_dump_json(),
+                        event.correlation_id, event.causation_id,
                     )
                 )  # fmt: skip
         return prepared
@@ -434,12 +445,8 @@ class EventStore:
                         "events",
                         schema_name=self.schema,
                         columns=_BULK_COLUMNS,
-                        records=(
-                            (e.stream_id, e.stream_version, e.event_id, e.event_type, e.schema_version,
-                             e.occurred_at, e.actor, e.correlation_id, e.causation_id, e.area, e.payload)
-                            for e in events
-                        ),
-                    )  # fmt: skip
+                        records=events,
+                    )
                     if following:
                         moved = await conn.fetchrow(
                             self._bulk_check_sql, [s for s, _ in following], [v for _, v in following]
@@ -458,9 +465,11 @@ class EventStore:
                         if hooked:
                             # The column's default: the transaction's start, the same for every row copied.
                             recorded_at = await conn.fetchval("select now()")
-                            await self.after_append.apply(
-                                conn, [AppendedFact(e.event_type, orjson.loads(e.payload), recorded_at) for e in hooked]
-                            )
+                            if len(hooked) < OFF_LOOP_EVENTS:
+                                facts = _facts(hooked, recorded_at)
+                            else:  # an import's chunk: parsing its payloads is CPU, kept off the event loop
+                                facts = await asyncio.to_thread(_facts, hooked, recorded_at)
+                            await self.after_append.apply(conn, facts)
                     position = int(await conn.fetchval(self._bulk_last_position_sql))
                     if record is not None:
                         await conn.execute(

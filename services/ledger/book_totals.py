@@ -8,6 +8,7 @@ before this table existed is built once, under a lock that holds off every appen
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import uuid
@@ -17,7 +18,7 @@ from datetime import date, datetime
 import asyncpg
 
 from libs.events.envelope import BANGKOK
-from libs.events.store import AppendedFact, AppendHook
+from libs.events.store import OFF_LOOP_EVENTS, AppendedFact, AppendHook
 from services.ledger import books
 
 log = logging.getLogger("sajja.ledger.book_totals")
@@ -78,7 +79,10 @@ async def _add(conn: asyncpg.Connection, totals: dict[DayKey, list[int]]) -> Non
 
 
 async def _record(conn: asyncpg.Connection, facts: list[AppendedFact]) -> None:
-    await _add(conn, day_totals(facts))
+    if len(facts) < OFF_LOOP_EVENTS:
+        await _add(conn, day_totals(facts))
+    else:  # an import's chunk: CPU, kept off the event loop
+        await _add(conn, await asyncio.to_thread(day_totals, facts))
 
 
 BOOKS_HOOK = AppendHook(frozenset(books.MONEY_EVENTS), _record)

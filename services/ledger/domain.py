@@ -355,6 +355,20 @@ def _add_paid(paid: dict[date, int], on: date, satang: int) -> dict[date, int]:
     return paid | {month: paid.get(month, 0) + satang}
 
 
+def check_deposit(
+    member: Member, amount_satang: int, deposited_on: date, today: date, closed_through: date | None = None
+) -> None:
+    """A deposit's rules, without the event (an import checks a sheet of deposits by them)."""
+    ensure_active(member)
+    if amount_satang <= 0:
+        raise LedgerRuleBroken("must be greater than zero", "amount")
+    if deposited_on < member.joined_on:
+        raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "deposited_on")
+    if deposited_on > today:
+        raise LedgerRuleBroken("must not be in the future", "deposited_on")
+    check_open(closed_through, deposited_on, "deposited_on")
+
+
 def deposit(
     member: Member,
     transaction_id: uuid.UUID,
@@ -364,14 +378,7 @@ def deposit(
     today: date,
     closed_through: date | None = None,
 ) -> SavingsDeposited:
-    ensure_active(member)
-    if amount_satang <= 0:
-        raise LedgerRuleBroken("must be greater than zero", "amount")
-    if deposited_on < member.joined_on:
-        raise LedgerRuleBroken(f"must not be before the member joined ({member.joined_on})", "deposited_on")
-    if deposited_on > today:
-        raise LedgerRuleBroken("must not be in the future", "deposited_on")
-    check_open(closed_through, deposited_on, "deposited_on")
+    check_deposit(member, amount_satang, deposited_on, today, closed_through)
     return SavingsDeposited(
         transaction_id=transaction_id,
         member_id=member.member_id,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from libs.events.envelope import Actor, Area, EventPayload, NewEvent
+from libs.events.ids import deriver
 from libs.events.schemas.ledger import (
     GroupOnboarded,
     GroupRegistered,
@@ -280,14 +281,17 @@ def _plan_member(
         else:
             plan.loans_already += 1
     occurrences: dict[tuple[date, str, int], int] = defaultdict(int)
+    derive = deriver(member_id)  # uuid5(member_id, …), a deposit's id
+    closed_end = month_end(closed_through) if closed_through is not None else None
     for d in sorted(deposits_of.get((g.group_code, m.national_id), []), key=lambda d: (d.deposited_on, d.sheet_row)):
-        nth = occurrences[(d.deposited_on, d.account, d.amount_satang)]
-        occurrences[(d.deposited_on, d.account, d.amount_satang)] += 1
-        transaction_id = uuid.uuid5(member_id, f"deposit:{d.deposited_on}:{d.account}:{d.amount_satang}:{nth}")
+        same = (d.deposited_on, d.account, d.amount_satang)
+        nth = occurrences[same]
+        occurrences[same] = nth + 1
+        transaction_id = derive(f"deposit:{d.deposited_on}:{d.account}:{d.amount_satang}:{nth}")
         if transaction_id in seen:
             plan.deposits_already += 1
             continue
-        if closed_through is not None and d.deposited_on <= month_end(closed_through):
+        if closed_through is not None and closed_end is not None and d.deposited_on <= closed_end:
             plan.problems.append(
                 RowProblem(
                     found.name,

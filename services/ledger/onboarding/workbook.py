@@ -46,8 +46,8 @@ from services.ledger.domain import (
     Group,
     Member,
     check_commitment,
+    check_deposit,
     check_rules,
-    deposit,
     enroll_member,
     group_from_events,
     national_id_check_digit,
@@ -1329,6 +1329,10 @@ def thai_reason(message: str) -> str:
     return f"ไม่ผ่านการตรวจ: {message}"
 
 
+_UNREAD = object()  # a value not read yet (parse's memo)
+_BLANK = object()  # a blank cell
+
+
 class _Reading:
     def __init__(self, loaded: _Loaded, file: str, today: date) -> None:
         self.loaded = loaded
@@ -1444,22 +1448,40 @@ class _Reading:
         return _Sheet(spec, table, index, columns) if usable else None
 
     def parse(self, sheet: _Sheet) -> list[_Row]:
+        # Each column's cells read once per distinct value: a deposits sheet repeats its national IDs, dates and
+        # amounts row after row (a cell's reading depends on its value alone, its rules on the row are checked
+        # after). A value maps to what it reads as, _BLANK, or the CellError it is refused with.
+        columns: list[tuple[Column, int | None, dict[object, object]]] = [
+            (column, sheet.columns[column.field][1] - 1 if column.field in sheet.columns else None, {})
+            for column in sheet.spec.columns  # group_code first: every problem of the row then names its group
+        ]
         rows = []
         for number, raw in sheet.data():
             row = _Row(sheet, number, raw)
-            for column in sheet.spec.columns:  # group_code first: every problem of the row then names its group
-                where = sheet.columns.get(column.field)
-                value = _cell(raw, where[1]) if where is not None else None
-                if _blank(value):
+            values = row.values
+            width = len(raw)
+            for column, index, read in columns:
+                value = raw[index] if index is not None and index < width else None
+                key = value if value.__class__ is str else (value.__class__, value)
+                got = read.get(key, _UNREAD)
+                if got is _UNREAD:
+                    if _blank(value):
+                        got = _BLANK
+                    else:
+                        try:
+                            got = column.kind.parse(value)
+                        except CellError as error:
+                            got = error
+                    read[key] = got
+                if got is _BLANK:
                     if column.required:
                         self.refuse(row, column.field, "ต้องกรอก", "is required")
                     else:
-                        row.values[column.field] = column.default
-                    continue
-                try:
-                    row.values[column.field] = column.kind.parse(value)
-                except CellError as error:
-                    self.refuse(row, column.field, error.th, error.en)
+                        values[column.field] = column.default
+                elif isinstance(got, CellError):
+                    self.refuse(row, column.field, got.th, got.en)
+                else:
+                    values[column.field] = got
             rows.append(row)
         return rows
 
@@ -1702,11 +1724,13 @@ class _Reading:
         members_spec = SHEET_BY_KEY["members"]
         for row in self.parse(sheet):
             key = _member_key(row)
-            what = (
-                f"สมาชิกเลขประจำตัว {key[1]} ของกลุ่ม {key[0]}" if key else "",
-                f"the member with national ID {key[1]} in group {key[0]}" if key else "",
-            )
-            member = self.refer(row, "national_id", key, members, members_sheet, what, members_spec)
+            member = members.get(key) if key is not None and members_sheet is not None else None
+            if member is None or member.duplicate or member.row.refused:  # else refer would find it, and pass
+                what = (
+                    f"สมาชิกเลขประจำตัว {key[1]} ของกลุ่ม {key[0]}" if key else "",
+                    f"the member with national ID {key[1]} in group {key[0]}" if key else "",
+                )
+                member = self.refer(row, "national_id", key, members, members_sheet, what, members_spec)
             self.check_deposit(row, member)
             if not row.refused:
                 found.deposits.append(DepositRow(sheet_row=row.number, **row.values))
@@ -1736,7 +1760,7 @@ class _Reading:
         if row.refused or member is None or not isinstance(member.domain, Member) or day is None or amount is None:
             return
         try:
-            deposit(member.domain, NIL, row.values["account"], amount, day, self.today)
+            check_deposit(member.domain, amount, day, self.today)
         except RuleBroken as error:
             self.broken(row, error)
 
