@@ -105,7 +105,8 @@ def demo_months(today: date, count: int) -> tuple[date, ...]:
 
 def campaign_window(count: int) -> tuple[int, int]:
     """The indexes of the campaign's first and last month: three months ending two months before the
-    demo's last, so its reports fall due inside the demo year; shorter demos take what they have."""
+    demo's last, so the campaign is over before its reports fall due (at the end of the running month);
+    shorter demos take what they have."""
     last = min(count - 1, max(count - 3, 2))
     return max(0, last - 2), last
 
@@ -958,7 +959,6 @@ def _campaign(
     rng: random.Random, groups: list[GroupPlan], months: tuple[date, ...], window: tuple[int, int], scale: Scale
 ) -> CampaignPlan:
     starts_on, ends_on = months[window[0]], month_end(months[window[1]])
-    after = add_months(months[window[1]], 1)
     be_year = starts_on.year + 543
     districts = sorted({g.district_code for g in groups})
     # Most districts report; a couple (when there are enough) never do.
@@ -972,8 +972,11 @@ def _campaign(
         ends_on=ends_on,
         deadlines={
             "nominations": months[window[1]].replace(day=15).isoformat(),
-            "district_report": after.replace(day=15).isoformat(),
-            "province_report": month_end(after).isoformat(),
+            # Due at the end of the demo's running month (its reports come in before it: on time, as an office
+            # that reports when it should), the province's a fortnight later. A report cannot be dated back, so
+            # a deadline already passed would make every report the demo sends a late one.
+            "district_report": month_end(months[-1]).isoformat(),
+            "province_report": (month_end(months[-1]) + timedelta(days=15)).isoformat(),
         },
         targets={
             PROVINCE_CODE: {

@@ -1,8 +1,12 @@
-"""Who acts in the demo, signed in as the platform requires (#7): each district's three officers (a
-group's treasurer enters, its chair and secretary approve: maker-checker tells them apart), the
-department, GSB's and the pawnshop office's partner clients. The loader's own client must be signed in
-as a department user, who creates the others; their passwords derive from a secret, so a re-run signs
-in as the same users."""
+"""Who acts in the demo, signed in as the platform requires (#7): each district's officers (a group's
+treasurer enters, its chair and secretary approve: maker-checker tells them apart), the department, GSB's
+and the pawnshop office's partner clients. The loader's own client must be signed in as a department user,
+who creates the others; their passwords derive from a secret, so a re-run signs in as the same users.
+
+Nearly every request is a treasurer's (enrolments, deposits, repayments), and the platform limits each
+user's requests a minute: one treasurer for a district's ~17 groups answered 429 eleven thousand times in a
+run. A district has a treasurer for every GROUPS_PER_TREASURER of its groups; its chair and secretary, who
+only approve loans, serve all of them."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from sajja_cli.demo.generator import PROVINCE_CODE, Province
 
 DEPARTMENT = "demo-department"
 OFFICER_ROLES = ("treasurer", "chair", "secretary")
+GROUPS_PER_TREASURER = 4
 PARTNERS = {"gsb": ("demo-gsb", ["referrals"]), "pawnshop": ("demo-pawnshop", ["pawn:read", "pawn:write"])}
 # Partner tokens live 15 minutes: renewed well before.
 RENEW_SECONDS = 600
@@ -34,6 +39,13 @@ class Identities:
         self.secret = secret.encode()
         self.headers: dict[str, dict[str, str]] = {}
         self.district_of_group = {g.number: g.district_code for g in province.groups}
+        # Group → its treasurer's account: d2701-treasurer-1 for a district's first GROUPS_PER_TREASURER groups.
+        self.treasurer_of_group: dict[int, str] = {}
+        in_district: dict[str, int] = {}
+        for g in sorted(province.groups, key=lambda g: g.number):
+            n = in_district.get(g.district_code, 0)
+            in_district[g.district_code] = n + 1
+            self.treasurer_of_group[g.number] = f"d{g.district_code}-treasurer-{n // GROUPS_PER_TREASURER + 1}"
         self._renewing: asyncio.Task[None] | None = None
 
     def __call__(self, user: str) -> dict[str, str]:
@@ -47,9 +59,11 @@ class Identities:
             return "gsb"
         if user.startswith("sk") and "-" in user:  # a group's officer: sk001-treasurer
             number, role = user[2:].split("-", 1)
+            if role == OFFICER_ROLES[0]:
+                return self.treasurer_of_group[int(number)]
             return f"d{self.district_of_group[int(number)]}-{role}"
-        if user.startswith("cdd-") and user[4:].isdigit():  # a district office: its treasurer-officer
-            return f"d{user[4:]}-{OFFICER_ROLES[0]}"
+        if user.startswith("cdd-") and user[4:].isdigit():  # a district office: its first treasurer-officer
+            return f"d{user[4:]}-{OFFICER_ROLES[0]}-1"
         return DEPARTMENT
 
     def password(self, username: str) -> str:
@@ -60,17 +74,19 @@ class Identities:
         users: list[dict[str, Any]] = [
             {"username": DEPARTMENT, "display_name": "กรมการพัฒนาชุมชน (ข้อมูลสาธิต)", "role": "department"}
         ]
-        for district in districts:
-            for role in OFFICER_ROLES:
-                users.append(
-                    {
-                        "username": f"d{district}-{role}",
-                        "display_name": f"เจ้าหน้าที่อำเภอ {district} ({role})",
-                        "role": "district_officer",
-                        "province_code": PROVINCE_CODE,
-                        "district_code": district,
-                    }
-                )
+        officers = sorted(set(self.treasurer_of_group.values()))
+        officers += [f"d{district}-{role}" for district in districts for role in OFFICER_ROLES[1:]]
+        for username in officers:
+            district, role = username[1:5], username[6:]
+            users.append(
+                {
+                    "username": username,
+                    "display_name": f"เจ้าหน้าที่อำเภอ {district} ({role})",
+                    "role": "district_officer",
+                    "province_code": PROVINCE_CODE,
+                    "district_code": district,
+                }
+            )
         await asyncio.gather(*(self._user(u) for u in users))
         await self._partners()
         self._renewing = asyncio.create_task(self._renew())

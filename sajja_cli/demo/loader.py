@@ -795,7 +795,7 @@ class Loader:
         wanted, seen = self.group_events[group], -1
         moved, delay = time.monotonic(), 0.5
         while True:
-            officer = self.groups[group].officers[1]
+            officer = self.groups[group].officers[0]  # the treasurer: a few groups' each (the chair: a district's)
             shown = await self._get(f"/ledger/v1/groups/{self.group_ids[group]}", "group", user=officer)
             version = int(shown["version"])
             if version >= wanted:

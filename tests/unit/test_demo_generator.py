@@ -154,6 +154,10 @@ def test_the_campaign_falls_inside_the_demo_year_and_its_reports_after(plan: Pro
     assert plan.months[0] <= campaign.starts_on < campaign.ends_on <= month_end(plan.months[-1])
     assert (campaign.ends_on - campaign.starts_on).days in range(88, 93)  # three months
     assert date.fromisoformat(campaign.deadlines["district_report"]) > campaign.ends_on
+    # Due no earlier than the end of the running month: the reports the demo sends today are on time (a report
+    # cannot be dated back, so a deadline already passed would make every one of them late).
+    assert date.fromisoformat(campaign.deadlines["district_report"]) >= month_end(plan.months[-1]) >= TODAY
+    assert campaign.deadlines["province_report"] > campaign.deadlines["district_report"]
     assert campaign.campaign_id == "demo-savings-2569"
     assert 0 < len(campaign.reporting_districts) < len({g.district_code for g in plan.groups})
     window = [op for op in plan.member_ops if campaign.starts_on <= op.on <= campaign.ends_on]
@@ -193,3 +197,20 @@ def test_the_demo_says_its_progress_in_plain_lines_when_not_on_a_terminal() -> N
     assert lines[0].endswith("0 of 200 (0.0 %): 2025-12 deposits and raises") and lines[0].startswith("[0:00]")
     assert lines[-1].endswith("50 of 200 (25.0 %): 2025-12 deposits and raises")
     assert "\x1b" not in out.getvalue()  # no terminal control codes in a log file
+
+
+def test_a_treasurer_serves_a_few_groups_and_maker_and_checkers_differ() -> None:
+    """Each user's requests a minute are limited: a district's one treasurer for all its groups was answered
+    429 eleven thousand times in a run. A treasurer keeps a few groups; chair and secretary approve for the
+    district; the maker is never a checker."""
+    from sajja_cli.demo.identities import GROUPS_PER_TREASURER, Identities
+
+    plan = generate(2569, Scale(groups=150, members=15_000, months=1), TODAY)
+    people = Identities(None, plan, "secret")  # type: ignore[arg-type]
+    treasurers = Counter(people.account(g.officers[0]) for g in plan.groups)
+    assert max(treasurers.values()) <= GROUPS_PER_TREASURER and len(treasurers) >= 150 // GROUPS_PER_TREASURER
+    for g in plan.groups:
+        maker, chair, secretary = (people.account(o) for o in g.officers)
+        assert len({maker, chair, secretary}) == 3
+        assert all(a.startswith(f"d{g.district_code}-") for a in (maker, chair, secretary))
+    assert people.account(f"cdd-{plan.groups[0].district_code}").startswith(f"d{plan.groups[0].district_code}-")
