@@ -416,14 +416,22 @@ class Province:
     products: tuple[Product, ...] = PRODUCTS
 
     @property
+    def lead_month(self) -> date:
+        """The month before the demo year: in the groups' history only (its sajja deposits, its close). With it, a
+        year before any day of the demo year the groups' savings were already on the platform, as SMART's
+        growth over 12 months compares them (#15: with the balances brought forward the day before the demo
+        year, every group's year-ago savings were nothing, and every group stayed at level 1)."""
+        return add_months(self.months[0], -1)
+
+    @property
     def opening_day(self) -> date:
-        """Balances brought forward from the paper books are dated the day before the demo year."""
-        return self.months[0] - timedelta(days=1)
+        """Balances brought forward from the paper books are dated the day before the lead month."""
+        return self.lead_month - timedelta(days=1)
 
     @property
     def closed_months(self) -> tuple[date, ...]:
-        """The months that have ended: the loader closes each, in order."""
-        return tuple(m for m in self.months if month_end(m) < self.today)
+        """The months that have ended, the lead month first: the loader closes each, in order."""
+        return (self.lead_month, *(m for m in self.months if month_end(m) < self.today))
 
     def month_index(self, day: date) -> int:
         """Which demo month a date falls in (the opening balances count with the first)."""
@@ -677,12 +685,13 @@ class _GroupYear:
 
     def run(self, window: tuple[int, int]) -> tuple[list[MemberOp], list[LoanPlan]]:
         rng, start = self.rng, self.months[0]
-        opening_day = start - timedelta(days=1)
+        lead = add_months(start, -1)
+        opening_day = lead - timedelta(days=1)
         for s in self.savers:
             if s.plan.joined_on >= start:
                 continue
             # Savings brought forward from the paper books: most of the months since joining, paid.
-            months_in = (start.year - s.plan.joined_on.year) * 12 + start.month - s.plan.joined_on.month
+            months_in = max(1, (lead.year - s.plan.joined_on.year) * 12 + lead.month - s.plan.joined_on.month)
             regularity = rng.uniform(0.6, 0.95)
             s.sajja = max(s.commitment, int(s.commitment * months_in * regularity) // SHARE * SHARE)
             self._op(s, "deposit", opening_day, s.sajja)
@@ -691,6 +700,16 @@ class _GroupYear:
                 self._op(s, "deposit", opening_day, s.special, account="special")
             if s.plan.profile == "lapsed":
                 s.lapses_from = rng.randint(1, max(1, len(self.months) - 1))
+        # The lead month (Province.lead_month): the founders' sajja deposits, as regular as each one is.
+        for s in self.savers:
+            if s.plan.joined_on >= start:
+                continue
+            day = min(28, self.group.collection_day + rng.choice((0, 0, 0, 1, 2, 3, 5)))
+            if self._pays(s, 0):
+                self._op(s, "deposit", max(lead.replace(day=day), s.plan.joined_on), s.commitment)
+                s.sajja += s.commitment
+            else:
+                s.missed_last = True
         cash = sum(s.total for s in self.savers)
         candidates = self._loan_candidates()
         for index, month in enumerate(self.months):

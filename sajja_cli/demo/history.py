@@ -33,8 +33,7 @@ class History:
 def history_file(plan: Province) -> History:
     """The onboarding file of the plan's history: through the end of the last month already ended."""
     opening = plan.opening_day
-    ended = [m for m in plan.months if month_end(m) < plan.today]
-    history_end = month_end(ended[-1]) if ended else opening
+    history_end = month_end(plan.closed_months[-1])  # the lead month at least
     groups = {g.number: g for g in plan.groups}
     founders = {m.number: m for m in plan.members if m.joined_on <= opening}
     brought: dict[int, dict[str, int]] = {n: {"sajja": 0, "special": 0} for n in founders}

@@ -351,6 +351,8 @@ class Loader:
         for index, month in enumerate(plan.months):
             await self._month(index, month)
             await self._month_payouts(index, month)
+            if index == 0:  # the lead month's deposits came with the balances brought forward: it closes first
+                await self._close(plan.lead_month)
             # Closing beside the next month's deposits was tried: the ledger posts lending's requests
             # one at a time on the same event loop, and beside 24 deposits in flight it slowed to about
             # one a second, so the close waited longer than the deposits it overlapped.

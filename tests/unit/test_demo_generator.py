@@ -80,7 +80,22 @@ def test_nothing_is_dated_after_today_or_before_its_start(plan: Province) -> Non
     for t in plan.tickets:
         assert t.pledged_on <= TODAY and all(t.pledged_on < a.on <= TODAY for a in t.actions)
     assert all(g.recorded_on <= TODAY for g in plan.governance)
-    assert plan.closed_months == plan.months[:-1]
+    assert plan.closed_months == (date(2025, 11, 1), *plan.months[:-1])  # the lead month, then the year's
+
+
+def test_a_year_before_any_day_of_the_demo_the_groups_savings_were_on_the_platform(plan: Province) -> None:
+    """SMART compares a group's savings with a year before (#15): the balances brought forward and the lead
+    month's deposits come before the earliest such day, so no group's year-ago savings are nothing."""
+    first_year_ago = plan.months[-1].replace(year=plan.months[-1].year - 1)
+    assert plan.opening_day < first_year_ago and plan.opening_day == month_end(plan.opening_day)
+    founders = {m.number: m for m in plan.members if m.joined_on <= plan.opening_day}
+    saved: Counter[int] = Counter()
+    for op in plan.member_ops:
+        if op.kind == "deposit" and op.on <= first_year_ago and op.member in founders:
+            saved[founders[op.member].group] += op.amount
+    assert set(saved) == {g.number for g in plan.groups} and min(saved.values()) > 0
+    lead = [op for op in plan.member_ops if plan.lead_month <= op.on <= month_end(plan.lead_month)]
+    assert lead and {op.kind for op in lead} == {"deposit"} and all(op.member in founders for op in lead)
 
 
 def test_balances_never_go_below_zero_and_an_exit_pays_out_what_is_held(plan: Province) -> None:
