@@ -1462,8 +1462,11 @@ class _Reading:
             width = len(raw)
             for column, index, read in columns:
                 value = raw[index] if index is not None and index < width else None
-                key = value if value.__class__ is str else (value.__class__, value)
-                got = read.get(key, _UNREAD)
+                key: object = value if value.__class__ is str else (value.__class__, value)
+                try:
+                    got = read.get(key, _UNREAD)
+                except TypeError:  # a cell value that cannot be a key: read it, and keep nothing
+                    got, key = _UNREAD, _UNREAD
                 if got is _UNREAD:
                     if _blank(value):
                         got = _BLANK
@@ -1472,7 +1475,8 @@ class _Reading:
                             got = column.kind.parse(value)
                         except CellError as error:
                             got = error
-                    read[key] = got
+                    if key is not _UNREAD:
+                        read[key] = got
                 if got is _BLANK:
                     if column.required:
                         self.refuse(row, column.field, "ต้องกรอก", "is required")
