@@ -179,8 +179,10 @@ def register_group(
     )
 
 
-def group_from_events(events: Iterable[tuple[EventPayload, int]]) -> Group | None:
-    group: Group | None = None
+def group_from_events(events: Iterable[tuple[EventPayload, int]], start: Group | None = None) -> Group | None:
+    """The group its events make; from `start` (the group as its stream stood at start.version), the events after
+    it folded on."""
+    group: Group | None = start
     for payload, version in events:
         if isinstance(payload, GroupRegistered):
             group = Group(
