@@ -38,6 +38,9 @@ class Identities:
         self.province = province
         self.secret = secret.encode()
         self.headers: dict[str, dict[str, str]] = {}
+        # Sign-ins answer with a session cookie: a client of their own keeps them out of the department's jar
+        # (the loader goes on with its own session meanwhile: the history import runs while officers are made).
+        self.sign_in: httpx.AsyncClient | None = None
         self.district_of_group = {g.number: g.district_code for g in province.groups}
         # Group → its treasurer's account: d2701-treasurer-1 for a district's first GROUPS_PER_TREASURER groups.
         self.treasurer_of_group: dict[int, str] = {}
@@ -70,6 +73,12 @@ class Identities:
         return hmac.new(self.secret, username.encode(), hashlib.sha256).hexdigest()[:32]
 
     async def provision(self) -> None:
+        if self.sign_in is None:
+            # The loader's own connections (its transport: a test's in-process one too), a cookie jar of its own.
+            transport = self.client._transport  # noqa: SLF001 - httpx offers no public accessor
+            self.sign_in = httpx.AsyncClient(
+                base_url=self.client.base_url, timeout=self.client.timeout, transport=transport
+            )
         districts = sorted({g.district_code for g in self.province.groups})
         users: list[dict[str, Any]] = [
             {"username": DEPARTMENT, "display_name": "กรมการพัฒนาชุมชน (ข้อมูลสาธิต)", "role": "department"}
@@ -96,6 +105,7 @@ class Identities:
             self._renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewing
+        # self.sign_in is not closed: its transport is the loader's client's, which closes it.
 
     async def _user(self, user: dict[str, Any]) -> None:
         username = user["username"]
@@ -112,9 +122,8 @@ class Identities:
             raise IdentityError(f"creating user {username}: {made.status_code} {made.text[:200]}")
         # The session token doubles as a bearer token, which needs no CSRF header.
         while True:
-            signed = await self.client.post(
-                "/auth/v1/sessions", json={"username": username, "password": password}, headers={"Authorization": ""}
-            )
+            assert self.sign_in is not None
+            signed = await self.sign_in.post("/auth/v1/sessions", json={"username": username, "password": password})
             if signed.status_code not in (429, 503):
                 break
             # Sign-ins are throttled per address: the demo signs in many officers from one.

@@ -120,6 +120,7 @@ class Loader:
         # History (the groups, their founding members and savings brought forward, the ended months' deposits)
         # through the onboarding import; the rest through the API. Off: everything through the API.
         self.history: History | None = history_file(province) if history_by_import else None
+        self.history_done = False
         self.secret = secret
         # The headers that say who acts: each group's officers, the district and provincial offices,
         # the pawnshop office's branches and GSB act as themselves (maker-checker compares them).
@@ -317,18 +318,25 @@ class Loader:
 
     async def run(self) -> Summary:
         started = time.monotonic()
-        if self.identify is None:
-            # Everyone the demo acts as, signed in by the client's own (department) user.
-            secret = self.secret or self.ns
-            self.identities = Identities(self.client, self.plan, secret)
-            try:
-                await self.identities.provision()
-            except IdentityError as exc:
-                raise DemoAborted(f"{exc} (is the demo signed in as a department user?)") from None
-            self.client.cookies.clear()
-            self.identify = self.identities
         self.progress.start(self.total_work())
         try:
+            if self.identify is None:
+                # Everyone the demo acts as, signed in by the client's own (department) user (each user a
+                # password hash and a sign-in: a minute for the province's), while the history import runs as
+                # that user, which needs none of them.
+                secret = self.secret or self.ns
+                self.identities = Identities(self.client, self.plan, secret)
+                provisioning = asyncio.create_task(self.identities.provision())
+                try:
+                    await self._wait_until_ready()
+                    await self._history()
+                finally:
+                    try:
+                        await provisioning
+                    except IdentityError as exc:
+                        raise DemoAborted(f"{exc} (is the demo signed in as a department user?)") from None
+                self.client.cookies.clear()
+                self.identify = self.identities
             await self._run()
         except* DemoAborted as group:
             # One failing job cancels the rest of its phase; report the first reason plainly.
@@ -339,13 +347,17 @@ class Loader:
                 await self.identities.close()
         return self.summary
 
+    async def _history(self) -> None:
+        if self.history is not None and not self.history_done:
+            units = self.history.groups + len(self.history.rows) + len(self.history.ops)
+            await self._phase("history through the import", [self._import_history], units)
+            self.history_done = True
+
     async def _run(self) -> None:
         plan = self.plan
         await self._wait_until_ready()
+        await self._history()
         await self._phase("products and campaign", [self._products, self._campaign])
-        if self.history is not None:
-            units = self.history.groups + len(self.history.rows) + len(self.history.ops)
-            await self._phase("history through the import", [self._import_history], units)
         await self._phase("groups", [partial(self._register, g) for g in plan.groups if g.number not in self.group_ids])
         closed = set(plan.closed_months)
         for index, month in enumerate(plan.months):
