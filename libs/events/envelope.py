@@ -93,24 +93,45 @@ class RecordedEvent:
     @classmethod
     def from_json(cls, data: bytes, traceparent: str | None = None, tracestate: str | None = None) -> RecordedEvent:
         body = orjson.loads(data)
-        return cls(
-            event_id=uuid.UUID(body["event_id"]),
+        correlation, causation, area = body.get("correlation_id"), body.get("causation_id"), body.get("area")
+        # Trusted input (our own envelopes), on every projector's hot path (a rebuild decodes tens of thousands a
+        # second): the fields set at once, as the frozen dataclass's __init__ would set them one by one, and the
+        # ids parsed without UUID.__init__'s checks (a canonical id; anything else goes the checked way).
+        event = _new(cls)
+        event.__dict__.update(
+            event_id=_uuid(body["event_id"]),
             event_type=body["event_type"],
             schema_version=int(body["schema_version"]),
             stream_id=body["stream_id"],
             stream_version=int(body["stream_version"]),
             position=int(body["position"]),
-            occurred_at=datetime.fromisoformat(body["occurred_at"]),
-            recorded_at=datetime.fromisoformat(body["recorded_at"]),
-            # Trusted input (our own envelopes): construct without re-validating, on the hot path.
+            occurred_at=_from_iso(body["occurred_at"]),
+            recorded_at=_from_iso(body["recorded_at"]),
             actor=_actor(body["actor"]),
-            correlation_id=uuid.UUID(body["correlation_id"]) if body.get("correlation_id") else None,
-            causation_id=uuid.UUID(body["causation_id"]) if body.get("causation_id") else None,
-            area=_area(body["area"]) if body.get("area") else None,
+            correlation_id=_uuid(correlation) if correlation else None,
+            causation_id=_uuid(causation) if causation else None,
+            area=_area(area) if area else None,
             payload=body["payload"],
             traceparent=traceparent,
             tracestate=tracestate,
         )
+        return event
+
+
+_new = object.__new__
+_set = object.__setattr__
+_from_iso = datetime.fromisoformat
+_UNKNOWN = uuid.SafeUUID.unknown
+
+
+def _uuid(text: str) -> uuid.UUID:
+    """A canonical 8-4-4-4-12 id as a standard-library UUID, a few times faster than UUID(text)."""
+    if len(text) != 36 or text[8] != "-" or text[13] != "-" or text[18] != "-" or text[23] != "-":
+        return uuid.UUID(text)
+    u = _new(uuid.UUID)
+    _set(u, "int", int(text.replace("-", ""), 16))
+    _set(u, "is_safe", _UNKNOWN)
+    return u
 
 
 # Consumers decode tens of thousands of envelopes a second, and a handful of actors and areas recur in

@@ -40,11 +40,15 @@ def event_headers(event: RecordedEvent | OutboundEvent) -> Headers:
     return headers
 
 
-def header_value(headers: Headers | None, name: str) -> str | None:
+def trace_headers(headers: Headers | None) -> tuple[str | None, str | None]:
+    """(traceparent, tracestate) from a record's headers, in one pass (a projector's every record)."""
+    parent = state = None
     for key, value in headers or ():
-        if key == name:
-            return value.decode()
-    return None
+        if key == "traceparent":
+            parent = value.decode()
+        elif key == "tracestate":
+            state = value.decode()
+    return parent, state
 
 
 # The topics are the history every read model and rebuild replays from the start: Kafka must keep it all

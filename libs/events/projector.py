@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -26,7 +26,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from libs.events.cancel import raise_if_cancelling
 from libs.events.envelope import RecordedEvent
-from libs.events.kafka import broker_cluster_id, broker_layout, header_value
+from libs.events.kafka import broker_cluster_id, broker_layout, trace_headers
 from libs.events.registry import REGISTRY, EventRegistry
 
 log = logging.getLogger("sajja.projector")
@@ -84,6 +84,43 @@ class ProjectorStatus:
 
 
 BatchHook = Callable[[list[RecordedEvent]], Awaitable[None]]
+Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+# Records decoded between two turns of the event loop (a few milliseconds' work).
+DECODE_SLICE = 500
+
+
+class BatchPipeline:
+    """At most one batch's transaction in flight while the next batch is fetched and decoded: PostgreSQL works
+    on one while Python decodes the other (two cores instead of taking turns on them). Batches are applied one
+    after another, in order; a failed one fails the next `then` (or `finish`), before anything after it runs."""
+
+    def __init__(self) -> None:
+        self._in_flight: asyncio.Future[None] | None = None
+
+    async def then(self, apply: Coroutine[object, object, None]) -> None:
+        """Wait for the batch in flight (raising its error), then start `apply`."""
+        try:
+            await self.finish()
+        except BaseException:
+            apply.close()  # never started
+            raise
+        self._in_flight = asyncio.ensure_future(apply)
+
+    async def finish(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is not None:
+            await in_flight
+
+    async def close(self) -> None:
+        """On the way out (a cancellation, an error): the batch in flight is cancelled and waited for (its
+        transaction rolls back, or it had committed), never left running behind."""
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        in_flight.cancel()
+        await asyncio.wait({in_flight})
+        if not in_flight.cancelled():
+            in_flight.exception()  # told already, or about to be, by whatever is closing the pipeline
 
 
 class Projector:
@@ -190,15 +227,24 @@ class Projector:
             await consumer.start()
             consumer.subscribe(list(self.projection.topics), listener=_SeekFromStore(self))
             checked = time.monotonic()
-            while True:
-                batch = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
-                raise_if_cancelling()  # aiokafka may swallow a cancellation and return normally
-                if batch:
-                    await self.apply_batch(consumer, batch)
-                if time.monotonic() - checked > self.layout_check_seconds:
-                    checked = time.monotonic()
-                    if await self._assignment_is_stale():
-                        return
+            applying = BatchPipeline()
+            try:
+                while True:
+                    batch = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
+                    raise_if_cancelling()  # aiokafka may swallow a cancellation and return normally
+                    if batch:
+                        # Decoded while the batch before is still in its transaction; applied after it, in order.
+                        decoded = await self.decode(batch)
+                        await applying.then(self.apply_batch(consumer, batch, decoded))
+                    else:
+                        await applying.finish()
+                    if time.monotonic() - checked > self.layout_check_seconds:
+                        checked = time.monotonic()
+                        await applying.finish()
+                        if await self._assignment_is_stale():
+                            return
+            finally:
+                await applying.close()
         finally:
             # Bounded: after a broker came back empty, aiokafka's stop can wait for a group coordinator without
             # end, and this projector would never start its next consumer (seen as loans stuck "disbursing").
@@ -246,20 +292,31 @@ class Projector:
         found = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
         return {tp: off for tp, off in found.items() if tp in wanted}
 
+    @staticmethod
+    async def decode(batch: Batch) -> dict[TopicPartition, list[RecordedEvent]]:
+        """The batch's envelopes, a slice at a time: between slices the loop runs, so a transaction of the batch
+        before (awaiting PostgreSQL) sends its next statement while this one is decoded."""
+        decode = RecordedEvent.from_json
+        decoded: dict[TopicPartition, list[RecordedEvent]] = {}
+        for tp, records in batch.items():
+            events = decoded[tp] = []
+            for start in range(0, len(records), DECODE_SLICE):
+                if start:
+                    await asyncio.sleep(0)
+                events += [
+                    decode(r.value or b"", *trace_headers(r.headers))  # type: ignore[arg-type]
+                    for r in records[start : start + DECODE_SLICE]
+                ]
+        return decoded
+
     async def apply_batch(
-        self, consumer: AIOKafkaConsumer, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: Batch,
+        decoded: dict[TopicPartition, list[RecordedEvent]] | None = None,
     ) -> None:
-        decoded = {
-            tp: [
-                RecordedEvent.from_json(
-                    r.value or b"",
-                    header_value(r.headers, "traceparent"),  # type: ignore[arg-type]
-                    header_value(r.headers, "tracestate"),  # type: ignore[arg-type]
-                )
-                for r in records
-            ]
-            for tp, records in batch.items()
-        }
+        if decoded is None:
+            decoded = await self.decode(batch)
         streams = sorted({e.stream_id for events in decoded.values() for e in events})
         fresh: list[RecordedEvent] = []
         next_offsets: dict[TopicPartition, int] = {}

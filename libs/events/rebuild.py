@@ -48,7 +48,7 @@ from fastapi.responses import JSONResponse
 from libs.auth.access import Nationwide, Rule, access
 from libs.events.http import Problem, idempotency_key
 from libs.events.kafka import broker_cluster_id
-from libs.events.projector import Projection, Projector
+from libs.events.projector import BatchPipeline, Projection, Projector
 
 log = logging.getLogger("sajja.rebuild")
 
@@ -592,39 +592,48 @@ class Rebuild:
         refreshed = time.monotonic()
         deadline = None if within is None else refreshed + within
         paused: set[TopicPartition] = set()
-        while True:
-            if deadline is not None and time.monotonic() > deadline:
-                raise RuntimeError(f"the rebuild did not reach the live projector's offsets within {within:g} s")
-            if time.monotonic() - refreshed > 0.5:
-                target, refreshed = await targets(), time.monotonic()
-            pending = {tp for tp, at in self._positions.items() if at < target.get(tp, 0)}
-            behind = sum(target.get(tp, 0) - self._positions[tp] for tp in pending)
-            status.read = sum(min(at, target.get(tp, 0)) for tp, at in self._positions.items())
-            status.target = sum(target.get(tp, 0) for tp in self._positions)
-            status.applied = shadow.status.applied
-            await self.report(every=0.5)
-            if behind <= until_gap:
-                return
-            # Only partitions with records still to apply are fetched.
-            stop, go = set(self._positions) - pending - paused, pending & paused
-            if stop:
-                consumer.pause(*stop)
-            if go:
-                consumer.resume(*go)
-            paused = (paused | stop) - go
-            batch = await consumer.getmany(timeout_ms=200, max_records=shadow.max_batch)
-            kept: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
-            for tp, records in batch.items():
-                limit = target.get(tp, 0)
-                below = [r for r in records if self._positions[tp] <= r.offset < limit]
-                if len(below) < len(records) and records[-1].offset >= limit:
-                    consumer.seek(tp, limit)  # read again once the live projector has applied them
-                if below:
-                    kept[tp] = below
-            if kept:
-                await shadow.apply_batch(consumer, kept)
-                for tp, records in kept.items():
-                    self._positions[tp] = records[-1].offset + 1
+        # The batch before is applied while the next is fetched and decoded (BatchPipeline); `_positions` are
+        # what was fetched, and equal what was applied whenever this returns.
+        applying = BatchPipeline()
+        try:
+            while True:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RuntimeError(f"the rebuild did not reach the live projector's offsets within {within:g} s")
+                if time.monotonic() - refreshed > 0.5:
+                    target, refreshed = await targets(), time.monotonic()
+                pending = {tp for tp, at in self._positions.items() if at < target.get(tp, 0)}
+                behind = sum(target.get(tp, 0) - self._positions[tp] for tp in pending)
+                status.read = sum(min(at, target.get(tp, 0)) for tp, at in self._positions.items())
+                status.target = sum(target.get(tp, 0) for tp in self._positions)
+                status.applied = shadow.status.applied
+                await self.report(every=0.5)
+                if behind <= until_gap:
+                    await applying.finish()
+                    status.applied = shadow.status.applied
+                    return
+                # Only partitions with records still to apply are fetched.
+                stop, go = set(self._positions) - pending - paused, pending & paused
+                if stop:
+                    consumer.pause(*stop)
+                if go:
+                    consumer.resume(*go)
+                paused = (paused | stop) - go
+                batch = await consumer.getmany(timeout_ms=200, max_records=shadow.max_batch)
+                kept: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
+                for tp, records in batch.items():
+                    limit = target.get(tp, 0)
+                    below = [r for r in records if self._positions[tp] <= r.offset < limit]
+                    if len(below) < len(records) and records[-1].offset >= limit:
+                        consumer.seek(tp, limit)  # read again once the live projector has applied them
+                    if below:
+                        kept[tp] = below
+                if kept:
+                    decoded = await shadow.decode(kept)
+                    await applying.then(shadow.apply_batch(consumer, kept, decoded))
+                    for tp, records in kept.items():
+                        self._positions[tp] = records[-1].offset + 1
+        finally:
+            await applying.close()
 
 
 async def _constant(target: dict[TopicPartition, int]) -> dict[TopicPartition, int]:

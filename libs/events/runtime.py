@@ -109,6 +109,7 @@ class Platform:
         )
 
     def projector(self, schema: str, projection: Projection, **kwargs: Any) -> Projector:
+        kwargs.setdefault("max_batch", self.settings.projector_batch)
         return Projector(
             self.pool,
             schema,

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # Joining a consumer group takes session_timeout/2 on Tansu; tests shorten it.
     kafka_session_timeout_ms: int = 6_000
     kafka_heartbeat_interval_ms: int = 1_000
+    # The most records a projector applies in one transaction (a catch-up's batch; live batches are smaller).
+    projector_batch: int = Field(default=5_000, ge=1, le=100_000)
 
     # How long a read with ?after=… waits for its projection before answering 504.
     read_wait_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
