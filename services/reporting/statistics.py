@@ -22,6 +22,7 @@ earlier one all leave the count exact.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
@@ -128,6 +129,7 @@ def area_keys(province: str, district: str, group: str) -> tuple[tuple[str, str,
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def periods(day: date) -> tuple[tuple[str, date], tuple[str, date], tuple[str, date]]:
     """The year, month and day rows (grain, first day) a change dated `day` is added to."""
     return ("y", date(day.year, 1, 1)), ("m", day.replace(day=1)), ("d", day)
@@ -279,9 +281,12 @@ class Statistics:
             {key for province, district, group in areas for key in area_keys(province, district, group.lower())}
         )
         await conn.execute(self._areas_sql, *_columns(seen, 3))
-        totals = sorted(expand(day_totals).items())
+        totals = sorted(expand(day_totals).items())  # in key order: two batches lock rows in the same order
         if totals:
-            await conn.execute(self._totals_sql, *_columns([(*key, *values) for key, values in totals], 10))
+            keys, values = zip(*totals, strict=True)
+            await conn.execute(
+                self._totals_sql, *map(list, zip(*keys, strict=True)), *map(list, zip(*values, strict=True))
+            )
 
     async def _move_borrowers(
         self,
