@@ -41,8 +41,10 @@ ROLE_SCOPES: dict[str, frozenset[str]] = {
 }
 # What a partner client may be given: its own referral feed, or the pawnshop office's transactions.
 PARTNER_SCOPES = frozenset({"referrals", "pawn:read", "pawn:write"})
-# What one service reads of another when it composes an answer (a group summary, a partner's contact).
-SERVICE_SCOPES = READS | {"referrals:admin", "pawn:read", "ops:read"}
+# What one service reads of another when it composes an answer (a group summary, a partner's contact), and
+# what services alone may read: members' names by id from the ledger's register (ledger:names), for the rows of
+# a list whose area the calling service has checked already. No user role or partner holds it.
+SERVICE_SCOPES = READS | {"referrals:admin", "pawn:read", "ops:read", "ledger:names"}
 NATIONWIDE = frozenset({"department", "auditor"})
 
 

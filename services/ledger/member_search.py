@@ -137,8 +137,10 @@ def build_member_search_router(pool: asyncpg.Pool, settings: Settings) -> APIRou
     @router.get(
         "/members/names",
         summary="The names of given members and of their groups, from the register (for other services' lists)",
+        description="For the platform's services only (the scope `ledger:names`, which no user or partner holds): "
+        "they show the names on rows whose area they have checked for their own caller. Users search by area.",
     )
-    @access(Rule("ledger:read", Nationwide()))
+    @access(Rule("ledger:names", Nationwide()))
     async def member_names(
         member_id: Annotated[list[uuid.UUID], Query(max_length=1000)],
     ) -> dict[str, object]:

@@ -196,6 +196,11 @@ async def test_overdue_loans_approvals_waiting_member_search_and_smart_levels(
             headers=bearer(partner_token(keys, "gsb", frozenset({"referrals"}))),
         ),
         await client.get("/ledger/v1/members/names", params={"member_id": later}, headers=officer),
+        # Members' names by id are for the services alone: not the department's or an auditor's to list.
+        await client.get("/ledger/v1/members/names", params={"member_id": later}),
+        await client.get(
+            "/ledger/v1/members/names", params={"member_id": later}, headers=bearer(user_token(keys, "a-1", "auditor"))
+        ),
     ):
         assert refused_search.status_code == 403, refused_search.text
     committee = bearer(user_token(keys, "committee-plain", "committee", group_id=plain))
