@@ -11,8 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import httpx
 
 from libs.events.envelope import RecordedEvent
+from libs.events.http import Problem
 from libs.events.runtime import Platform
 from services.reporting import smart_grading, statistics
 
@@ -112,13 +114,25 @@ class SmartGrading:
         return out
 
     async def indicators(self, group_id: uuid.UUID, as_of: date) -> smart_grading.Indicators:
-        async with self.platform.service_client("lending") as lending:
-            answer = await lending.get(
-                "/lending/v1/portfolio", params={"level": "group", "code": str(group_id), "on": as_of.isoformat()}
-            )
-            answer.raise_for_status()
-            par30 = answer.json()["par30_percent"]
+        answer = await self._lending(
+            "/lending/v1/portfolio", {"level": "group", "code": str(group_id), "on": as_of.isoformat()}
+        )
+        par30 = answer["par30_percent"]
         return (await self.indicators_of([str(group_id)], as_of, {str(group_id): par30}))[str(group_id)]
+
+    async def _lending(self, path: str, params: dict[str, str]) -> Any:
+        """Lending's answer (PAR30 of the groups graded). A lending that cannot answer (not reachable, no URL for
+        it, or failing) makes the grading a 503 the caller may retry, never a 500."""
+        why = "the loan portfolio cannot be read right now; retry shortly"
+        unavailable = Problem(503, "Unavailable", why, "unavailable", headers={"Retry-After": "2"})
+        try:
+            async with self.platform.service_client("lending") as lending:
+                answer = await lending.get(path, params=params)
+        except (LookupError, httpx.HTTPError) as exc:
+            raise unavailable from exc
+        if answer.status_code != 200:
+            raise unavailable
+        return answer.json()
 
     def _graded(self, group_id: str, as_of: date, ind: smart_grading.Indicators) -> dict[str, Any]:
         result = smart_grading.grade(ind, self.levels)
@@ -203,12 +217,9 @@ class SmartGrading:
                 f"select group_id::text, name from {S}.group_names where district_code = $1", district_code
             )
         }
-        async with self.platform.service_client("lending") as lending:
-            answer = await lending.get(
-                "/lending/v1/portfolio/breakdown",
-                params={"level": "district", "code": district_code, "on": as_of.isoformat()},
-            )
-            answer.raise_for_status()
-            par30 = {item["code"]: item["par30_percent"] for item in answer.json()["items"]}
+        answer = await self._lending(
+            "/lending/v1/portfolio/breakdown", {"level": "district", "code": district_code, "on": as_of.isoformat()}
+        )
+        par30 = {item["code"]: item["par30_percent"] for item in answer["items"]}
         found = await self.indicators_of(list(names), as_of, par30)
         return names, [self._graded(group_id, as_of, found[group_id]) for group_id in names]
