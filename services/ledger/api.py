@@ -630,7 +630,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
         if format != "json":
             rows = _section("สินทรัพย์", sheet.assets, "รวมสินทรัพย์", sheet.total_assets_satang)
             rows += _section("หนี้สิน", sheet.liabilities, "รวมหนี้สิน", sum(x.amount_satang for x in sheet.liabilities))
-            unallocated = ["", "กำไรที่ยังไม่ได้จัดสรร", format_baht(sheet.unallocated_profit_satang)]
+            unallocated: list[str | int] = ["", "กำไรที่ยังไม่ได้จัดสรร", format_baht(sheet.unallocated_profit_satang)]
             rows += _section("ทุนและกองทุน", sheet.equity, "รวมทุนและกองทุน", _group_equity(sheet), unallocated)
             rows += [["", "รวมหนี้สินและทุน", format_baht(sheet.total_claims_satang)]]
             when = f"ณ วันที่ {_long_date(day)}"
