@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +58,13 @@ class Worker(Protocol):
     async def run(self) -> None: ...
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every client between services: httpx makes a new one for each client it is not
+    given one, loading the CA bundle each time (22 ms of CPU here, on every call between services)."""
+    return httpx.create_ssl_context()
+
+
 @dataclass
 class Platform:
     """The shared handles one process holds: settings, the database pool, the broker address."""
@@ -85,7 +94,7 @@ class Platform:
         url = self.settings.service_urls.get(name)
         if not url:
             raise LookupError(f"service {name} is not in this process and SAJJA_SERVICE_URLS has no URL for it")
-        return httpx.AsyncClient(base_url=url, timeout=10, headers=headers)
+        return httpx.AsyncClient(base_url=url, timeout=10, headers=headers, verify=tls_context())
 
     def service_token(self) -> str:
         """A token for calls between services, renewed a minute before it expires."""
