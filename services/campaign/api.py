@@ -495,6 +495,9 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
         format: Annotated[Literal["xlsx", "pdf"], Query()] = "xlsx",  # noqa: A002 - the query's public name
     ) -> Response:
         campaign = await handlers.load_campaign(campaign_id)
+        if area_name(level, code)["name_th"] is None:
+            # Not a DOPA area (its code also names the file: a header must never carry what it was sent).
+            raise Problem(404, "Not found", f"{level} {code} is not a DOPA {level} code", "not-found")
         today = today_in_thailand()
         submitted = (await handlers.submitted_reports(campaign_id, level)).get(code)
         children = []

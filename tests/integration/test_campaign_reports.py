@@ -187,3 +187,15 @@ async def test_nominations_from_the_record_with_overrides_and_the_provinces_awar
     pdf = await client.get(export, params={"format": "pdf"})
     extracted = "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf.content)).pages)
     assert "ดีเด่นระดับอ" in extracted and runner_up["score"] in extracted and "เมืองสระแก้ว" in extracted
+
+
+async def test_a_report_file_for_no_such_area_is_a_404_problem(client: httpx.AsyncClient) -> None:
+    """The board's download link takes the area from the path: a code that is no DOPA area gets no draft (and no
+    500 from a file name that cannot be a header), while a real one is still the file."""
+    base = "/campaign/v1/campaigns/savings-50y/reports"
+    for level, code in (("district", "9999"), ("province", "99"), ("district", "%E0%B8%81"), ("district", "2701%22x")):
+        answer = await client.get(f"{base}/{level}/{code}/export", params={"format": "xlsx"})
+        assert answer.status_code == 404, (code, answer.status_code, answer.text[:200])
+        assert answer.headers["content-type"].startswith("application/problem+json")
+    real = await client.get(f"{base}/district/2701/export", params={"format": "xlsx"})
+    assert real.status_code == 200 and real.headers["content-disposition"].endswith('-district-2701.xlsx"')
