@@ -58,10 +58,19 @@ _IN_ARREARS_SQL = """
     from lending.loan_portfolio
     where status = 'active' and oldest_unpaid_due_on < $1 and {where} and {after}
     order by oldest_unpaid_due_on, loan_id limit $5"""
+# The area's waiting applications the caller may still check (not their own, not approved by them already: the
+# rule of approvals.Application.may_check, applied here so the page holds the caller's whatever the area's count),
+# oldest first, a page of them; and how many wait in all and for the caller.
 _WAITING_SQL = """
     select loan_id::text, group_id::text, member_id::text, province_code, district_code, product_id, programme_id,
            principal_satang, term_months, applied_on, entered_by, approvals_required, approved_by
-    from lending.loan_applications where {where} order by applied_on, loan_id limit 1000"""
+    from lending.loan_applications where {where} and entered_by <> $2 and not ($2 = any(approved_by))
+    order by applied_on, loan_id limit $3"""
+_WAITING_COUNT_SQL = """
+    select count(*) as waiting,
+           count(*) filter (where entered_by <> $2 and not ($2 = any(approved_by))) as for_you
+    from lending.loan_applications where {where}"""
+APPROVALS_SHOWN = 200
 _FIRST = (date.min, uuid.UUID(int=0))
 
 
@@ -255,16 +264,17 @@ def build_worklist_router(handlers: LendingHandlers, platform: Platform | None, 
         code: Annotated[str | None, Query(description="Province or district code, or group id")] = None,
     ) -> dict[str, object]:
         area_code = _code(level, code)
-        sql = _WAITING_SQL.format(where=_WHERE[level])
-        rows = await pool.fetch(sql.replace("$2", "$1"), area_code)
-        waiting = [Application(**dict(r) | {"approved_by": list(r["approved_by"])}) for r in rows]
         principal = principal_of(request)
         who = principal.subject if principal else ""
+        where = _WHERE[level].replace("$2", "$1")
+        rows = await pool.fetch(_WAITING_SQL.format(where=where), area_code, who, APPROVALS_SHOWN)
+        counts = await pool.fetchrow(_WAITING_COUNT_SQL.format(where=where), area_code, who)
+        waiting = [Application(**dict(r) | {"approved_by": list(r["approved_by"])}) for r in rows]
         mine = [a for a in waiting if a.may_check(who)]
         named = may_see_names(request)
-        names = await names_of(sorted({a.member_id for a in mine[:200]}))
+        names = await names_of(sorted({a.member_id for a in mine}))
         items = []
-        for a in mine[:200]:
+        for a in mine:
             n = names.get(a.member_id, {})
             items.append(
                 {
@@ -288,8 +298,8 @@ def build_worklist_router(handlers: LendingHandlers, platform: Platform | None, 
         return {
             "level": level,
             "code": code,
-            "waiting": len(waiting),
-            "for_you": len(mine),
+            "waiting": counts["waiting"],
+            "for_you": counts["for_you"],
             "items": items,
         }
 

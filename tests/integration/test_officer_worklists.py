@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
+from datetime import date
 from typing import Any
 
+import asyncpg
 import httpx
 import openpyxl
 
@@ -217,3 +220,36 @@ async def test_overdue_loans_approvals_waiting_member_search_and_smart_levels(
     assert (
         await client.get("/reporting/v1/smart/levels", params={"district": "2701"}, headers=elsewhere)
     ).status_code == 403
+
+
+async def test_approvals_waiting_counts_and_finds_the_callers_past_a_thousand_of_their_own(
+    client: httpx.AsyncClient, settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """An area with more waiting applications than a page: the caller's own (which they may not check) do not hide
+    the one they may, and the counts are the area's, not a page's. Rows put straight into lending's table of
+    waiting applications (as the projection keeps them), in a district of their own, and taken out after."""
+    district = "9901"
+    own = [(uuid.uuid4(), date(2024, 1, 1), "flood-maker") for _ in range(1000)]
+    theirs = (uuid.uuid4(), date(2024, 2, 1), "another-maker")
+    await pool.execute(
+        """insert into lending.loan_applications (loan_id, group_id, member_id, province_code, district_code,
+               product_id, programme_id, principal_satang, term_months, applied_on, entered_by, approvals_required)
+           select x.loan_id, gen_random_uuid(), gen_random_uuid(), '99', $4, 'worklist-loan', null, 100000, 6,
+                  x.applied_on, x.entered_by, 2
+           from unnest($1::uuid[], $2::date[], $3::text[]) as x(loan_id, applied_on, entered_by)""",
+        [r[0] for r in [*own, theirs]],
+        [r[1] for r in [*own, theirs]],
+        [r[2] for r in [*own, theirs]],
+        district,
+    )
+    try:
+        maker = bearer(user_token(settings.auth_signing_keys, "flood-maker"))
+        answer = await client.get(
+            "/lending/v1/worklists/approvals", params={"level": "district", "code": district}, headers=maker
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["waiting"], body["for_you"]) == (1001, 1)
+        assert [i["loan_id"] for i in body["items"]] == [str(theirs[0])]
+    finally:
+        await pool.execute("delete from lending.loan_applications where district_code = $1", district)
