@@ -45,6 +45,7 @@ class Projection(Protocol):
 
 # How long the informative Kafka offset commit and a consumer's stop may take before they are left behind.
 OFFSET_COMMIT_SECONDS = 5.0
+OFFSET_COMMIT_EVERY = 2.0
 CONSUMER_STOP_SECONDS = 10.0
 
 
@@ -149,6 +150,9 @@ class Projector:
         self.status = ProjectorStatus()
         self.cluster_id: str | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        # Offsets applied and not yet told to the broker (informative; see apply_batch), and when it was last told.
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
         # How many partitions each topic had in the metadata the consumer's assignment was made from, and how
         # often to compare that with the broker's own answer (see _assignment_is_stale).
         self.assigned_layout: dict[str, int] | None = None
@@ -382,10 +386,18 @@ class Projector:
             waiting = self.status.waiting.get(stream_id)
             if waiting and versions[stream_id] >= waiting[1]:
                 del self.status.waiting[stream_id]
-        # Kafka's committed offsets are only informative (lag tooling); the store's offsets rule.
+        # Kafka's committed offsets are only informative (lag tooling); the store's offsets rule. So they go to
+        # the broker at most every OFFSET_COMMIT_EVERY seconds: one commit per batch was a tenth of a live
+        # projector's CPU (ten projectors, a batch every tenth of a second each).
         # Bounded: aiokafka's commit looks for the group's coordinator until it finds one, which after a broker
         # came back empty can be forever; the database already holds the truth.
-        if consumer is None or not await _within(consumer.commit(next_offsets), OFFSET_COMMIT_SECONDS):
+        self._to_commit.update(next_offsets)
+        now = time.monotonic()
+        if consumer is None or now - self._committed_at < OFFSET_COMMIT_EVERY:
+            return
+        self._committed_at = now
+        offsets, self._to_commit = self._to_commit, {}
+        if not await _within(consumer.commit(offsets), OFFSET_COMMIT_SECONDS):
             log.debug("offset commit skipped (failed, or no answer within %s s)", OFFSET_COMMIT_SECONDS)
 
     async def missing_events(self, older_than_seconds: float) -> dict[str, str]:
@@ -445,6 +457,7 @@ class _SeekFromStore(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         self.projector.status.assigned = []
+        self.projector._to_commit.clear()  # noqa: SLF001  (partitions this consumer may no longer own)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         projector = self.projector

@@ -84,3 +84,34 @@ async def test_old_payloads_are_upcast_before_a_projection_sees_them(pool: async
         },
     )
     assert captured.payloads == [(2, {"amount_satang": 1200}), (2, {"amount_satang": 34})]
+
+
+class _CountingConsumer:
+    """Records the informative offset commits a projector sends the broker."""
+
+    def __init__(self) -> None:
+        self.commits: list[dict[TopicPartition, int]] = []
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append(dict(offsets))
+
+
+async def test_the_broker_is_told_the_offsets_now_and_then_not_after_every_batch(pool: asyncpg.Pool) -> None:
+    # Kafka's committed offsets are informative only (the read model's own rule): a commit per batch was a
+    # tenth of a live projector's CPU. The first batch is told at once, the next within the interval are
+    # gathered, and a later commit carries every partition's latest offset.
+    from libs.events import projector as projector_module
+
+    first, second = TopicPartition("demo", 0), TopicPartition("demo", 1)
+    projector = Projector(pool, "reporting", Captured(), lambda group: None, "unused")  # type: ignore[arg-type,return-value]
+    projector.cluster_id = "c2"
+    consumer = _CountingConsumer()
+    stream = f"acct-{uuid.uuid4()}"
+    other = f"acct-{uuid.uuid4()}"
+    await projector.apply_batch(consumer, {first: [record(first, 0, stream, 1, 2, {"amount_satang": 1})]})  # type: ignore[arg-type,list-item]
+    await projector.apply_batch(consumer, {first: [record(first, 1, stream, 2, 2, {"amount_satang": 2})]})  # type: ignore[arg-type,list-item]
+    await projector.apply_batch(consumer, {second: [record(second, 0, other, 1, 2, {"amount_satang": 3})]})  # type: ignore[arg-type,list-item]
+    assert consumer.commits == [{first: 1}]
+    projector._committed_at -= projector_module.OFFSET_COMMIT_EVERY  # noqa: SLF001  (the interval has passed)
+    await projector.apply_batch(consumer, {second: [record(second, 1, other, 2, 2, {"amount_satang": 4})]})  # type: ignore[arg-type,list-item]
+    assert consumer.commits == [{first: 1}, {first: 2, second: 2}]
