@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -654,6 +655,18 @@ def _recorded(
     ]
 
 
+@functools.lru_cache(maxsize=4096)
+def _actor(text: str) -> Actor:
+    """An actor's JSON as the model (frozen: one instance serves every event it caused; a stream's events repeat
+    a few actors and areas, and reading a group's members' streams validated them thousands of times)."""
+    return Actor.model_validate_json(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _area(text: str) -> Area:
+    return Area.model_validate_json(text)
+
+
 def _from_row(row: asyncpg.Record) -> RecordedEvent:
     area = row["area"]
     return RecordedEvent(
@@ -665,11 +678,11 @@ def _from_row(row: asyncpg.Record) -> RecordedEvent:
         position=row["position"],
         occurred_at=row["occurred_at"],
         recorded_at=row["recorded_at"],
-        actor=Actor.model_validate_json(row["actor"]),
+        actor=_actor(row["actor"]),
         correlation_id=row["correlation_id"],
         causation_id=row["causation_id"],
-        area=Area.model_validate_json(area) if area else None,
-        payload=json.loads(row["payload"]),
+        area=_area(area) if area else None,
+        payload=orjson.loads(row["payload"]),
         traceparent=row["traceparent"],
         tracestate=row["tracestate"],
     )
