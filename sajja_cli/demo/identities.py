@@ -23,6 +23,7 @@ from sajja_cli.demo.generator import PROVINCE_CODE, Province
 DEPARTMENT = "demo-department"
 OFFICER_ROLES = ("treasurer", "chair", "secretary")
 GROUPS_PER_TREASURER = 4
+PROVISIONING = 4  # users made and signed in at a time
 PARTNERS = {"gsb": ("demo-gsb", ["referrals"]), "pawnshop": ("demo-pawnshop", ["pawn:read", "pawn:write"])}
 # Partner tokens live 15 minutes: renewed well before.
 RENEW_SECONDS = 600
@@ -96,7 +97,15 @@ class Identities:
                     "district_code": district,
                 }
             )
-        await asyncio.gather(*(self._user(u) for u in users))
+        # A few at a time: the platform hashes passwords one by one with a short queue, and answers the rest 503
+        # (asked again a second later, each such answer counting against the department's requests a minute).
+        slots = asyncio.Semaphore(PROVISIONING)
+
+        async def one(user: dict[str, Any]) -> None:
+            async with slots:
+                await self._user(user)
+
+        await asyncio.gather(*(one(u) for u in users))
         await self._partners()
         self._renewing = asyncio.create_task(self._renew())
 
@@ -114,9 +123,10 @@ class Identities:
             made = await self.client.post(
                 "/auth/v1/users", json=user | {"password": password}, headers={"Idempotency-Key": f"user:{username}"}
             )
-            if made.status_code != 503:
+            if made.status_code not in (429, 503):
                 break
-            # The platform's password work is bounded (users, sign-ins and secrets share it): wait our turn.
+            # The platform's password work is bounded (users, sign-ins and secrets share it), and so are the
+            # department's requests a minute (its import's progress is read meanwhile): wait our turn.
             await asyncio.sleep(float(made.headers.get("retry-after", "1")))
         if made.status_code not in (201, 409):
             raise IdentityError(f"creating user {username}: {made.status_code} {made.text[:200]}")
