@@ -9,7 +9,7 @@ from libs.events.kafka import topic_for
 from libs.events.runtime import Platform, ServiceRuntime, service_runtime
 from services.lending.api import build_router
 from services.lending.handlers import SCHEMA, LendingHandlers
-from services.lending.projections import LedgerFeed, LoanPortfolio
+from services.lending.projections import LedgerFeed, LoanPortfolio, WaitingApplications
 from services.lending.worklists import build_worklist_router, group_place_of
 
 NAME = "lending"
@@ -29,6 +29,7 @@ def build(platform: Platform) -> ServiceRuntime:
         projectors=[
             platform.projector(SCHEMA, feed),
             platform.projector(SCHEMA, LoanPortfolio(topic_for(NAME, platform.settings.topic_prefix), SCHEMA)),
+            platform.projector(SCHEMA, WaitingApplications(topic_for(NAME, platform.settings.topic_prefix), SCHEMA)),
         ],
         workers=[handlers.commit_signal, InboxWorker(platform.pool, inbox, handlers.handle_ledger_answer)],
     )

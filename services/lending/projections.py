@@ -194,14 +194,10 @@ class LoanPortfolio:
     That number is bounded by the loan terms: a loan leaves the rows when it is repaid or written off, and
     an active loan's oldest unpaid due date is one of its schedule's dates, so the dates kept lie between
     the oldest arrears not yet written off and the first due date of the newest loan — a few years of days
-    at most, whatever the number of loans or how long the history. Rows left empty are deleted.
-
-    It also keeps the applications waiting for a checker (loan_applications, services/lending/approvals.py):
-    a row from the application until it is fully approved or rejected, so the officers' worklist of approvals
-    reads the area's waiting applications only."""
+    at most, whatever the number of loans or how long the history. Rows left empty are deleted."""
 
     name = "loan_portfolio"
-    tables = ("loan_portfolio", "portfolio_dues", "loan_applications")
+    tables = ("loan_portfolio", "portfolio_dues")
 
     def __init__(self, lending_topic: str, schema: str = "lending") -> None:
         self.topics: Sequence[str] = (lending_topic,)
@@ -227,29 +223,11 @@ class LoanPortfolio:
         self._drop_empty_sql = f"""
             delete from {s}.portfolio_dues d using unnest($1::text[], $2::text[], $3::date[]) as x(level, code, due_on)
             where d.level = x.level and d.code = x.code and d.due_on = x.due_on and d.loans = 0"""
-        self._load_applications_sql = f"""
-            select loan_id::text, group_id::text, member_id::text, province_code, district_code, product_id,
-                   programme_id, principal_satang, term_months, applied_on, entered_by, approvals_required, approved_by
-            from {s}.loan_applications where loan_id = any($1::uuid[])"""
-        self._save_applications_sql = f"""
-            insert into {s}.loan_applications as a (loan_id, group_id, member_id, province_code, district_code,
-                product_id, programme_id, principal_satang, term_months, applied_on, entered_by, approvals_required,
-                approved_by)
-            select x.loan_id, x.group_id, x.member_id, x.province_code, x.district_code, x.product_id,
-                   x.programme_id, x.principal_satang, x.term_months, x.applied_on, x.entered_by,
-                   x.approvals_required, coalesce(string_to_array(nullif(x.approved_by, ''), chr(31)), '{{}}')
-            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                        $8::bigint[], $9::int[], $10::date[], $11::text[], $12::int[], $13::text[])
-                as x(loan_id, group_id, member_id, province_code, district_code, product_id, programme_id,
-                     principal_satang, term_months, applied_on, entered_by, approvals_required, approved_by)
-            on conflict (loan_id) do update set approved_by = excluded.approved_by"""
-        self._drop_applications_sql = f"delete from {s}.loan_applications where loan_id = any($1::uuid[])"
 
     def rebuilt_in(self, schema: str) -> LoanPortfolio:
         return LoanPortfolio(self.topics[0], schema)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
-        await self._apply_applications(conn, [e for e in events if e.event_type in APPLICATION_EVENTS])
         relevant = [e for e in events if e.event_type in PORTFOLIO_EVENTS]
         if not relevant:
             return
@@ -290,7 +268,45 @@ class LoanPortfolio:
                 self._drop_empty_sql, [k[0] for k, _ in rows], [k[1] for k, _ in rows], [k[3] for k, _ in rows]
             )
 
-    async def _apply_applications(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+
+class WaitingApplications:
+    """The applications waiting for a checker (loan_applications, services/lending/approvals.py): a row from the
+    application until it is fully approved, rejected or closed, so the officers' worklist of approvals reads the
+    area's waiting applications only. A projector of its own: it came after the loan portfolio, and reads lending's
+    topic from its start by itself, while the portfolio keeps its rows and its progress (emptying those to re-read
+    the topic for this table left every portfolio figure, PAR30 and a collection sheet's installments short until
+    the re-read caught up, and a projector of the old code still running could store its progress again after the
+    emptying, so the history before it was never re-read)."""
+
+    name = "loan_applications"
+    tables = ("loan_applications",)
+
+    def __init__(self, lending_topic: str, schema: str = "lending") -> None:
+        self.topics: Sequence[str] = (lending_topic,)
+        s = f'"{schema}"'
+        self._load_applications_sql = f"""
+            select loan_id::text, group_id::text, member_id::text, province_code, district_code, product_id,
+                   programme_id, principal_satang, term_months, applied_on, entered_by, approvals_required, approved_by
+            from {s}.loan_applications where loan_id = any($1::uuid[])"""
+        self._save_applications_sql = f"""
+            insert into {s}.loan_applications as a (loan_id, group_id, member_id, province_code, district_code,
+                product_id, programme_id, principal_satang, term_months, applied_on, entered_by, approvals_required,
+                approved_by)
+            select x.loan_id, x.group_id, x.member_id, x.province_code, x.district_code, x.product_id,
+                   x.programme_id, x.principal_satang, x.term_months, x.applied_on, x.entered_by,
+                   x.approvals_required, coalesce(string_to_array(nullif(x.approved_by, ''), chr(31)), '{{}}')
+            from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                        $8::bigint[], $9::int[], $10::date[], $11::text[], $12::int[], $13::text[])
+                as x(loan_id, group_id, member_id, province_code, district_code, product_id, programme_id,
+                     principal_satang, term_months, applied_on, entered_by, approvals_required, approved_by)
+            on conflict (loan_id) do update set approved_by = excluded.approved_by"""
+        self._drop_applications_sql = f"delete from {s}.loan_applications where loan_id = any($1::uuid[])"
+
+    def rebuilt_in(self, schema: str) -> WaitingApplications:
+        return WaitingApplications(self.topics[0], schema)
+
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[RecordedEvent]) -> None:
+        events = [e for e in events if e.event_type in APPLICATION_EVENTS]
         if not events:
             return
         ids = sorted({str(e.payload["loan_id"]) for e in events})

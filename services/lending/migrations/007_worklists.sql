@@ -8,7 +8,7 @@ create index loan_portfolio_arrears_province on loan_portfolio (province_code, o
 create index loan_portfolio_arrears_national on loan_portfolio (oldest_unpaid_due_on, loan_id)
     where status = 'active';
 
--- Applications waiting for a checker (maker-checker): kept by the loan_portfolio projection from lending's own
+-- Applications waiting for a checker (maker-checker): kept by the loan_applications projector from lending's own
 -- topic while they wait, gone once fully approved or rejected. A read costs the area's waiting applications.
 create table loan_applications (
     loan_id             uuid    primary key,
@@ -29,9 +29,5 @@ create index loan_applications_district on loan_applications (district_code, app
 create index loan_applications_province on loan_applications (province_code, applied_on);
 create index loan_applications_group on loan_applications (group_id, applied_on);
 
--- Filled by the loan_portfolio projector re-reading lending's topic from the start: its progress is
--- forgotten and its tables emptied, so every loan is counted once into the new rows.
-truncate loan_portfolio;
-truncate portfolio_dues;
-delete from projector_offsets where projector = 'loan_portfolio';
-delete from projector_streams where projector = 'loan_portfolio';
+-- Filled by the loan_applications projector, new with this table, which reads lending's topic from its start. The
+-- loan portfolio keeps its rows and its progress (services/lending/projections.py, WaitingApplications).
