@@ -36,7 +36,7 @@ from libs.infra.embedded import UNIX_SOCKET_PATH_MAX, _pdeathsig_preexec
 
 log = logging.getLogger("sajja.workers")
 
-# The default: auth with the ledger, lending with the campaign, and reporting (five of the ten projectors,
+# The default: auth with the ledger, lending with the campaign, and reporting (five of the eleven projectors,
 # the heaviest) twice. Measured on 2 cores (README, "Run it"): reporting alone in one process was the long
 # pole of a catch-up; two share its partitions. More processes did no better.
 DEFAULT_PLAN = "auth+ledger,lending+campaign,reporting,reporting"

@@ -1,7 +1,7 @@
 """Each projector alone: every read model that can be rebuilt is rebuilt from its topics, one after another, with
 nothing else catching up (`sajja projections rebuild NAME`, asked over HTTP as the CLI asks). Its rate is the
 projector's own — its topics' records read, decoded, checked against their streams' versions and applied, per
-second — where the catch-up's rates are ten projectors' and two relays' sharing the machine's cores."""
+second — where the catch-up's rates are eleven projectors' and two relays' sharing the machine's cores."""
 
 from __future__ import annotations
 

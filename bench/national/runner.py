@@ -12,7 +12,7 @@
 5. Every read the dashboard opens with, at national, province, district and group level, timed over HTTP with
    a department token while deposits arrive over HTTP at 200 a second.
 6. Each read model rebuilt alone from its topics (`sajja projections rebuild`), one after another: each
-   projector's own rate, where the catch-up's are ten projectors' sharing the cores (bench/national/alone.py).
+   projector's own rate, where the catch-up's are eleven projectors' sharing the cores (bench/national/alone.py).
 7. The figures, with targets beside them, as a table and in bench/results/national-<scale>.json.
 Resident memory of the broker, the database and the services is sampled throughout.
 """
@@ -43,9 +43,9 @@ from libs.auth.tokens import new_signing_key_pem
 from libs.infra.embedded import free_port
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
-# lending_requests (ledger); ledger_feed, loan_portfolio (lending); ledger and lending facts (campaign);
-# member_balances, statistics, group_closes, audit_log, referral facts (reporting).
-EXPECTED_PROJECTORS = 10
+# lending_requests (ledger); ledger_feed, loan_portfolio, loan_applications (lending); ledger and lending facts
+# (campaign); member_balances, statistics, group_closes, audit_log, referral facts (reporting).
+EXPECTED_PROJECTORS = 11
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
