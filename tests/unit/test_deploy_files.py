@@ -303,3 +303,26 @@ def test_serve_one_main_takes_the_service_name() -> None:
     parameters = list(inspect.signature(serve_one.main).parameters.values())
     assert parameters[0].name == "service"
     assert all(p.default is not inspect.Parameter.empty for p in parameters[1:])
+
+
+def _services_calling_others() -> set[str]:
+    """Services whose code calls another service (Platform.service_client): they sign those calls, so they hold
+    the signing keys in a split deployment (a call without a token is refused: 401)."""
+    return {
+        name
+        for name in NAMES
+        if "service_client(" in "".join(p.read_text() for p in (ROOT / "services" / name).rglob("*.py"))
+    }
+
+
+def test_every_service_that_calls_another_holds_the_signing_keys(
+    compose: dict[str, Any], k8s: list[dict[str, Any]]
+) -> None:
+    callers = _services_calling_others()
+    assert {"reporting", "lending"} <= callers
+    for name in callers:
+        assert "SAJJA_AUTH_SIGNING_KEYS" in compose["services"][name].get("environment", {}), f"compose: {name}"
+        (container,) = of_kind(k8s, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e for e in container["env"]}
+        ref = env["SAJJA_AUTH_SIGNING_KEYS"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "sajja-secrets", "key": "SAJJA_AUTH_SIGNING_KEYS"}, f"k8s: {name}"
