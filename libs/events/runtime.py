@@ -96,6 +96,22 @@ class Platform:
             raise LookupError(f"service {name} is not in this process and SAJJA_SERVICE_URLS has no URL for it")
         return httpx.AsyncClient(base_url=url, timeout=10, headers=headers, verify=tls_context())
 
+    async def service_get(self, name: str, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET another service's JSON answer. One that cannot answer (not reachable, no URL for it, or failing)
+        is a 503 problem the caller may retry, never a 500."""
+        unavailable = Problem(
+            503, "Unavailable", f"the {name} service cannot answer right now; retry shortly", "unavailable",
+            headers={"Retry-After": "2"},
+        )  # fmt: skip
+        try:
+            async with self.service_client(name) as client:
+                answer = await client.get(path, params=params)
+        except (LookupError, httpx.HTTPError) as exc:
+            raise unavailable from exc
+        if answer.status_code != 200:
+            raise unavailable
+        return answer.json()
+
     def service_token(self) -> str:
         """A token for calls between services, renewed a minute before it expires."""
         now = time.time()

@@ -134,18 +134,12 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
         day = as_of or today_in_thailand()
 
         async def loans() -> Any:
-            async with platform.service_client("lending") as lending:
-                return (
-                    await lending.get(
-                        "/lending/v1/portfolio", params={"level": "group", "code": str(group_id), "on": day.isoformat()}
-                    )
-                ).json()
+            query = {"level": "group", "code": str(group_id), "on": day.isoformat()}
+            return await platform.service_get("lending", "/lending/v1/portfolio", query)
 
         async def books() -> Any:
-            async with platform.service_client("ledger") as ledger:
-                return (
-                    await ledger.get(f"/ledger/v1/groups/{group_id}/trial-balance", params={"as_of": day.isoformat()})
-                ).json()
+            path = f"/ledger/v1/groups/{group_id}/trial-balance"
+            return await platform.service_get("ledger", path, {"as_of": day.isoformat()})
 
         values = await statistics.figures(pool, SCHEMA, "group", str(group_id), day)  # a few rows: first
         if not values["groups"]:

@@ -297,12 +297,9 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
         for code in codes:
             found = geothai.district(code)
             districts.append((code, found.name_th if found else "", figures[(code, day)]))
-        async with platform.service_client("lending") as lending:
-            response = await lending.get(
-                "/lending/v1/portfolio", params={"level": "province", "code": province_code, "on": day.isoformat()}
-            )
-            response.raise_for_status()
-            portfolio = response.json()
+        portfolio = await platform.service_get(
+            "lending", "/lending/v1/portfolio", {"level": "province", "code": province_code, "on": day.isoformat()}
+        )
         kinds, outcomes = await pipeline_counts(pool, "gsb", "province", province_code, day)
         report = ProvinceReport(
             code=province_code,
