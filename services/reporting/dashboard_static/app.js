@@ -813,9 +813,10 @@ function renderApprovals(waiting) {
     })));
 }
 async function loadFollowUps(where, asOf) {
-  // Refused (an area lending does not know yet) is nothing to follow up, not a page that failed.
+  // Refused (an area lending does not know yet) is nothing to follow up, not a page that failed; nor does a
+  // worklist that cannot be read right now (503: the member register is away) fail the area's figures.
   const none = (error) => {
-    if (error instanceof LoadFailed && [403, 404].includes(error.status)) return null;
+    if (error instanceof LoadFailed && [403, 404, 503].includes(error.status)) return null;
     throw error;
   };
   const [page, waiting] = await Promise.all([
