@@ -8,6 +8,7 @@ those that look like formulas also carry Excel's quote prefix (shown as typed, k
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -118,7 +119,13 @@ def append_row(sheet: Worksheet, values: Sequence[str | int | None], figures: fr
             cell.number_format = "#,##0.00" if isinstance(value, Decimal) else "#,##0"
 
 
-def file_response(table: Table, format: Literal["csv", "xlsx"], name: str) -> Response:  # noqa: A002
+async def file_response(table: Table, format: Literal["csv", "xlsx"], name: str) -> Response:  # noqa: A002
+    """The table as a download named `name` (without its extension), set in a thread: an XLSX of a few
+    thousand rows is CPU work, kept off the event loop."""
+    return await asyncio.to_thread(table_file, table, format, name)
+
+
+def table_file(table: Table, format: Literal["csv", "xlsx"], name: str) -> Response:  # noqa: A002
     """The table as a download named `name` (without its extension)."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:120]  # header values are Latin-1: keep names plain
     headers = {"Content-Disposition": f'attachment; filename="{safe}.{format}"'}

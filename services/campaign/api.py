@@ -262,7 +262,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
                 ],
                 figures=frozenset(range(2, 2 + len(ROWS))),
             )
-            return file_response(table, format, f"{campaign_id}-{level}-{code or 'th'}-{day.isoformat()}")
+            return await file_response(table, format, f"{campaign_id}-{level}-{code or 'th'}-{day.isoformat()}")
         return {
             "campaign_id": campaign_id,
             "level": level,
@@ -353,7 +353,7 @@ def build_router(handlers: CampaignHandlers) -> APIRouter:
                     for i in items
                 ],
             )
-            return file_response(table, format, f"{campaign_id}-{level}-reports-{province or 'th'}")
+            return await file_response(table, format, f"{campaign_id}-{level}-reports-{province or 'th'}")
         return {
             "campaign_id": campaign_id,
             "level": level,

@@ -555,7 +555,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
                 + [["", "รวม", format_baht(sum(d for _, d, _ in sides)), format_baht(sum(c for _, _, c in sides))]],
                 figures=frozenset({2, 3}),
             )
-            return file_response(table, format, f"trial-balance-{group_id}-{day.isoformat()}")
+            return await file_response(table, format, f"trial-balance-{group_id}-{day.isoformat()}")
         return {
             "group_id": str(group_id),
             "as_of": day.isoformat(),
@@ -616,7 +616,7 @@ def build_router(handlers: LedgerHandlers) -> APIRouter:
             rows=rows,
             figures=frozenset({2}),
         )
-        return file_response(table, format, name)
+        return await file_response(table, format, name)
 
     @router.get("/groups/{group_id}/balance-sheet", summary="The group's balance sheet on a date", response_model=None)
     @access(Rule("ledger:read", group))

@@ -744,7 +744,7 @@ def build_router(handlers: LendingHandlers) -> APIRouter:
                 rows=rows,
                 figures=frozenset({1, 2}),
             )
-            return file_response(table, format, f"portfolio-{level}-{code or 'th'}-{day.isoformat()}")
+            return await file_response(table, format, f"portfolio-{level}-{code or 'th'}-{day.isoformat()}")
         return {"level": level, "code": code, "as_of": day.isoformat(), **quality_figures(quality)}
 
     @router.get(

@@ -6,7 +6,6 @@ are the ledger's: asked of its register for the rows shown, and shown only to ca
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -234,7 +233,7 @@ def build_worklist_router(handlers: LendingHandlers, platform: Platform | None, 
                 figures=frozenset({0, 1, 2}),
             )
             name = f"overdue-loans-{level}-{code or 'th'}-{day.isoformat()}"
-            return await asyncio.to_thread(file_response, table, format, name)
+            return await file_response(table, format, name)
         items, more = await overdue_rows(request, level, area_code, day, parse_cursor(after), limit)
         # How many in all, and what they owe: the area's portfolio rows by due date (a few rows, not its loans).
         lines = await handlers.portfolio(level, area_code)

@@ -194,7 +194,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
             rows=[[i["group_id"], i["name"], i["level"], i["next_level"], ", ".join(i["missing"])] for i in items],
             figures=frozenset({2, 3}),
         )
-        return file_response(table, format, f"smart-closest-{district}-{day.isoformat()}")
+        return await file_response(table, format, f"smart-closest-{district}-{day.isoformat()}")
 
     def _partner(partner: str) -> None:
         if partner not in feed.partners:
@@ -328,7 +328,7 @@ def build_router(platform: Platform, balances: MemberBalances, feed: ReferralFee
                 "items": [{"code": c, "name_th": th, "name_en": en, **shown_stats(v)} for c, (th, en), v in rows],
             }
         table = stats_table(level, code, child, [(c, th, v) for c, (th, _en), v in rows], day)
-        return file_response(table, format, f"stats-{level}-{code or 'th'}-{day.isoformat()}")
+        return await file_response(table, format, f"stats-{level}-{code or 'th'}-{day.isoformat()}")
 
     return router
 

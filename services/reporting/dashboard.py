@@ -212,7 +212,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
                 ],
                 figures=frozenset(range(1, 1 + len(columns))),
             )
-            return file_response(table, format, f"stats-series-{level}-{code or 'th'}-{days[-1].isoformat()}")
+            return await file_response(table, format, f"stats-series-{level}-{code or 'th'}-{days[-1].isoformat()}")
         return {
             "level": level,
             "code": code,
@@ -264,7 +264,7 @@ def build_dashboard_router(platform: Platform, schema: str, live: LiveFeed) -> A
                 rows=[[label, figures.get(key, 0)] for key, label in labels.items()],
                 figures=frozenset({1}),
             )
-            return file_response(table, format, f"referrals-{partner}-{level}-{code or 'th'}-{today.isoformat()}")
+            return await file_response(table, format, f"referrals-{partner}-{level}-{code or 'th'}-{today.isoformat()}")
         return {
             "partner": partner,
             "level": level,

@@ -4,7 +4,6 @@ groups of the area, never their history."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -93,7 +92,7 @@ def build_worklist_router(platform: Platform, schema: str) -> APIRouter:
             )
             # A nation's worth of rows is CPU work: the file is made off the event loop.
             name = f"month-closes-{level}-{code or 'th'}-{day.isoformat()}"
-            return await asyncio.to_thread(file_response, table, format, name)
+            return await file_response(table, format, name)
         return {
             "level": level,
             "code": code,
