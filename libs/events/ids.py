@@ -20,6 +20,14 @@ def _from_int(n: int) -> uuid.UUID:
     return u
 
 
+def parse_uuid(text: str) -> uuid.UUID:
+    """A canonical 8-4-4-4-12 id as a standard-library UUID, a few times faster than UUID(text) (every envelope a
+    projector decodes has three); anything else goes the checked way."""
+    if len(text) != 36 or text[8] != "-" or text[13] != "-" or text[18] != "-" or text[23] != "-":
+        return uuid.UUID(text)
+    return _from_int(int(text.replace("-", ""), 16))
+
+
 def new_id() -> uuid.UUID:
     """A fresh UUIDv7 as a standard-library UUID, increasing within the process (uuid-utils, in Rust: an import
     draws one per event, and the pure-Python uuid6 took a tenth of its time)."""

@@ -11,10 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import httpx
 
 from libs.events.envelope import RecordedEvent
-from libs.events.http import Problem
 from libs.events.runtime import Platform
 from services.reporting import smart_grading, statistics
 
@@ -123,16 +121,7 @@ class SmartGrading:
     async def _lending(self, path: str, params: dict[str, str]) -> Any:
         """Lending's answer (PAR30 of the groups graded). A lending that cannot answer (not reachable, no URL for
         it, or failing) makes the grading a 503 the caller may retry, never a 500."""
-        why = "the loan portfolio cannot be read right now; retry shortly"
-        unavailable = Problem(503, "Unavailable", why, "unavailable", headers={"Retry-After": "2"})
-        try:
-            async with self.platform.service_client("lending") as lending:
-                answer = await lending.get(path, params=params)
-        except (LookupError, httpx.HTTPError) as exc:
-            raise unavailable from exc
-        if answer.status_code != 200:
-            raise unavailable
-        return answer.json()
+        return await self.platform.service_get("lending", path, params)
 
     def _graded(self, group_id: str, as_of: date, ind: smart_grading.Indicators) -> dict[str, Any]:
         result = smart_grading.grade(ind, self.levels)

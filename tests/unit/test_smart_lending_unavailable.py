@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from libs.events.http import Problem
+from libs.events.runtime import Platform
 from services.reporting.smart_handlers import SmartGrading
 
 
@@ -29,6 +30,8 @@ class _Platform:
         if self.lending is None:
             raise LookupError(f"service {name} is not in this process and SAJJA_SERVICE_URLS has no URL for it")
         return httpx.AsyncClient(transport=httpx.MockTransport(self.lending), base_url=f"http://{name}.internal")
+
+    service_get = Platform.service_get  # the real refusal, over the client above
 
 
 def _failing(request: httpx.Request) -> httpx.Response:
